@@ -1,0 +1,81 @@
+from django import forms
+from django.contrib import admin, messages
+
+from apps.models import ApiToken, App, Environment, EnvVar
+from deployments import services
+
+
+class EnvVarForm(forms.ModelForm):
+    """The value is write-only here: the field starts empty and an empty submit keeps it."""
+
+    value = forms.CharField(
+        widget=forms.PasswordInput(render_value=False), required=False,
+        help_text="Stored encrypted. Leave empty to keep the current value.",
+    )
+
+    class Meta:
+        model = EnvVar
+        fields = ["environment", "key", "value"]
+
+    def clean_value(self):
+        value = self.cleaned_data["value"]
+        if not value and self.instance.pk:
+            return self.instance.value
+        return value
+
+
+@admin.register(EnvVar)
+class EnvVarAdmin(admin.ModelAdmin):
+    form = EnvVarForm
+    list_display = ["key", "masked_value", "environment", "updated_at"]
+    list_filter = ["environment__name"]
+    search_fields = ["key", "environment__app__name"]
+    list_select_related = ["environment__app"]
+
+    @admin.display(description="value")
+    def masked_value(self, obj):
+        return obj.masked
+
+
+class EnvironmentInline(admin.TabularInline):
+    model = Environment
+    extra = 0
+    can_delete = False
+    fields = ["name", "live_deployment", "stopped"]
+    readonly_fields = ["name", "live_deployment"]
+
+
+@admin.register(App)
+class AppAdmin(admin.ModelAdmin):
+    list_display = ["name", "owner", "status", "repository", "branch", "build_method", "updated_at"]
+    list_filter = ["status", "build_method"]
+    search_fields = ["name", "repository", "owner__username"]
+    readonly_fields = ["status", "deployment_counter", "cleanup_requested_at", "created_at", "updated_at"]
+    exclude = ["webhook_secret"]
+    inlines = [EnvironmentInline]
+    actions = ["deploy_production", "request_cleanup"]
+
+    @admin.action(description="Deploy production now")
+    def deploy_production(self, request, queryset):
+        for app in queryset:
+            try:
+                d = services.queue_deployment(app, "production", requested_by=request.user)
+                self.message_user(request, f"{app.name}: deployment #{d.number} queued.")
+            except services.ServiceError as exc:
+                self.message_user(request, f"{app.name}: {exc.message}", messages.ERROR)
+
+    @admin.action(description="Request cleanup (delete the app and everything it runs)")
+    def request_cleanup(self, request, queryset):
+        for app in queryset:
+            try:
+                services.request_cleanup(app)
+                self.message_user(request, f"{app.name}: cleanup requested.")
+            except services.ServiceError as exc:
+                self.message_user(request, f"{app.name}: {exc.message}", messages.ERROR)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["name", "user", "hint", "created_at", "last_used_at"]
+    readonly_fields = ["hint", "created_at", "last_used_at"]
+    search_fields = ["user__username", "name"]

@@ -1,0 +1,59 @@
+"""Validation of what users name and type: app names, env keys, env values."""
+
+import re
+
+from django.core.exceptions import ValidationError
+
+APP_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_ENV_VALUE_BYTES = 32 * 1024
+MAX_ENV_KEY_LENGTH = 255
+
+# Host names the platform keeps for itself, and words that would confuse people.
+RESERVED_APP_NAMES = frozenset(
+    {
+        "www", "admin", "api", "app", "apps", "dashboard", "static", "media", "mail", "smtp",
+        "ftp", "ns1", "ns2", "localhost", "slipway", "caddy", "docker", "registry", "git",
+        "status", "health", "webhooks", "auth", "login", "accounts", "staging", "production",
+    }
+)  # fmt: skip
+# Staging is served at <app>-staging.<domain>; an app called "x-staging" would take app
+# x's staging host name, so that suffix is refused.
+STAGING_SUFFIX = "-staging"
+
+
+def validate_app_name(name: str) -> None:
+    if not isinstance(name, str) or not name:
+        raise ValidationError("An app name is required.", code="required")
+    if len(name) > 63:
+        raise ValidationError("An app name has at most 63 characters.", code="too_long")
+    if not APP_NAME_RE.match(name):
+        raise ValidationError(
+            "Use lowercase letters, digits and hyphens, not starting or ending with a hyphen.",
+            code="invalid",
+        )
+    if name in RESERVED_APP_NAMES:
+        raise ValidationError(f"“{name}” is reserved; choose another name.", code="reserved")
+    if name.endswith(STAGING_SUFFIX):
+        raise ValidationError(
+            "Names ending in “-staging” are kept for staging environments.", code="reserved"
+        )
+
+
+def validate_env_key(key: str) -> None:
+    if not isinstance(key, str) or not ENV_KEY_RE.match(key):
+        raise ValidationError(
+            "Keys start with a letter or underscore and hold only letters, digits and underscores.",
+            code="invalid_key",
+        )
+    if len(key) > MAX_ENV_KEY_LENGTH:
+        raise ValidationError("A key has at most 255 characters.", code="key_too_long")
+
+
+def validate_env_value(value: str) -> None:
+    if not isinstance(value, str):
+        raise ValidationError("A value must be text.", code="invalid_value")
+    if "\x00" in value:
+        raise ValidationError("A value cannot contain a NUL character.", code="invalid_value")
+    if len(value.encode()) > MAX_ENV_VALUE_BYTES:
+        raise ValidationError("A value has at most 32 KiB.", code="value_too_long")

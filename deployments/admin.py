@@ -1,0 +1,48 @@
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from deployments import services
+from deployments.models import Deployment, LogLine
+
+
+@admin.register(Deployment)
+class DeploymentAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "environment", "status", "trigger", "commit_short", "created_at", "finished_at"]
+    list_filter = ["status", "trigger", "app", "environment__name"]
+    search_fields = ["app__name", "commit_sha"]
+    list_select_related = ["app", "environment__app"]
+    actions = ["redeploy", "cancel"]
+    readonly_fields = [
+        f.name for f in Deployment._meta.fields if f.name not in ("id",)
+    ] + ["log"]
+
+    def has_add_permission(self, request):
+        return False  # deployments are made by App.new_deployment through the services
+
+    @admin.display(description="commit")
+    def commit_short(self, obj):
+        return obj.commit_sha[:10]
+
+    @admin.display(description="log (last 500 lines)")
+    def log(self, obj):
+        lines = LogLine.objects.filter(deployment=obj).order_by("-id")[:500]
+        text = "\n".join(line.text for line in reversed(lines))
+        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", text)
+
+    @admin.action(description="Redeploy (build the same source again)")
+    def redeploy(self, request, queryset):
+        for deployment in queryset.select_related("app", "environment"):
+            try:
+                new = services.redeploy(deployment, requested_by=request.user)
+                self.message_user(request, f"{deployment}: redeploy queued as #{new.number}.")
+            except services.ServiceError as exc:
+                self.message_user(request, f"{deployment}: {exc.message}", messages.ERROR)
+
+    @admin.action(description="Cancel")
+    def cancel(self, request, queryset):
+        for deployment in queryset:
+            try:
+                services.cancel_deployment(deployment)
+                self.message_user(request, f"{deployment}: cancelled.")
+            except services.ServiceError as exc:
+                self.message_user(request, f"{deployment}: {exc.message}", messages.ERROR)

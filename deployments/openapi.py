@@ -1,0 +1,116 @@
+"""The OpenAPI 3.1 document for /api/v1 (served at /api/v1/openapi.json)."""
+
+_ERROR = {"$ref": "#/components/responses/Error"}
+_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+_NUMBER = {"name": "number", "in": "path", "required": True, "schema": {"type": "integer"}}
+
+
+def _op(summary, ok, ok_schema, params=(), body=None, errors=("400", "401", "404")):
+    op = {
+        "summary": summary,
+        "parameters": list(params),
+        "responses": {ok: {"description": "OK", "content": {"application/json": {"schema": ok_schema}}}},
+    }
+    for code in errors:
+        op["responses"][code] = _ERROR
+    if body:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return op
+
+
+_APP = {"$ref": "#/components/schemas/App"}
+_DEPLOYMENT = {"$ref": "#/components/schemas/Deployment"}
+_ENV = {
+    "type": "object",
+    "properties": {
+        "production": {"type": "object", "additionalProperties": {"type": "string"}},
+        "staging": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
+
+OPENAPI = {
+    "openapi": "3.1.0",
+    "info": {"title": "Slipway API", "version": "1"},
+    "security": [{"bearer": []}],
+    "paths": {
+        "/apps": {
+            "get": _op("List apps", "200", {"type": "object", "properties": {"apps": {"type": "array", "items": _APP}}}),
+            "post": _op(
+                "Create an app", "201", _APP,
+                body={
+                    "type": "object",
+                    "required": ["name", "repository"],
+                    "properties": {
+                        "name": {"type": "string"}, "repository": {"type": "string"},
+                        "branch": {"type": "string"}, "port": {"type": ["integer", "null"]},
+                        "build": {"enum": ["auto", "dockerfile", "python", "node", "go", "static"]},
+                        "deploy": {"type": "boolean"}, "env": _ENV,
+                    },
+                },
+                errors=("400", "401", "409"),
+            ),
+        },
+        "/apps/{name}": {
+            "get": _op("Get an app", "200", _APP, [_NAME]),
+            "patch": _op("Change an app's settings", "200", _APP, [_NAME], body={"type": "object"}),
+            "delete": _op("Delete an app (runs in a worker)", "202", {"type": "object"}, [_NAME], errors=("401", "404", "409")),
+        },
+        "/apps/{name}/deployments": {
+            "get": _op("List deployments", "200", {"type": "object"}, [_NAME]),
+            "post": _op(
+                "Deploy", "202", {"type": "object"}, [_NAME],
+                body={"type": "object", "properties": {"environment": {"enum": ["production", "staging"]}}},
+                errors=("400", "401", "404", "409"),
+            ),
+        },
+        "/apps/{name}/deployments/{number}": {"get": _op("Get a deployment", "200", _DEPLOYMENT, [_NAME, _NUMBER])},
+        "/apps/{name}/deployments/{number}/cancel": {
+            "post": _op("Cancel a deployment", "200", _DEPLOYMENT, [_NAME, _NUMBER], errors=("401", "404", "409"))
+        },
+        "/apps/{name}/deployments/{number}/logs": {
+            "get": _op(
+                "Build and deploy log after a cursor", "200", {"type": "object"},
+                [_NAME, _NUMBER, {"name": "after", "in": "query", "schema": {"type": "integer"}}],
+            )
+        },
+    },
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "responses": {
+            "Error": {
+                "description": "An error",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }
+        },
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "properties": {
+                            "code": {"type": "string"}, "message": {"type": "string"},
+                            "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+                        },
+                    }
+                },
+            },
+            "App": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"}, "repository": {"type": "string"}, "branch": {"type": "string"},
+                    "status": {"type": "string"}, "urls": {"type": "object"}, "port": {"type": ["integer", "null"]},
+                },
+            },
+            "Deployment": {
+                "type": "object",
+                "properties": {
+                    "number": {"type": "integer"}, "status": {"type": "string"}, "environment": {"type": "string"},
+                    "error": {"type": ["object", "null"]}, "image": {"type": ["string", "null"]},
+                    "commit": {"type": ["string", "null"]}, "started_at": {"type": ["string", "null"]},
+                    "finished_at": {"type": ["string", "null"]},
+                },
+            },
+        },
+    },
+}

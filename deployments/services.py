@@ -1,0 +1,171 @@
+"""Use cases: the one way in for views, the API, webhooks and admin actions.
+
+Nothing here talks to Docker or Caddy; work that does is enqueued after the transaction
+commits, so a worker never sees a row that is not there yet.
+"""
+
+from functools import partial
+
+from django.db import IntegrityError, transaction
+
+from apps.models import App, AppCleanupRequested, AppStatus, EnvironmentName, EnvVar
+from deployments.models import ACTIVE_STATUSES, Deployment, InvalidTransition, Status, Trigger
+
+
+class ServiceError(Exception):
+    """An expected refusal, shown to the user: a stable code, a message, an HTTP status."""
+
+    status = 400
+
+    def __init__(self, message: str, code: str = "invalid"):
+        super().__init__(message)
+        self.message, self.code = message, code
+
+
+class Conflict(ServiceError):
+    status = 409
+
+
+def _enqueue_deployment(deployment_id: int) -> None:
+    from deployments import tasks
+
+    tasks.run_deployment.delay(deployment_id)
+
+
+def _enqueue_cleanup(app_id: int) -> None:
+    from deployments import tasks
+
+    tasks.cleanup_app.delay(app_id)
+
+
+# --- apps ---------------------------------------------------------------------------------
+
+
+def create_app(owner, data: dict, env: dict | None = None, deploy: bool = False) -> App:
+    """Create an app from cleaned form data (AppCreateForm) and its env vars."""
+    try:
+        with transaction.atomic():
+            app = App.objects.create(owner=owner, **data)
+            for env_name, values in (env or {}).items():
+                set_env_vars(app.environment(env_name), values)
+            if deploy:
+                queue_deployment(app, EnvironmentName.PRODUCTION, requested_by=owner)
+    except IntegrityError:
+        # Two creations raced past the form's check; the unique index decided.
+        raise Conflict(f"An app called “{data['name']}” already exists.", "name_taken") from None
+    return app
+
+
+def update_app(app: App, data: dict) -> list[str]:
+    """Apply settings; returns the fields that changed (they take effect on the next deploy)."""
+    changed = [field for field, value in data.items() if getattr(app, field) != value]
+    for field in changed:
+        setattr(app, field, data[field])
+    if changed:
+        app.save(update_fields=[*changed, "updated_at"])
+    return changed
+
+
+def set_env_vars(environment, values: dict[str, str], replace: bool = False) -> None:
+    """Upsert env vars (already validated); with replace, keys not given are removed."""
+    with transaction.atomic():
+        if replace:
+            environment.env_vars.exclude(key__in=list(values)).delete()
+        for key, value in values.items():
+            var = environment.env_vars.filter(key=key).first() or EnvVar(environment=environment, key=key)
+            var.value = value
+            var.save()
+
+
+def delete_env_var(environment, key: str) -> bool:
+    deleted, _ = environment.env_vars.filter(key=key).delete()
+    return bool(deleted)
+
+
+# --- deployments --------------------------------------------------------------------------
+
+
+def queue_deployment(
+    app: App,
+    environment_name: str = EnvironmentName.PRODUCTION,
+    *,
+    trigger: str = Trigger.MANUAL,
+    requested_by=None,
+    commit_sha: str = "",
+    branch: str | None = None,
+    source: Deployment | None = None,
+) -> Deployment:
+    """Create a deployment, supersede older pending ones, enqueue it once committed."""
+    if environment_name not in EnvironmentName.values:
+        raise ServiceError(f"Unknown environment “{environment_name}”.", "invalid_environment")
+    environment = app.environment(environment_name)
+    try:
+        with transaction.atomic():
+            deployment = app.new_deployment(
+                environment,
+                trigger=trigger,
+                requested_by=requested_by,
+                commit_sha=commit_sha,
+                branch=app.branch if branch is None else branch,
+                source_deployment=source,
+                build_method=app.build_method,
+            )
+            _supersede_older_pending(deployment)
+            App.objects.filter(pk=app.pk).update(status=AppStatus.DEPLOYING)
+            transaction.on_commit(partial(_enqueue_deployment, deployment.pk))
+    except AppCleanupRequested:
+        raise Conflict(f"App {app.name} is being deleted.", "app_deleting") from None
+    return deployment
+
+
+def _supersede_older_pending(deployment: Deployment) -> None:
+    older = Deployment.objects.filter(
+        environment=deployment.environment, status=Status.PENDING, number__lt=deployment.number
+    )
+    for old in older:
+        try:
+            old.mark_superseded(by=deployment)
+        except InvalidTransition:
+            pass  # it was claimed a moment ago: it runs, and this one waits its turn
+
+
+def redeploy(deployment: Deployment, requested_by=None) -> Deployment:
+    """Build the same source again."""
+    return queue_deployment(
+        deployment.app,
+        deployment.environment.name,
+        trigger=Trigger.REDEPLOY,
+        requested_by=requested_by,
+        commit_sha=deployment.commit_sha,
+        branch=deployment.branch,
+        source=deployment,
+    )
+
+
+def cancel_deployment(deployment: Deployment) -> Deployment:
+    try:
+        deployment.mark_cancelled("Cancelled by request.")
+    except InvalidTransition:
+        raise Conflict(
+            f"Deployment #{deployment.number} is {deployment.status} and cannot be cancelled.",
+            "not_cancellable",
+        ) from None
+    return deployment
+
+
+# --- deletion -----------------------------------------------------------------------------
+
+
+def request_cleanup(app: App) -> App:
+    """Refuse while a deployment is pending or running; else mark the app and enqueue."""
+    with transaction.atomic():
+        locked = App.objects.select_for_update().get(pk=app.pk)
+        if locked.deployments.filter(status__in=ACTIVE_STATUSES).exists():
+            raise Conflict(
+                "A deployment is pending or in progress; wait for it or cancel it, then delete.",
+                "deployment_in_progress",
+            )
+        locked.request_cleanup()
+        transaction.on_commit(partial(_enqueue_cleanup, locked.pk))
+    app.refresh_from_db()
+    return app

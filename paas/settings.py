@@ -1,0 +1,214 @@
+"""Slipway settings: everything an operator changes comes from the environment (12-factor)."""
+
+import hashlib
+import base64
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from paas.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("PAAS_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set (or DEBUG=true for a throwaway key)")
+    SECRET_KEY = "insecure-development-key-do-not-use-in-production"
+
+PAAS_DOMAIN = env_str("PAAS_DOMAIN", "localhost").lower()
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.github",
+    "allauth.socialaccount.providers.gitlab",
+    "allauth.socialaccount.providers.gitea",
+    "apps.apps.AppsConfig",
+    "deployments.apps.DeploymentsConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+ROOT_URLCONF = "paas.urls"
+WSGI_APPLICATION = "paas.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database_config() -> dict:
+    url = env_str("DATABASE_URL")
+    if url:
+        return dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    # No DATABASE_URL: an embedded SQLite file shared by web, worker and beat processes.
+    # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock at BEGIN
+    # so two processes never deadlock upgrading a read lock.
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": VAR_DIR / "slipway.sqlite3",
+        "OPTIONS": {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
+    }
+
+
+DATABASES = {"default": _database_config()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if env_bool("PAAS_MANIFEST_STATIC", not DEBUG)
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+# Accounts (django-allauth). Sign-up is closed by default: an operator invites people
+# through the admin; PAAS_OPEN_SIGNUP=true opens it.
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "home"
+ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_LOGOUT_ON_GET = False
+PAAS_OPEN_SIGNUP = env_bool("PAAS_OPEN_SIGNUP", False)
+ACCOUNT_ADAPTER = "apps.accounts.AccountAdapter"
+SOCIALACCOUNT_STORE_TOKENS = True
+SOCIALACCOUNT_PROVIDERS: dict = {}
+
+# Security headers that cost nothing behind a TLS-terminating proxy.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("PAAS_SECURE_COOKIES", not DEBUG and PAAS_DOMAIN != "localhost")
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SECURE_SSL_REDIRECT = env_bool("PAAS_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("PAAS_HSTS_SECONDS", 0)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Encryption at rest for env values, tokens and secrets. A comma-separated list: the first
+# key encrypts, all keys decrypt (rotation). Without one, a key is derived from SECRET_KEY.
+def _fernet_keys() -> list[str]:
+    keys = env_list("PAAS_ENCRYPTION_KEY", [])
+    if keys:
+        return keys
+    digest = hashlib.sha256(("slipway-encryption:" + SECRET_KEY).encode()).digest()
+    return [base64.urlsafe_b64encode(digest).decode()]
+
+
+PAAS_ENCRYPTION_KEYS = _fernet_keys()
+
+# Celery: Redis is the broker, PostgreSQL the truth. Tasks are acknowledged after they
+# finish, so a killed worker's task is delivered again (and claimed, not re-run).
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("PAAS_BUILD_TIMEOUT", 1800)
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 120
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 600}
+CELERY_RESULT_EXPIRES = 3600
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_BEAT_SCHEDULE = {
+    "warden": {"task": "deployments.tasks.warden", "schedule": env_int("PAAS_WARDEN_SECONDS", 5)},
+}
+
+# Docker, Caddy and the pipeline.
+PAAS_DOCKER_HOST = env_str("DOCKER_HOST", "unix:///var/run/docker.sock")
+PAAS_CADDY_ADMIN_URL = env_str("CADDY_ADMIN_URL", "http://127.0.0.1:2019")
+PAAS_PROXY_HTTP_PORT = env_int("PAAS_PROXY_HTTP_PORT", 80)
+PAAS_PROXY_HTTPS_PORT = env_int("PAAS_PROXY_HTTPS_PORT", 443)
+PAAS_BUILD_DIR = Path(env_str("PAAS_BUILD_DIR", str(VAR_DIR / "builds")))
+PAAS_ALLOW_LOCAL_REPOSITORIES = env_bool("PAAS_ALLOW_LOCAL_REPOSITORIES", False)
+PAAS_CONTAINER_MEMORY = env_str("PAAS_CONTAINER_MEMORY", "512m")
+PAAS_CONTAINER_CPUS = float(env_str("PAAS_CONTAINER_CPUS", "1.0"))
+PAAS_DEFAULT_PORT = env_int("PAAS_DEFAULT_PORT", 5000)
+PAAS_HEALTH_TIMEOUT = env_int("PAAS_HEALTH_TIMEOUT", 60)
+PAAS_DRAIN_SECONDS = env_int("PAAS_DRAIN_SECONDS", 10)
+PAAS_HEARTBEAT_TIMEOUT = env_int("PAAS_HEARTBEAT_TIMEOUT", 120)
+PAAS_KEEP_IMAGES = env_int("PAAS_KEEP_IMAGES", 5)
+PAAS_BASE_IMAGES = {
+    "python": env_str("PAAS_BASE_IMAGE_PYTHON", "python:3.11-slim"),
+    "node": env_str("PAAS_BASE_IMAGE_NODE", "node:20-slim"),
+    "go": env_str("PAAS_BASE_IMAGE_GO", "golang:1.22-bookworm"),
+    "static": env_str("PAAS_BASE_IMAGE_STATIC", "busybox:stable"),
+}
+PAAS_APT_MIRROR = env_str("PAAS_APT_MIRROR")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,77 @@
+import pytest
+from django.test import Client
+
+from apps.models import EnvVar
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "admin-must-not-show-this"
+
+
+@pytest.fixture
+def admin_client_with_data(staff, make_app):
+    app = make_app("shop")
+    env = app.environment("production")
+    EnvVar.objects.create(environment=env, key="TOKEN", value=SECRET)
+    deployment = app.new_deployment(env)
+    deployment.log("Step 1/3 : FROM python")
+    client = Client()
+    client.force_login(staff)
+    return client, app, deployment
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/",
+        "/admin/apps/app/",
+        "/admin/apps/envvar/",
+        "/admin/deployments/deployment/",
+        "/admin/deployments/deployment/?status__exact=pending",
+        "/admin/apps/apitoken/",
+    ],
+)
+def test_admin_pages_render(admin_client_with_data, path):
+    client, _, _ = admin_client_with_data
+    response = client.get(path)
+    assert response.status_code == 200
+    assert SECRET.encode() not in response.content
+
+
+def test_admin_change_pages_render_without_secrets(admin_client_with_data):
+    client, app, deployment = admin_client_with_data
+    var = EnvVar.objects.get()
+    for path in [
+        f"/admin/apps/app/{app.pk}/change/",
+        f"/admin/apps/envvar/{var.pk}/change/",
+        f"/admin/deployments/deployment/{deployment.pk}/change/",
+    ]:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert SECRET.encode() not in response.content
+    assert b"Step 1/3 : FROM python" in client.get(
+        f"/admin/deployments/deployment/{deployment.pk}/change/"
+    ).content
+
+
+def test_admin_cancel_action_cancels_a_pending_deployment(admin_client_with_data):
+    client, _, deployment = admin_client_with_data
+    response = client.post(
+        "/admin/deployments/deployment/",
+        {"action": "cancel", "_selected_action": [deployment.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    deployment.refresh_from_db()
+    assert deployment.status == "cancelled"
+
+
+def test_admin_envvar_keeps_value_when_submitted_empty(admin_client_with_data):
+    client, _, _ = admin_client_with_data
+    var = EnvVar.objects.get()
+    response = client.post(
+        f"/admin/apps/envvar/{var.pk}/change/",
+        {"environment": var.environment_id, "key": "TOKEN", "value": ""},
+    )
+    assert response.status_code == 302
+    assert EnvVar.objects.get().value == SECRET
