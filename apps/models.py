@@ -85,6 +85,16 @@ class App(models.Model):
                 Environment.objects.get_or_create(app=self, name=env)
 
     @property
+    def network(self) -> str:
+        """The app's Docker network (one per app, shared by its environments and add-ons)."""
+        return f"{settings.PAAS_INSTANCE}-{self.name}"
+
+    @property
+    def resource_labels(self) -> dict[str, str]:
+        """Labels on everything made for this app in Docker, for cleanup and reconciliation."""
+        return {"slipway.instance": settings.PAAS_INSTANCE, "slipway.app": self.name}
+
+    @property
     def cleanup_requested(self) -> bool:
         return self.cleanup_requested_at is not None
 
@@ -146,9 +156,13 @@ class Environment(models.Model):
         return f"https://{self.hostname}"
 
     @property
+    def network(self) -> str:
+        return self.app.network
+
+    @property
     def route_id(self) -> str:
         """The Caddy @id of this environment's route."""
-        return f"slipway-{self.app.name}-{self.name}"
+        return f"{settings.PAAS_INSTANCE}-{self.app.name}-{self.name}"
 
     def env_dict(self) -> dict[str, str]:
         return {var.key: var.value for var in self.env_vars.all()}

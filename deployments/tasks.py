@@ -1,24 +1,56 @@
-"""Celery tasks: thin. Ids in, the pipeline or a service does the work."""
+"""Celery tasks: thin. Ids in; the pipeline, cleanup or warden does the work."""
+
+import logging
 
 from celery import shared_task
+from celery.signals import worker_ready
+
+logger = logging.getLogger(__name__)
+
+# Platform hiccups (engine restarting, Caddy reloading) are retried; user errors never are.
+RETRY = {"autoretry_for": (Exception,), "retry_backoff": 2, "retry_backoff_max": 60, "max_retries": 8}
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def run_deployment(deployment_id: int) -> None:
+def run_deployment(deployment_id: int) -> str:
     from deployments.pipeline import run
 
-    run(deployment_id)
+    return run(deployment_id)
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def cleanup_app(app_id: int) -> None:
+@shared_task(acks_late=True, **RETRY)
+def retire_deployment(deployment_id: int) -> bool:
+    from deployments.pipeline import default_runtime
+    from deployments.pipeline.lifecycle import retire
+
+    return retire(deployment_id, default_runtime())
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, **RETRY)
+def cleanup_app(app_id: int) -> bool:
     from deployments.cleanup import cleanup_app as do_cleanup
 
-    do_cleanup(app_id)
+    return do_cleanup(app_id)
 
 
-@shared_task
-def warden() -> None:
+@shared_task(acks_late=False, expires=30)
+def warden() -> dict:
     from deployments.warden import reconcile
 
-    reconcile()
+    return reconcile()
+
+
+@shared_task(**RETRY)
+def sync_routes() -> int:
+    from deployments.warden import sync_routes as do_sync
+
+    return do_sync()
+
+
+@worker_ready.connect
+def _restore_routes_at_start(sender=None, **kwargs):
+    """A restarted Caddy, or a fresh host, gets every live route back when a worker starts."""
+    try:
+        sync_routes.delay()
+    except Exception:  # noqa: BLE001 - the broker may be starting too; the warden repeats it
+        logger.warning("could not queue the route sync at worker start", exc_info=True)

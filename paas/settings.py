@@ -184,6 +184,10 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # Docker, Caddy and the pipeline.
+# One name for everything this installation makes in Docker and Caddy (containers, networks,
+# images, the Caddy server and route ids), so two installations — or the test suite beside a
+# running platform — never touch each other's.
+PAAS_INSTANCE = env_str("PAAS_INSTANCE", "slipway")
 PAAS_DOCKER_HOST = env_str("DOCKER_HOST", "unix:///var/run/docker.sock")
 PAAS_CADDY_ADMIN_URL = env_str("CADDY_ADMIN_URL", "http://127.0.0.1:2019")
 PAAS_PROXY_HTTP_PORT = env_int("PAAS_PROXY_HTTP_PORT", 80)

@@ -77,3 +77,39 @@ def make_app(owner):
         return App.objects.create(name=name, owner=user or owner, **fields)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def worker(django_db_setup, tmp_path_factory):
+    """One real Celery worker on the test database for the whole session."""
+    from paas.celery import app
+    from tests.support import Worker
+
+    app.control.purge()
+    process = Worker(tmp_path_factory.mktemp("worker") / "worker.log").start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def platform(worker, transactional_db, settings):
+    """A real worker, real Docker and Caddy; after the test nothing of this instance remains."""
+    yield worker
+    _remove_instance_leftovers(settings.PAAS_INSTANCE)
+
+
+def _remove_instance_leftovers(instance: str) -> None:
+    import docker
+
+    from deployments.proxy import get_proxy
+
+    client = docker.from_env()
+    label = f"slipway.instance={instance}"
+    for container in client.containers.list(all=True, filters={"label": label}):
+        container.remove(force=True)
+    for network in client.networks.list(filters={"label": label}):
+        network.remove()
+    proxy = get_proxy()
+    for route_id in proxy.route_ids():
+        if route_id.startswith(f"{instance}-"):
+            proxy.remove_route(route_id)

@@ -1,0 +1,60 @@
+"""What every step sees: the deployment, the adapters, and a log that goes to the database."""
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from django.conf import settings
+
+from deployments.models import Deployment, Trigger
+
+IMAGE_REUSING_TRIGGERS = frozenset({Trigger.PROMOTE, Trigger.ROLLBACK})
+
+
+@dataclass
+class Context:
+    deployment: Deployment
+    runtime: object
+    proxy: object
+
+    @property
+    def app(self):
+        return self.deployment.app
+
+    @property
+    def environment(self):
+        return self.deployment.environment
+
+    @property
+    def data(self) -> dict:
+        return self.deployment.step_data
+
+    def log(self, text: str) -> None:
+        self.deployment.log(text)
+
+    def save(self, step: str, **data) -> None:
+        self.deployment.record_step(step, **data)
+
+    @property
+    def reuses_image(self) -> bool:
+        return self.deployment.trigger in IMAGE_REUSING_TRIGGERS
+
+    @property
+    def network(self) -> str:
+        return self.app.network
+
+    @property
+    def port(self) -> int:
+        return self.app.port or settings.PAAS_DEFAULT_PORT
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {
+            **self.app.resource_labels,
+            "slipway.environment": self.environment.name,
+            "slipway.deployment": str(self.deployment.number),
+        }
+
+    @cached_property
+    def build_dir(self):
+        d = self.deployment
+        return settings.PAAS_BUILD_DIR / f"{self.app.name}-{d.number}-{d.attempt}"

@@ -1,0 +1,90 @@
+"""What happens around the steps: going live, failing, retrying, retiring the old container."""
+
+import logging
+from functools import partial
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.models import App, AppStatus, Environment
+from deployments.models import ACTIVE_STATUSES, Deployment, Status
+
+logger = logging.getLogger(__name__)
+
+
+def enqueue(deployment_id: int, countdown: float = 0) -> None:
+    from deployments import tasks
+
+    tasks.run_deployment.apply_async((deployment_id,), countdown=countdown)
+
+
+def go_live(ctx) -> None:
+    d = ctx.deployment
+    with transaction.atomic():
+        env = Environment.objects.select_for_update().get(pk=d.environment_id)
+        previous_id = env.live_deployment_id
+        d.mark_succeeded()
+        env.live_deployment, env.stopped = d, False
+        env.save(update_fields=["live_deployment", "stopped"])
+        if previous_id and previous_id != d.pk:
+            transaction.on_commit(partial(schedule_retirement, previous_id))
+    ctx.deployment.environment.live_deployment_id = d.pk
+    refresh_app_status(ctx.app)
+    elapsed = (d.finished_at - d.started_at).total_seconds() if d.started_at else 0
+    ctx.log(f"==> Live at {ctx.environment.url} ({elapsed:.1f}s)")
+
+
+def schedule_retirement(deployment_id: int) -> None:
+    """Retire the old container after the drain period, off the deployment's critical path."""
+    from deployments import tasks
+
+    tasks.retire_deployment.apply_async((deployment_id,), countdown=settings.PAAS_DRAIN_SECONDS)
+
+
+def retire(deployment_id: int, runtime) -> bool:
+    """Stop and remove a deployment's containers unless it is live again (a rollback)."""
+    d = Deployment.objects.select_related("environment").filter(pk=deployment_id).first()
+    if d is None or d.environment.live_deployment_id == d.pk:
+        return False
+    for container in d.containers:
+        runtime.remove(container)
+    return True
+
+
+def retry_later(d: Deployment, failure) -> None:
+    d.mark_pending_again()
+    Deployment.objects.filter(pk=d.pk).update(step="", step_data={}, heartbeat_at=timezone.now())
+    countdown = 2 ** d.attempt
+    d.log(f"==> Platform error; retrying in {countdown}s (attempt {d.attempt + 1}).")
+    transaction.on_commit(partial(enqueue, d.pk, countdown))
+
+
+def fail(d: Deployment, failure) -> None:
+    d.mark_failed(failure.code, failure.message)
+    refresh_app_status(d.app)
+
+
+def refresh_app_status(app: App) -> None:
+    """The app's status, derived from its environments and deployments."""
+    app.refresh_from_db(fields=["status", "cleanup_requested_at"])
+    if app.cleanup_requested_at:
+        return
+    status = derive_status(app)
+    if status != app.status:
+        App.objects.filter(pk=app.pk).update(status=status)
+        app.status = status
+
+
+def derive_status(app: App) -> str:
+    if app.deployments.filter(status__in=ACTIVE_STATUSES).exists():
+        return AppStatus.DEPLOYING
+    envs = list(app.environments.all())
+    if any(env.live_deployment_id and not env.stopped for env in envs):
+        return AppStatus.RUNNING
+    if any(env.live_deployment_id and env.stopped for env in envs):
+        return AppStatus.STOPPED
+    latest = app.deployments.order_by("-number").first()
+    if latest and latest.status == Status.FAILED:
+        return AppStatus.FAILED
+    return AppStatus.CREATED

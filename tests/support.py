@@ -1,0 +1,138 @@
+"""Helpers for tests that drive the real platform: local git repositories, a Celery worker
+process on the test database, waiting for a deployment, and HTTP through Caddy."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+from django.conf import settings
+from django.db import connections
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = Path(__file__).resolve().parent / "samples"
+
+
+def git(cwd, *args) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    out = subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def make_repo(path: Path, files: dict[str, str], branch: str = "main") -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "-q", "-b", branch)
+    commit(path, files, "initial commit")
+    return path
+
+
+def commit(path: Path, files: dict[str, str], message: str) -> str:
+    for name, text in files.items():
+        target = path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", message)
+    return git(path, "rev-parse", "HEAD")
+
+
+def sample_files(name: str, **replacements) -> dict[str, str]:
+    root = SAMPLES / name
+    files = {}
+    for file in root.rglob("*"):
+        if file.is_file():
+            text = file.read_text()
+            for key, value in replacements.items():
+                text = text.replace("{{" + key + "}}", value)
+            files[str(file.relative_to(root))] = text
+    return files
+
+
+def test_database_url() -> str:
+    db = connections["default"].settings_dict
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class Worker:
+    """A real `celery worker` process on the test database; kill() sends SIGKILL."""
+
+    def __init__(self, log_path: Path, concurrency: int = 2):
+        self.log_path, self.concurrency, self.process = log_path, concurrency, None
+
+    def start(self) -> "Worker":
+        env = {**os.environ, "DATABASE_URL": test_database_url()}
+        self.log_file = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "paas", "worker", "-l", "info",
+             "-c", str(self.concurrency), "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h"],
+            cwd=ROOT, env=env, stdout=self.log_file, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"celery worker exited: {self.log_path.read_text()[-3000:]}")
+            if b" ready." in self.log_path.read_bytes():
+                return
+            time.sleep(0.2)
+        raise RuntimeError("celery worker did not become ready")
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: the parent and its pool children die at once."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self.log_file.close()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                return
+        self.log_file.close()
+
+
+def wait_for(predicate, timeout: float = 180, every: float = 0.25, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def wait_final(deployment, timeout: float = 300):
+    from deployments.models import Deployment
+
+    def final():
+        d = Deployment.objects.get(pk=deployment.pk)
+        return d if d.is_final else None
+
+    try:
+        return wait_for(final, timeout, message=f"deployment #{deployment.number} to finish")
+    except AssertionError:
+        print(log_text(deployment))
+        raise
+
+
+def log_text(deployment) -> str:
+    from deployments.models import LogLine
+
+    return "\n".join(LogLine.objects.filter(deployment=deployment).values_list("text", flat=True))
+
+
+def through_proxy(hostname: str, path: str = "/", timeout: float = 5) -> requests.Response:
+    return requests.get(
+        f"http://127.0.0.1:{settings.PAAS_PROXY_HTTP_PORT}{path}",
+        headers={"Host": hostname}, timeout=timeout,
+    )
