@@ -171,3 +171,21 @@ def openapi(request):
     return JsonResponse(spec)
 
 
+
+
+@api_view(["GET"])
+def runtime_logs(request, name):
+    """The live container's output after a nanosecond cursor; X-Last-Log-Nano is the next one."""
+    app = _app_for(request, name)
+    env_name = request.GET.get("environment", "production")
+    if env_name not in ("production", "staging"):
+        from django.core.exceptions import ValidationError
+
+        raise ValidationError({"environment": ["Use production or staging."]})
+    since = _int_param(request, "since")
+    limit = min(_int_param(request, "limit", 200) or 200, 1000)
+    lines = services.runtime_logs(app.environment(env_name), since_ns=since, limit=limit)
+    last = lines[-1][0] if lines else since
+    response = JsonResponse({"lines": [{"ns": ns, "text": text} for ns, text in lines], "next": last})
+    response["X-Last-Log-Nano"] = str(last)
+    return response

@@ -6,6 +6,7 @@ urlpatterns = [
     path("openapi.json", api.openapi, name="api-openapi"),
     path("apps", api.apps_collection, name="api-apps"),
     path("apps/<str:name>", api.app_detail, name="api-app"),
+    path("apps/<str:name>/logs", api.runtime_logs, name="api-runtime-logs"),
     path("apps/<str:name>/deployments", api.deployments_collection, name="api-deployments"),
     path("apps/<str:name>/deployments/<int:number>", api.deployment_detail, name="api-deployment"),
     path(

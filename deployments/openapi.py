@@ -63,6 +63,14 @@ OPENAPI = {
                 errors=("400", "401", "404", "409"),
             ),
         },
+        "/apps/{name}/logs": {
+            "get": _op(
+                "Runtime log of the live container after a nanosecond cursor (X-Last-Log-Nano)",
+                "200", {"type": "object"},
+                [_NAME, {"name": "since", "in": "query", "schema": {"type": "integer"}},
+                 {"name": "environment", "in": "query", "schema": {"enum": ["production", "staging"]}}],
+            )
+        },
         "/apps/{name}/deployments/{number}": {"get": _op("Get a deployment", "200", _DEPLOYMENT, [_NAME, _NUMBER])},
         "/apps/{name}/deployments/{number}/cancel": {
             "post": _op("Cancel a deployment", "200", _DEPLOYMENT, [_NAME, _NUMBER], errors=("401", "404", "409"))

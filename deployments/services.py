@@ -153,6 +153,17 @@ def cancel_deployment(deployment: Deployment) -> Deployment:
     return deployment
 
 
+def runtime_logs(environment, since_ns: int = 0, limit: int = 200) -> list[tuple[int, str]]:
+    """The live container's log lines after since_ns (empty when nothing is live)."""
+    from deployments.runtime import get_runtime
+
+    live = environment.live_deployment
+    container = live.step_data.get("container_id") if live else None
+    if not container:
+        return []
+    return get_runtime().logs(container, since_ns=since_ns, limit=limit)
+
+
 # --- deletion -----------------------------------------------------------------------------
 
 
