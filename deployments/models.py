@@ -50,6 +50,7 @@ class Trigger(models.TextChoices):
     PROMOTE = "promote"
     ROLLBACK = "rollback"
     ARCHIVE = "archive"
+    RESTART = "restart"
 
 
 class DeploymentQuerySet(models.QuerySet):
@@ -58,6 +59,9 @@ class DeploymentQuerySet(models.QuerySet):
 
     def visible_to(self, user):
         return self if user.is_staff else self.filter(app__owner=user)
+
+    def successful(self):
+        return self.filter(status=Status.SUCCEEDED)
 
 
 class Deployment(models.Model):

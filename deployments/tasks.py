@@ -26,6 +26,14 @@ def retire_deployment(deployment_id: int) -> bool:
     return retire(deployment_id, default_runtime())
 
 
+@shared_task(acks_late=True, **RETRY)
+def apply_power_state(environment_id: int) -> str:
+    from deployments.pipeline import default_proxy, default_runtime
+    from deployments.pipeline.lifecycle import apply_power_state as apply
+
+    return apply(environment_id, default_runtime(), default_proxy())
+
+
 @shared_task(acks_late=True, reject_on_worker_lost=True, **RETRY)
 def cleanup_app(app_id: int) -> bool:
     from deployments.cleanup import cleanup_app as do_cleanup

@@ -7,7 +7,7 @@ from django.conf import settings
 
 from deployments.models import Deployment, Trigger
 
-IMAGE_REUSING_TRIGGERS = frozenset({Trigger.PROMOTE, Trigger.ROLLBACK})
+IMAGE_REUSING_TRIGGERS = frozenset({Trigger.PROMOTE, Trigger.ROLLBACK, Trigger.RESTART})
 
 
 @dataclass

@@ -88,3 +88,27 @@ def derive_status(app: App) -> str:
     if latest and latest.status == Status.FAILED:
         return AppStatus.FAILED
     return AppStatus.CREATED
+
+
+STOPPED_PAGE = "This app is stopped."
+
+
+def apply_power_state(environment_id: int, runtime, proxy) -> str:
+    """Make Docker and Caddy match Environment.stopped (set by the stop/start services)."""
+    env = Environment.objects.select_related("app", "live_deployment").filter(pk=environment_id).first()
+    if env is None or env.live_deployment is None:
+        return "nothing"
+    container = env.live_deployment.step_data.get("container_id")
+    if env.stopped:
+        proxy.set_static_route(env.route_id, [env.hostname], 503, STOPPED_PAGE)
+        if container:
+            runtime.stop(container)
+        state = "stopped"
+    else:
+        runtime.restart(container)
+        endpoint = runtime.endpoint(container, env.app.network)
+        runtime.wait_healthy(container, endpoint, env.app.health_check_path, settings.PAAS_HEALTH_TIMEOUT, logger.info)
+        proxy.set_route(env.route_id, [env.hostname], str(endpoint))
+        state = "started"
+    refresh_app_status(env.app)
+    return state

@@ -8,7 +8,7 @@ from functools import partial
 
 from django.db import IntegrityError, transaction
 
-from apps.models import App, AppCleanupRequested, AppStatus, EnvironmentName, EnvVar
+from apps.models import App, AppCleanupRequested, AppStatus, Environment, EnvironmentName, EnvVar
 from deployments.models import ACTIVE_STATUSES, Deployment, InvalidTransition, Status, Trigger
 
 
@@ -140,6 +140,74 @@ def redeploy(deployment: Deployment, requested_by=None) -> Deployment:
         branch=deployment.branch,
         source=deployment,
     )
+
+
+def _reusable_image(source: Deployment | None, what: str) -> Deployment:
+    if source is None or source.status != Status.SUCCEEDED or not source.image_id:
+        raise Conflict(f"There is no successful deployment to {what}.", "nothing_to_" + what)
+    if not _image_exists(source.image_id):
+        raise Conflict(
+            f"The image of deployment #{source.number} is no longer kept; redeploy it instead.",
+            "image_pruned",
+        )
+    return source
+
+
+def _image_exists(image_id: str) -> bool:
+    from deployments.runtime import get_runtime
+
+    return get_runtime().image_exists(image_id)
+
+
+def promote(app: App, requested_by=None) -> Deployment:
+    """Staging's live image goes to production with production's env vars; no rebuild."""
+    source = _reusable_image(app.environment(EnvironmentName.STAGING).live_deployment, "promote")
+    return queue_deployment(
+        app, EnvironmentName.PRODUCTION, trigger=Trigger.PROMOTE, requested_by=requested_by,
+        commit_sha=source.commit_sha, branch=source.branch, source=source,
+    )
+
+
+def rollback(deployment: Deployment, requested_by=None) -> Deployment:
+    """An earlier successful deployment's image back live in its environment; no build."""
+    source = _reusable_image(deployment, "rollback")
+    return queue_deployment(
+        deployment.app, deployment.environment.name, trigger=Trigger.ROLLBACK,
+        requested_by=requested_by, commit_sha=source.commit_sha, branch=source.branch, source=source,
+    )
+
+
+def restart(app: App, environment_name: str, requested_by=None) -> Deployment:
+    """A fresh container from the live image: started, health-checked, switched, old retired."""
+    live = app.environment(environment_name).live_deployment
+    source = _reusable_image(live, "restart")
+    return queue_deployment(
+        app, environment_name, trigger=Trigger.RESTART, requested_by=requested_by,
+        commit_sha=source.commit_sha, branch=source.branch, source=source,
+    )
+
+
+def stop(app: App, environment_name: str) -> None:
+    """Stop the live container; the route answers with a 'stopped' page until started."""
+    environment = app.environment(environment_name)
+    if environment.live_deployment_id is None:
+        raise Conflict("Nothing is running in this environment.", "not_running")
+    Environment.objects.filter(pk=environment.pk).update(stopped=True)
+    transaction.on_commit(partial(_enqueue_power, environment.pk))
+
+
+def start(app: App, environment_name: str) -> None:
+    environment = app.environment(environment_name)
+    if environment.live_deployment_id is None:
+        raise Conflict("Nothing has been deployed to this environment yet.", "not_deployed")
+    Environment.objects.filter(pk=environment.pk).update(stopped=False)
+    transaction.on_commit(partial(_enqueue_power, environment.pk))
+
+
+def _enqueue_power(environment_id: int) -> None:
+    from deployments import tasks
+
+    tasks.apply_power_state.delay(environment_id)
 
 
 def cancel_deployment(deployment: Deployment) -> Deployment:
