@@ -1,0 +1,81 @@
+# shellcheck shell=bash
+# Shared by scripts/services, scripts/test and scripts/run: source it, don't run it.
+# Expects `set -euo pipefail` in the caller. Everything that changes at run time lives
+# under var/ in the repository root (gitignored).
+
+SLIPWAY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SLIPWAY_VAR="$SLIPWAY_ROOT/var"
+export DEBIAN_FRONTEND=noninteractive
+
+say() { printf '%s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+has_systemd() { [ -d /run/systemd/system ]; }
+
+# wait_for SECONDS COMMAND...: poll COMMAND every half second until it succeeds.
+wait_for() {
+    local seconds=$1; shift
+    local tries=$((seconds * 2))
+    while ! "$@" >/dev/null 2>&1; do
+        tries=$((tries - 1))
+        [ "$tries" -gt 0 ] || return 1
+        sleep 0.5
+    done
+}
+
+ensure_var_dirs() {
+    mkdir -p "$SLIPWAY_VAR/log" "$SLIPWAY_VAR/run"
+}
+
+# Appends only: the lead may add other lines to .gitignore.
+ensure_gitignore() {
+    local file="$SLIPWAY_ROOT/.gitignore" line
+    touch "$file"
+    for line in "var/" ".venv/"; do
+        grep -qxF "$line" "$file" || printf '%s\n' "$line" >>"$file"
+    done
+}
+
+package_installed() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+# ensure_packages PKG...: install the missing ones, running `apt-get update` at most once.
+ensure_packages() {
+    local missing=() pkg
+    for pkg in "$@"; do
+        package_installed "$pkg" || missing+=("$pkg")
+    done
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    say "apt: installing ${missing[*]}"
+    if [ -z "${SLIPWAY_APT_UPDATED:-}" ]; then
+        apt-get update -qq
+        SLIPWAY_APT_UPDATED=1
+    fi
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# A hash of what pip installed from, so an unchanged checkout skips pip entirely.
+requirements_hash() {
+    local files=("$SLIPWAY_ROOT/pyproject.toml")
+    [ -f "$SLIPWAY_ROOT/constraints.txt" ] && files+=("$SLIPWAY_ROOT/constraints.txt")
+    cat "${files[@]}" | sha256sum | cut -d' ' -f1
+}
+
+ensure_venv() {
+    local venv="$SLIPWAY_ROOT/.venv" stamp="$SLIPWAY_ROOT/.venv/.slipway-installed" want
+    if [ ! -x "$venv/bin/python" ]; then
+        python3 -m venv "$venv"
+    fi
+    want="$(requirements_hash)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        say "venv: up to date ($venv)"
+        return 0
+    fi
+    local constraints=()
+    [ -f "$SLIPWAY_ROOT/constraints.txt" ] && constraints=(-c "$SLIPWAY_ROOT/constraints.txt")
+    say "venv: installing Slipway and its test dependencies into $venv"
+    "$venv/bin/python" -m pip install -q --upgrade pip
+    (cd "$SLIPWAY_ROOT" && "$venv/bin/python" -m pip install -q "${constraints[@]}" -e '.[test]')
+    printf '%s\n' "$want" >"$stamp"
+}
