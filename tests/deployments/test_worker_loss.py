@@ -1,0 +1,84 @@
+"""A worker killed with SIGKILL mid-build leaves nothing stuck and nothing orphaned."""
+
+import time
+import uuid
+
+import docker
+import pytest
+from django.conf import settings
+
+from apps.models import App
+from deployments import services, warden
+from deployments.models import Deployment, LogLine
+from tests.support import log_text, make_repo, through_proxy, wait_final, wait_for
+
+
+def _slow_dockerfile(marker: str) -> str:
+    # The marker busts the layer cache, so every run really builds (and really sleeps).
+    return (
+        f"FROM {settings.PAAS_BASE_IMAGES['python']}\n"
+        f"RUN echo building-{marker} && sleep 6\n"
+        "WORKDIR /srv\nRUN echo ok > index.html\n"
+        'CMD ["sh", "-c", "exec python3 -m http.server $PORT"]\n'
+    )
+
+
+def _containers_of(app, marker):
+    client = docker.from_env()
+    labelled = client.containers.list(all=True, filters={"label": f"slipway.app={app.name}"})
+    builders = [c for c in client.containers.list(all=True) if marker in " ".join(c.attrs["Config"]["Cmd"] or [])]
+    return labelled, builders
+
+
+def test_a_worker_killed_mid_build_is_recovered_without_orphans(platform, owner, tmp_path):
+    marker = uuid.uuid4().hex
+    repo = make_repo(tmp_path / "slow", {"Dockerfile": _slow_dockerfile(marker)})
+    app = App.objects.create(name="slowbuild", owner=owner, repository=str(repo))
+    deployment = services.queue_deployment(app, "production")
+
+    wait_for(
+        lambda: LogLine.objects.filter(deployment=deployment, text__contains=f"building-{marker}").exists(),
+        timeout=120, message="the build to reach the slow step",
+    )
+    platform.kill()
+    assert Deployment.objects.get(pk=deployment.pk).status == "building"
+
+    platform.start()
+    time.sleep(settings.PAAS_HEARTBEAT_TIMEOUT + 1)  # let the heartbeat go stale
+    result = warden.reconcile()
+    assert result["recovered"] == 1
+
+    final = wait_final(deployment)
+    assert final.status in ("succeeded", "failed"), final.status
+    assert "stopped answering" in log_text(final)
+    labelled, builders = _containers_of(app, marker)
+    if final.status == "succeeded":
+        assert final.attempt == 1
+        assert [c.name for c in labelled] == [f"{settings.PAAS_INSTANCE}-slowbuild-production-1"]
+        assert through_proxy(app.environment("production").hostname).status_code == 200
+    else:
+        assert final.error_code == "worker_lost" and labelled == []
+    assert builders == [], "an intermediate build container of the killed build was left behind"
+
+
+def test_the_warden_requeues_a_pending_deployment_whose_message_was_lost(platform, owner, tmp_path):
+    from paas.celery import app as celery_app
+
+    repo = make_repo(tmp_path / "st", {"index.html": "<h1>hi</h1>"})
+    app = App.objects.create(name="lostmsg", owner=owner, repository=str(repo))
+    platform.kill()  # nobody consumes the message...
+    deployment = services.queue_deployment(app, "production")
+    celery_app.control.purge()  # ...and then it is gone, as after a Redis restart
+    platform.start()
+    Deployment.objects.filter(pk=deployment.pk).update(created_at=deployment.created_at.replace(year=2000))
+    assert warden.reconcile()["requeued"] == 1
+    assert wait_final(deployment).status == "succeeded"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claimed_deployment_with_a_live_heartbeat_is_left_alone(make_app):
+    app = make_app("busy")
+    deployment = app.new_deployment(app.environment("production"))
+    assert deployment.claim()
+    assert warden.recover_stale_deployments(runtime=None, proxy=None) == 0
+    assert Deployment.objects.get(pk=deployment.pk).status == "building"
