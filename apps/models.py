@@ -60,6 +60,12 @@ class App(models.Model):
     health_check_path = models.CharField(max_length=255, default="/")
     status = models.CharField(max_length=16, choices=AppStatus, default=AppStatus.CREATED)
     webhook_secret = EncryptedTextField(blank=True, default="")
+    webhook_environment = models.CharField(
+        max_length=16,
+        choices=EnvironmentName,
+        default=EnvironmentName.PRODUCTION,
+        help_text="Where a push to the app's branch deploys.",
+    )
     deployment_counter = models.PositiveIntegerField(default=0, editable=False)
     cleanup_requested_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -223,3 +229,4 @@ class ApiToken(models.Model):
             return None
         cls.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
         return token.user
+from apps.provider_models import ProviderCredential  # noqa: E402,F401

@@ -216,3 +216,54 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Git providers (OAuth) ---
+# Sign-in with GitHub, GitLab (gitlab.com or self-hosted) and Gitea/Forgejo beside password
+# sign-in. A provider is offered only when its client id is set. Sign-up stays closed unless
+# PAAS_OPEN_SIGNUP: an invited user signs in with a password once and connects a provider
+# (/accounts/3rdparty/), after which the provider signs them in.
+# allauth would keep the OAuth tokens in plain text (SocialToken), so it keeps none; the
+# handlers in apps/provider_models.py store them encrypted in ProviderCredential instead.
+SOCIALACCOUNT_STORE_TOKENS = False
+GITHUB_URL = env_str("GITHUB_URL", "https://github.com").rstrip("/")
+# GitHub Enterprise serves its API under <web>/api/v3; github.com under api.github.com.
+GITHUB_API_URL = env_str(
+    "GITHUB_API_URL",
+    "https://api.github.com" if GITHUB_URL == "https://github.com" else f"{GITHUB_URL}/api/v3",
+).rstrip("/")
+GITLAB_URL = env_str("GITLAB_URL", "https://gitlab.com").rstrip("/")
+GITEA_URL = env_str("GITEA_URL", "https://gitea.com").rstrip("/")
+# web_url: the host clone URLs use, and the OAuth token endpoint's root; api_url: REST root.
+PAAS_GIT_PROVIDERS = {
+    "github": {"name": "GitHub", "web_url": GITHUB_URL, "api_url": GITHUB_API_URL},
+    "gitlab": {"name": "GitLab", "web_url": GITLAB_URL, "api_url": f"{GITLAB_URL}/api/v4"},
+    "gitea": {"name": "Gitea", "web_url": GITEA_URL, "api_url": f"{GITEA_URL}/api/v1"},
+}
+# Seconds to wait for a provider's API: a page that lists repositories must not hang.
+PAAS_GIT_PROVIDER_TIMEOUT = float(env_str("PAAS_GIT_PROVIDER_TIMEOUT", "8"))
+PAAS_GIT_PROVIDER_CACHE_SECONDS = env_int("PAAS_GIT_PROVIDER_CACHE_SECONDS", 60)
+
+
+def _oauth_app(prefix: str) -> list[dict]:
+    client_id = env_str(f"{prefix}_CLIENT_ID")
+    if not client_id:
+        return []
+    return [{"client_id": client_id, "secret": env_str(f"{prefix}_CLIENT_SECRET"), "key": ""}]
+
+
+# Scopes: list repositories, read private ones (clone) and manage their webhooks.
+# Gitea ignores scopes unless [oauth2] ENABLE_ADDITIONAL_GRANT_SCOPES is on; then these suffice.
+SOCIALACCOUNT_PROVIDERS = {
+    "github": {
+        "SCOPE": ["repo", "admin:repo_hook", "read:user", "user:email"],
+        "APPS": _oauth_app("GITHUB"),
+        # allauth reads GITHUB_URL as an Enterprise host (API under /api/v3): github.com needs none.
+        **({"GITHUB_URL": GITHUB_URL} if GITHUB_URL != "https://github.com" else {}),
+    },
+    "gitlab": {"SCOPE": ["api"], "APPS": _oauth_app("GITLAB"), "GITLAB_URL": GITLAB_URL},
+    "gitea": {
+        "SCOPE": ["read:user", "write:repository"],
+        "APPS": _oauth_app("GITEA"),
+        "GITEA_URL": GITEA_URL,
+    },
+}
