@@ -22,7 +22,8 @@ def cleanup_app(app_id: int, runtime=None, proxy=None) -> bool:
         proxy.remove_route(env.route_id)
     labels = app.resource_labels
     runtime.remove_by_labels(labels)
-    runtime.remove_network(app.network)
+    if not runtime.remove_network(app.network):
+        raise RuntimeError(f"network {app.network} still has containers attached")
     leftover = runtime.remove_images_with_labels(labels)
     if leftover.in_use:
         raise RuntimeError(f"images of {app.name} still in use: {leftover.in_use}")

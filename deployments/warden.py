@@ -91,9 +91,22 @@ def desired_routes(runtime) -> list:
     envs = Environment.objects.filter(live_deployment__isnull=False).select_related(
         "app", "live_deployment"
     )
+    switching = set(
+        Deployment.objects.filter(status=Status.STARTING).values_list("environment_id", flat=True)
+    )
     for env in envs.exclude(app__cleanup_requested_at__isnull=False):
-        routes.append(RouteSpec(env.route_id, [env.hostname], live_upstream(env, runtime)))
+        if env.pk in switching:
+            # A deployment may be switching this route right now; the database still names
+            # the old container, so leave Caddy's current upstream alone this round.
+            upstream = proxy_upstream(env) or live_upstream(env, runtime)
+        else:
+            upstream = live_upstream(env, runtime)
+        routes.append(RouteSpec(env.route_id, [env.hostname], upstream))
     return routes
+
+
+def proxy_upstream(env: Environment) -> str | None:
+    return default_proxy().upstream_of(env.route_id)
 
 
 def live_upstream(env: Environment, runtime) -> str | None:
