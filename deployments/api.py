@@ -189,3 +189,27 @@ def runtime_logs(request, name):
     response = JsonResponse({"lines": [{"ns": ns, "text": text} for ns, text in lines], "next": last})
     response["X-Last-Log-Nano"] = str(last)
     return response
+
+
+@api_view(["POST"])
+def archives_collection(request, name):
+    """Deploy an uploaded .tar.gz (multipart field `archive`, optional `environment`)."""
+    from django.core.exceptions import ValidationError
+
+    from deployments.services.archives import deploy_archive
+    from deployments.sources.archive import archive_limits
+
+    app = _app_for(request, name)
+    # Refused on the declared length, before Django spools the upload to disk.
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if declared.isdigit() and int(declared) > archive_limits()[0] + 64 * 1024:
+        return error(413, "The archive is too large.", "archive_too_large")
+    upload = request.FILES.get("archive")
+    if upload is None:
+        raise ValidationError({"archive": ["Attach a .tar.gz file in the “archive” field."]})
+    environment = request.POST.get("environment") or "production"
+    deployment = deploy_archive(app, environment, upload, request.user)
+    return JsonResponse(
+        {"number": deployment.number, "status": deployment.status, "environment": environment},
+        status=202,
+    )

@@ -29,6 +29,10 @@ def _bearer_user(request):
 
 
 def _json_body(request) -> dict:
+    # A multipart upload (an archive) is read from request.FILES by its view, and must not
+    # be pulled into memory whole through request.body.
+    if request.content_type.startswith("multipart/"):
+        return {}
     if not request.body:
         return {}
     if len(request.body) > MAX_JSON_BYTES:

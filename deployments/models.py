@@ -213,3 +213,7 @@ class LogLine(models.Model):
     @classmethod
     def page(cls, deployment: Deployment, after: int = 0, limit: int = 500) -> list["LogLine"]:
         return list(cls.objects.filter(deployment=deployment, id__gt=after).order_by("id")[:limit])
+
+
+from deployments.promotion_models import PromotionPolicy, PromotionRequest  # noqa: E402,F401
+from deployments.webhook_models import WebhookDelivery  # noqa: E402,F401

@@ -35,6 +35,19 @@ class FetchSource(Step):
 
         ctx.save(self.name, clone_dir=str(ctx.build_dir))
         d = ctx.deployment
+        if d.trigger == "archive":
+            from pathlib import Path
+
+            from deployments.sources.archive import archive_limits, extract_archive
+
+            archive = ctx.data.get("archive")
+            if not archive or not Path(archive).is_file():
+                raise StepFailed(
+                    "archive_missing", "The uploaded archive is gone; upload it again.", True
+                )
+            count = extract_archive(Path(archive), ctx.build_dir, *archive_limits())
+            ctx.log(f"Extracted {count} files from the uploaded archive")
+            return
         token, token_user = clone_token_for(ctx.app)
         fetched = fetch(
             ctx.app.repository, d.branch, ctx.build_dir, commit_sha=d.commit_sha,
@@ -87,7 +100,7 @@ class BuildImage(Step):
     def rollback(self, ctx):
         tag = ctx.data.get("image_tag")
         if tag:
-            remove_image_tag(ctx.runtime, tag)
+            ctx.runtime.remove_image(tag)  # shared cached layers stay for the next build
 
 
 class StartContainer(Step):
@@ -176,16 +189,6 @@ def container_spec(ctx):
         memory=settings.PAAS_CONTAINER_MEMORY,
         cpus=settings.PAAS_CONTAINER_CPUS,
     )
-
-
-def remove_image_tag(runtime, tag: str) -> None:
-    """Drop a failed deployment's image; shared cached layers stay for the next build."""
-    import docker.errors
-
-    try:
-        runtime.client.images.remove(tag, noprune=False)
-    except (docker.errors.ImageNotFound, docker.errors.APIError):
-        pass  # already gone, or a container still uses it (the warden's pruning gets it later)
 
 
 def remove_build_dir(ctx) -> None:

@@ -150,22 +150,27 @@ class _open:
         if size > self.max_bytes:
             raise invalid(f"The archive is larger than {_mib(self.max_bytes)}.")
         cap = self.max_bytes + HEADER_ALLOWANCE + HEADER_ALLOWANCE_PER_ENTRY * self.max_entries
-        raw = self.path.open("rb")
-        if raw.read(2) == GZIP_MAGIC:
-            raw.seek(0)
-            raw = gzip.GzipFile(fileobj=raw, mode="rb")
-        raw.seek(0)
+        self.file = self.path.open("rb")
+        gzipped = self.file.read(2) == GZIP_MAGIC
+        self.file.seek(0)
+        raw = gzip.GzipFile(fileobj=self.file, mode="rb") if gzipped else self.file
         self.stream = _CappedReader(raw, cap)
         try:
             self.tar = tarfile.open(fileobj=self.stream, mode="r:")
-        except _READ_ERRORS:
-            self.stream.close()
+        except _READ_ERRORS as exc:
+            self._close()
+            if isinstance(exc, _StreamTooLong):
+                raise invalid(f"The archive cannot be read: {exc}.") from None
             raise invalid("This is not a .tar.gz or .tar archive.") from None
         return self.tar
 
+    def _close(self) -> None:
+        self.stream.close()
+        self.file.close()  # GzipFile does not close a file object it was given
+
     def __exit__(self, exc_type, exc, tb):
         self.tar.close()
-        self.stream.close()
+        self._close()
         if exc_type is not None and issubclass(exc_type, _READ_ERRORS):
             raise invalid(f"The archive cannot be read: {_reason(exc)}.") from None
         return False

@@ -1,0 +1,131 @@
+"""Promotion gates: what must hold before staging's image goes to production, and the
+requests that wait for a second person's approval."""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+validate_check_path = RegexValidator(
+    r"^/[^\s#]*$", "A path on the staging site, starting with “/” (e.g. /healthz)."
+)
+
+
+class PromotionPolicy(models.Model):
+    """Per app; no row (or every gate off) means promotions go straight through."""
+
+    app = models.OneToOneField(
+        "apps.App", on_delete=models.CASCADE, related_name="promotion_policy"
+    )
+    require_approval = models.BooleanField(
+        default=False, help_text="A second person (staff, or the owner) approves each promotion."
+    )
+    check_path = models.CharField(
+        max_length=255,
+        blank=True,
+        validators=[validate_check_path],
+        help_text="Empty: no check. Else staging must answer GET <path> before promoting.",
+    )
+    check_expected_status = models.PositiveSmallIntegerField(
+        default=200, validators=[MinValueValidator(100), MaxValueValidator(599)]
+    )
+    check_timeout = models.FloatField(
+        default=5.0, validators=[MinValueValidator(0.5), MaxValueValidator(60.0)]
+    )
+
+    class Meta:
+        verbose_name_plural = "promotion policies"
+
+    def __str__(self) -> str:
+        return f"promotion policy of {self.app}"
+
+    @property
+    def has_check(self) -> bool:
+        return bool(self.check_path)
+
+    @property
+    def has_gates(self) -> bool:
+        return self.require_approval or self.has_check
+
+
+class PromotionStatus(models.TextChoices):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+class PromotionDecided(Exception):
+    """The request was decided already (by someone else a moment ago, or long ago)."""
+
+
+class PromotionRequest(models.Model):
+    app = models.ForeignKey("apps.App", on_delete=models.CASCADE, related_name="promotion_requests")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source_deployment = models.ForeignKey(
+        "deployments.Deployment", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(
+        max_length=16, choices=PromotionStatus, default=PromotionStatus.PENDING
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Whoever decided: approved or rejected.",
+    )
+    deployment = models.ForeignKey(
+        "deployments.Deployment",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The promote deployment queued on approval.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # Two people pressing "promote" at once get the same request, not two.
+            models.UniqueConstraint(
+                fields=["app"],
+                condition=Q(status="pending"),
+                name="one_pending_promotion_per_app",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"promotion of {self.app} ({self.status})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == PromotionStatus.PENDING
+
+    def approve(self, user, deployment) -> None:
+        self._decide(PromotionStatus.APPROVED, approved_by=user, deployment=deployment)
+
+    def reject(self, user) -> None:
+        self._decide(PromotionStatus.REJECTED, approved_by=user)
+
+    def expire(self) -> None:
+        self._decide(PromotionStatus.EXPIRED)
+
+    def _decide(self, status: str, **fields) -> None:
+        """Only a pending request is decided, and only once (a conditional update)."""
+        fields["decided_at"] = timezone.now()
+        moved = PromotionRequest.objects.filter(pk=self.pk, status=PromotionStatus.PENDING).update(
+            status=status, **fields
+        )
+        if not moved:
+            self.refresh_from_db()
+            raise PromotionDecided(f"this promotion request is already {self.status}")
+        self.status = status
+        for name, value in fields.items():
+            setattr(self, name, value)

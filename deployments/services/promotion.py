@@ -1,0 +1,186 @@
+"""Promotion gates (as DeployDB plans them): before staging's image goes to production, a
+second person may have to approve, and staging may have to answer an HTTP check.
+
+The check runs through the proxy on this host, to the staging hostname, at a path the
+owner chose — never at a URL a user types, so the gate cannot be turned into a way of
+probing other hosts from the server.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import requests
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.models import App, EnvironmentName
+from deployments import services
+from deployments.models import Deployment
+from deployments.promotion_models import (
+    PromotionDecided,
+    PromotionPolicy,
+    PromotionRequest,
+    PromotionStatus,
+)
+from deployments.services import Conflict, ServiceError
+
+DEFAULT_REQUEST_HOURS = 72
+
+
+class Forbidden(ServiceError):
+    status = 403
+
+
+def policy_of(app: App) -> PromotionPolicy:
+    """The app's policy; an app without one has no gates (the object is not saved)."""
+    return PromotionPolicy.objects.filter(app=app).first() or PromotionPolicy(app=app)
+
+
+def request_promotion(app: App, user) -> PromotionRequest | Deployment:
+    """Promote now if no gate stands in the way; else run the check and/or ask for approval."""
+    policy = policy_of(app)
+    if not policy.has_gates:
+        return services.promote(app, requested_by=user)
+    source = services._reusable_image(_staging_live(app), "promote")
+    run_check(policy)
+    if not policy.require_approval:
+        return services.promote(app, requested_by=user)
+    return _pending_request(app, user, source)
+
+
+def approve(request: PromotionRequest, user) -> Deployment:
+    """A second person's yes: the gate's check runs again, then the promotion is queued."""
+    _check_can_decide(request, user)
+    _ensure_still_wanted(request)
+    run_check(policy_of(request.app))
+    with transaction.atomic():
+        locked = _locked_pending(request)
+        if _staging_live(locked.app) != locked.source_deployment:
+            raise Conflict(_STALE_MESSAGE, "promotion_stale")
+        deployment = services.promote(locked.app, requested_by=locked.requested_by)
+        locked.approve(user, deployment)
+    request.refresh_from_db()
+    return deployment
+
+
+def reject(request: PromotionRequest, user) -> PromotionRequest:
+    _check_can_decide(request, user)
+    try:
+        request.reject(user)
+    except PromotionDecided:
+        raise Conflict(f"This promotion request is already {request.status}.", "decided") from None
+    return request
+
+
+# --- the approval gate ------------------------------------------------------------------
+
+_STALE_MESSAGE = "Staging changed since this promotion was requested; request it again."
+
+
+def can_decide(request: PromotionRequest, user) -> bool:
+    """Anyone but the requester who is staff or the app's owner."""
+    if user is None or not user.is_active or user.pk == request.requested_by_id:
+        return False
+    return user.is_staff or user.pk == request.app.owner_id
+
+
+def _check_can_decide(request: PromotionRequest, user) -> None:
+    if user is not None and user.pk == request.requested_by_id:
+        raise Forbidden(
+            "You requested this promotion; someone else must approve or reject it.",
+            "self_approval",
+        )
+    if not can_decide(request, user):
+        raise Forbidden("Only staff or the app's owner can decide on a promotion.", "forbidden")
+
+
+def _pending_request(app: App, user, source: Deployment) -> PromotionRequest:
+    """A new pending request, or the one already waiting for this same staging deployment."""
+    existing = app.promotion_requests.filter(status=PromotionStatus.PENDING).first()
+    if existing is not None and _is_stale(existing):
+        _expire(existing)
+        existing = None
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            return PromotionRequest.objects.create(
+                app=app, requested_by=user, source_deployment=source
+            )
+    except IntegrityError:
+        # Someone asked at the same moment: theirs is the pending request.
+        return app.promotion_requests.get(status=PromotionStatus.PENDING)
+
+
+def _locked_pending(request: PromotionRequest) -> PromotionRequest:
+    locked = PromotionRequest.objects.select_for_update().select_related("app").get(pk=request.pk)
+    if not locked.is_pending:
+        raise Conflict(f"This promotion request is already {locked.status}.", "decided")
+    return locked
+
+
+def _ensure_still_wanted(request: PromotionRequest) -> None:
+    """Refuse a decided request, and expire one that went stale while it waited."""
+    request.refresh_from_db()
+    if not request.is_pending:
+        raise Conflict(f"This promotion request is already {request.status}.", "decided")
+    if _is_stale(request):
+        _expire(request)
+        raise Conflict(_STALE_MESSAGE, "promotion_stale")
+
+
+def _is_stale(request: PromotionRequest) -> bool:
+    """Too old, or staging no longer runs what was asked for: approving it would promote
+    something nobody asked for."""
+    hours = getattr(settings, "PAAS_PROMOTION_REQUEST_HOURS", DEFAULT_REQUEST_HOURS)
+    too_old = request.created_at < timezone.now() - timedelta(hours=hours)
+    return too_old or _staging_live(request.app) != request.source_deployment
+
+
+def _expire(request: PromotionRequest) -> None:
+    try:
+        request.expire()
+    except PromotionDecided:
+        pass  # decided a moment ago by someone else: nothing left to expire
+
+
+def _staging_live(app: App) -> Deployment | None:
+    return app.environment(EnvironmentName.STAGING).live_deployment
+
+
+# --- the HTTP check gate ----------------------------------------------------------------
+
+
+def check_url(policy: PromotionPolicy) -> str:
+    """Through the proxy on this host; the Host header picks staging's route."""
+    return f"http://127.0.0.1:{settings.PAAS_PROXY_HTTP_PORT}{policy.check_path}"
+
+
+def run_check(policy: PromotionPolicy) -> None:
+    """Raise ServiceError unless staging answers the check with the expected status."""
+    if not policy.has_check:
+        return
+    shown = f"GET {policy.check_path} on staging"
+    try:
+        response = requests.get(
+            check_url(policy),
+            headers={"Host": policy.app.environment(EnvironmentName.STAGING).hostname},
+            timeout=policy.check_timeout,
+            allow_redirects=False,
+        )
+    except requests.Timeout:
+        raise _check_failed(f"{shown} did not answer within {policy.check_timeout:g} s.") from None
+    except requests.RequestException:
+        raise _check_failed(f"{shown} could not connect.") from None
+    if response.status_code != policy.check_expected_status:
+        raise _check_failed(
+            f"{shown} answered {response.status_code}, expected {policy.check_expected_status}."
+        )
+
+
+def _check_failed(detail: str) -> ServiceError:
+    return ServiceError(
+        f"The promotion check failed: {detail} Nothing was promoted.", "promotion_check_failed"
+    )

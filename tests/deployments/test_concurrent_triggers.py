@@ -1,0 +1,65 @@
+"""Many pushes for one app environment at the same moment, through the real webhook endpoint
+and the real PostgreSQL: numbers stay gap-free and only the newest stays pending."""
+
+import json
+import threading
+import uuid
+
+import pytest
+from django.db import connection, connections
+from django.test import Client
+
+from deployments.models import Deployment
+from tests.deployments.test_webhooks import push_payload, signed_headers
+
+PUSHES = 8
+
+
+def _push_concurrently(app, count: int) -> tuple[list[int], list[BaseException]]:
+    barrier = threading.Barrier(count)
+    statuses: list[int] = []
+    errors: list[BaseException] = []
+
+    def worker(index: int):
+        try:
+            body = json.dumps(push_payload("github", sha=f"{index:040x}")).encode()
+            headers = signed_headers("github", app.webhook_secret, body, delivery=str(uuid.uuid4()))
+            client = Client()
+            barrier.wait()
+            response = client.post(
+                f"/hooks/github/{app.name}",
+                data=body,
+                content_type="application/json",
+                headers=headers,
+            )
+            statuses.append(response.status_code)
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(i + 1,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statuses, errors
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_pushes_get_gap_free_numbers_and_only_the_newest_stays_pending(make_app):
+    assert connection.vendor == "postgresql"
+    app = make_app("busy")
+    statuses, errors = _push_concurrently(app, PUSHES)
+    assert errors == []
+    assert statuses == [202] * PUSHES
+
+    rows = list(
+        Deployment.objects.filter(app=app).order_by("number").values_list("number", "status")
+    )
+    assert [number for number, _ in rows] == list(range(1, PUSHES + 1))
+    assert [number for number, status in rows if status == "pending"] == [PUSHES]
+    assert all(status == "superseded" for _, status in rows[:-1])
+    # Every push is there, each once: the numbers were handed out in arrival order.
+    shas = set(Deployment.objects.filter(app=app).values_list("commit_sha", flat=True))
+    assert shas == {f"{i:040x}" for i in range(1, PUSHES + 1)}
