@@ -3,6 +3,8 @@ from django.utils.html import format_html
 
 from deployments import services
 from deployments.models import Deployment, LogLine
+from deployments.promotion_models import PromotionPolicy, PromotionRequest
+from deployments.webhook_models import WebhookDelivery
 
 
 @admin.register(Deployment)
@@ -46,3 +48,24 @@ class DeploymentAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{deployment}: cancelled.")
             except services.ServiceError as exc:
                 self.message_user(request, f"{deployment}: {exc.message}", messages.ERROR)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["app", "provider", "delivery_id", "outcome", "received_at"]
+    list_filter = ["provider"]
+    search_fields = ["app__name", "delivery_id"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(PromotionPolicy)
+class PromotionPolicyAdmin(admin.ModelAdmin):
+    list_display = ["app", "require_approval", "check_path"]
+
+
+@admin.register(PromotionRequest)
+class PromotionRequestAdmin(admin.ModelAdmin):
+    list_display = ["app", "status", "requested_by", "approved_by", "created_at"]
+    list_filter = ["status"]

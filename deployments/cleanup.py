@@ -29,6 +29,8 @@ def cleanup_app(app_id: int, runtime=None, proxy=None) -> bool:
         raise RuntimeError(f"images of {app.name} still in use: {leftover.in_use}")
     for build_dir in settings.PAAS_BUILD_DIR.glob(f"{app.name}-*"):
         shutil.rmtree(build_dir, ignore_errors=True)
+    for archive in (settings.VAR_DIR / "archives").glob(f"{app.name}-*"):
+        archive.unlink(missing_ok=True)
     app.delete()
     logger.info("app %s deleted", app.name)
     return True

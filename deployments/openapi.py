@@ -19,6 +19,7 @@ def _op(summary, ok, ok_schema, params=(), body=None, errors=("400", "401", "404
 
 
 _APP = {"$ref": "#/components/schemas/App"}
+_ENV_CHOICE = {"type": "object", "properties": {"environment": {"enum": ["production", "staging"]}}}
 _DEPLOYMENT = {"$ref": "#/components/schemas/Deployment"}
 _ENV = {
     "type": "object",
@@ -70,6 +71,24 @@ OPENAPI = {
                 [_NAME, {"name": "since", "in": "query", "schema": {"type": "integer"}},
                  {"name": "environment", "in": "query", "schema": {"enum": ["production", "staging"]}}],
             )
+        },
+        "/apps/{name}/restart": {"post": _op("Restart (new container, switch, retire old)", "202", _DEPLOYMENT, [_NAME], body=_ENV_CHOICE, errors=("400", "401", "404", "409"))},
+        "/apps/{name}/stop": {"post": _op("Stop an environment", "202", {"type": "object"}, [_NAME], body=_ENV_CHOICE, errors=("400", "401", "404", "409"))},
+        "/apps/{name}/start": {"post": _op("Start a stopped environment", "202", {"type": "object"}, [_NAME], body=_ENV_CHOICE, errors=("400", "401", "404", "409"))},
+        "/apps/{name}/promote": {"post": _op("Promote staging's live image to production (through the gates)", "202", {"type": "object"}, [_NAME], errors=("400", "401", "403", "404", "409"))},
+        "/apps/{name}/deployments/{number}/rollback": {"post": _op("Roll back to this deployment's image", "202", _DEPLOYMENT, [_NAME, _NUMBER], errors=("401", "404", "409"))},
+        "/apps/{name}/deployments/{number}/redeploy": {"post": _op("Build this deployment's source again", "202", _DEPLOYMENT, [_NAME, _NUMBER], errors=("401", "404", "409"))},
+        "/apps/{name}/archives": {
+            "post": {
+                "summary": "Deploy an uploaded .tar.gz of the source",
+                "parameters": [_NAME],
+                "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                    "type": "object", "required": ["archive"],
+                    "properties": {"archive": {"type": "string", "format": "binary"},
+                                   "environment": {"enum": ["production", "staging"]}},
+                }}}},
+                "responses": {"202": {"description": "Queued"}, "400": _ERROR, "401": _ERROR, "404": _ERROR, "413": _ERROR},
+            }
         },
         "/apps/{name}/deployments/{number}": {"get": _op("Get a deployment", "200", _DEPLOYMENT, [_NAME, _NUMBER])},
         "/apps/{name}/deployments/{number}/cancel": {

@@ -4,6 +4,7 @@ Tests run against the real PostgreSQL and Redis that scripts/services starts; a 
 service is an error, never a skip.
 """
 
+import contextlib
 import json
 
 import pytest
@@ -100,15 +101,19 @@ def platform(worker, transactional_db, settings):
 
 def _remove_instance_leftovers(instance: str) -> None:
     import docker
+    import docker.errors
 
     from deployments.proxy import get_proxy
 
     client = docker.from_env()
     label = f"slipway.instance={instance}"
+    # The worker may be retiring the same containers right now: gone already is fine.
     for container in client.containers.list(all=True, filters={"label": label}):
-        container.remove(force=True)
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            container.remove(force=True)  # 409 "removal already in progress" is fine too
     for network in client.networks.list(filters={"label": label}):
-        network.remove()
+        with contextlib.suppress(docker.errors.NotFound):
+            network.remove()
     proxy = get_proxy()
     for route_id in proxy.route_ids():
         if route_id.startswith(f"{instance}-"):

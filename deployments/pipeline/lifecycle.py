@@ -12,6 +12,9 @@ from deployments.models import ACTIVE_STATUSES, Deployment, Status
 
 logger = logging.getLogger(__name__)
 
+# step_data keys set when the deployment is created, not by a step: they survive a retry.
+TRIGGER_DATA = frozenset({"archive"})
+
 
 def enqueue(deployment_id: int, countdown: float = 0) -> None:
     from deployments import tasks
@@ -54,7 +57,9 @@ def retire(deployment_id: int, runtime) -> bool:
 
 def retry_later(d: Deployment, failure) -> None:
     d.mark_pending_again()
-    Deployment.objects.filter(pk=d.pk).update(step="", step_data={}, heartbeat_at=timezone.now())
+    # Forget what the undone attempt made, but keep what the trigger brought (an archive).
+    kept = {k: v for k, v in d.step_data.items() if k in TRIGGER_DATA}
+    Deployment.objects.filter(pk=d.pk).update(step="", step_data=kept, heartbeat_at=timezone.now())
     countdown = 2 ** d.attempt
     d.log(f"==> Platform error; retrying in {countdown}s (attempt {d.attempt + 1}).")
     transaction.on_commit(partial(enqueue, d.pk, countdown))

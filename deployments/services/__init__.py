@@ -94,8 +94,11 @@ def queue_deployment(
     commit_sha: str = "",
     branch: str | None = None,
     source: Deployment | None = None,
+    trigger_data: dict | None = None,
 ) -> Deployment:
-    """Create a deployment, supersede older pending ones, enqueue it once committed."""
+    """Create a deployment, supersede older pending ones, enqueue it once committed.
+
+    trigger_data is what the trigger brings beyond git (an uploaded archive's path)."""
     if environment_name not in EnvironmentName.values:
         raise ServiceError(f"Unknown environment “{environment_name}”.", "invalid_environment")
     environment = app.environment(environment_name)
@@ -109,6 +112,7 @@ def queue_deployment(
                 branch=app.branch if branch is None else branch,
                 source_deployment=source,
                 build_method=app.build_method,
+                step_data=dict(trigger_data or {}),
             )
             _supersede_older_pending(deployment)
             App.objects.filter(pk=app.pk).update(status=AppStatus.DEPLOYING)
@@ -130,7 +134,9 @@ def _supersede_older_pending(deployment: Deployment) -> None:
 
 
 def redeploy(deployment: Deployment, requested_by=None) -> Deployment:
-    """Build the same source again."""
+    """Build the same source again: the same commit, or the same uploaded archive."""
+    if deployment.trigger == Trigger.ARCHIVE:
+        return _redeploy_archive(deployment, requested_by)
     return queue_deployment(
         deployment.app,
         deployment.environment.name,
@@ -139,6 +145,18 @@ def redeploy(deployment: Deployment, requested_by=None) -> Deployment:
         commit_sha=deployment.commit_sha,
         branch=deployment.branch,
         source=deployment,
+    )
+
+
+def _redeploy_archive(deployment: Deployment, requested_by) -> Deployment:
+    from pathlib import Path
+
+    archive = deployment.step_data.get("archive")
+    if not archive or not Path(archive).is_file():
+        raise Conflict("The uploaded archive is no longer kept; upload it again.", "archive_missing")
+    return queue_deployment(
+        deployment.app, deployment.environment.name, trigger=Trigger.ARCHIVE,
+        requested_by=requested_by, branch="", source=deployment, trigger_data={"archive": archive},
     )
 
 

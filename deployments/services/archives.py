@@ -7,7 +7,6 @@ import uuid
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
 
 from apps.models import App, EnvironmentName
 from deployments import services
@@ -70,12 +69,7 @@ def _too_large(max_bytes: int) -> TooLarge:
 
 
 def _queue(app: App, environment_name: str, path: Path, user) -> Deployment:
-    # One transaction: the worker is enqueued on commit, so it never sees the deployment
-    # without its archive.
-    with transaction.atomic():
-        deployment = services.queue_deployment(
-            app, environment_name, trigger=Trigger.ARCHIVE, requested_by=user, branch=""
-        )
-        deployment.step_data = {**deployment.step_data, "archive": str(path)}
-        deployment.save(update_fields=["step_data"])
-    return deployment
+    return services.queue_deployment(
+        app, environment_name, trigger=Trigger.ARCHIVE, requested_by=user, branch="",
+        trigger_data={"archive": str(path)},
+    )

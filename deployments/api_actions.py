@@ -1,0 +1,67 @@
+"""/api/v1 actions on a running app: restart, stop, start, promote, rollback, redeploy."""
+
+from django.core.exceptions import ValidationError
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404
+
+from deployments import services
+from deployments.api import _app_for, deployment_json
+from deployments.api_auth import api_view
+from deployments.services import promotion
+
+
+def _environment(request) -> str:
+    name = request.json.get("environment", "production")
+    if name not in ("production", "staging"):
+        raise ValidationError({"environment": ["Use production or staging."]})
+    return name
+
+
+def _queued(deployment) -> JsonResponse:
+    return JsonResponse(deployment_json(deployment), status=202)
+
+
+@api_view(["POST"])
+def restart(request, name):
+    app = _app_for(request, name)
+    return _queued(services.restart(app, _environment(request), requested_by=request.user))
+
+
+@api_view(["POST"])
+def stop(request, name):
+    app = _app_for(request, name)
+    environment = _environment(request)
+    services.stop(app, environment)
+    return JsonResponse({"environment": environment, "stopped": True}, status=202)
+
+
+@api_view(["POST"])
+def start(request, name):
+    app = _app_for(request, name)
+    environment = _environment(request)
+    services.start(app, environment)
+    return JsonResponse({"environment": environment, "stopped": False}, status=202)
+
+
+@api_view(["POST"])
+def promote(request, name):
+    """Through the promotion gates: either a deployment (202) or a pending approval (202)."""
+    app = _app_for(request, name)
+    outcome = promotion.request_promotion(app, request.user)
+    if hasattr(outcome, "number"):
+        return _queued(outcome)
+    return JsonResponse({"approval": {"id": outcome.pk, "status": outcome.status}}, status=202)
+
+
+@api_view(["POST"])
+def rollback(request, name, number):
+    app = _app_for(request, name)
+    target = get_object_or_404(app.deployments.select_related("environment"), number=number)
+    return _queued(services.rollback(target, requested_by=request.user))
+
+
+@api_view(["POST"])
+def redeploy(request, name, number):
+    app = _app_for(request, name)
+    target = get_object_or_404(app.deployments.select_related("environment"), number=number)
+    return _queued(services.redeploy(target, requested_by=request.user))
