@@ -66,6 +66,11 @@ class App(models.Model):
         default=EnvironmentName.PRODUCTION,
         help_text="Where a push to the app's branch deploys.",
     )
+    # The push webhook Slipway registered on the Git provider, removed again on delete.
+    webhook_provider = models.CharField(max_length=16, blank=True, editable=False)
+    webhook_repository = models.CharField(max_length=300, blank=True, editable=False)
+    webhook_hook_id = models.CharField(max_length=64, blank=True, editable=False)
+    webhook_note = models.CharField(max_length=300, blank=True, editable=False)
     deployment_counter = models.PositiveIntegerField(default=0, editable=False)
     cleanup_requested_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -65,3 +65,21 @@ def redeploy(request, name, number):
     app = _app_for(request, name)
     target = get_object_or_404(app.deployments.select_related("environment"), number=number)
     return _queued(services.redeploy(target, requested_by=request.user))
+
+
+@api_view(["GET"])
+def webhook(request, name):
+    """What to paste into a provider's webhook settings (the secret is the owner's to see)."""
+    from deployments.services.webhook_registration import webhook_url
+
+    app = _app_for(request, name)
+    return JsonResponse(
+        {
+            "urls": {provider: webhook_url(app, provider) for provider in ("github", "gitlab", "gitea")},
+            "secret": app.webhook_secret,
+            "environment": app.webhook_environment,
+            "registered": bool(app.webhook_hook_id),
+            "provider": app.webhook_provider or None,
+            "note": app.webhook_note,
+        }
+    )

@@ -7,6 +7,7 @@ urlpatterns = [
     path("apps", api.apps_collection, name="api-apps"),
     path("apps/<str:name>", api.app_detail, name="api-app"),
     path("apps/<str:name>/logs", api.runtime_logs, name="api-runtime-logs"),
+    path("apps/<str:name>/webhook", api_actions.webhook, name="api-webhook"),
     path("apps/<str:name>/restart", api_actions.restart, name="api-restart"),
     path("apps/<str:name>/stop", api_actions.stop, name="api-stop"),
     path("apps/<str:name>/start", api_actions.start, name="api-start"),

@@ -6,6 +6,7 @@ import shutil
 from django.conf import settings
 
 from apps.models import App
+from deployments.services.webhook_registration import unregister
 
 logger = logging.getLogger(__name__)
 
@@ -18,6 +19,7 @@ def cleanup_app(app_id: int, runtime=None, proxy=None) -> bool:
         raise RuntimeError(f"app {app.name} was not marked for cleanup")
     runtime = runtime or _runtime()
     proxy = proxy or _proxy()
+    unregister(app)
     for env in app.environments.all():
         proxy.remove_route(env.route_id)
     labels = app.resource_labels

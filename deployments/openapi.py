@@ -72,6 +72,7 @@ OPENAPI = {
                  {"name": "environment", "in": "query", "schema": {"enum": ["production", "staging"]}}],
             )
         },
+        "/apps/{name}/webhook": {"get": _op("Webhook URLs and secret to paste into a Git provider", "200", {"type": "object"}, [_NAME])},
         "/apps/{name}/restart": {"post": _op("Restart (new container, switch, retire old)", "202", _DEPLOYMENT, [_NAME], body=_ENV_CHOICE, errors=("400", "401", "404", "409"))},
         "/apps/{name}/stop": {"post": _op("Stop an environment", "202", {"type": "object"}, [_NAME], body=_ENV_CHOICE, errors=("400", "401", "404", "409"))},
         "/apps/{name}/start": {"post": _op("Start a stopped environment", "202", {"type": "object"}, [_NAME], body=_ENV_CHOICE, errors=("400", "401", "404", "409"))},

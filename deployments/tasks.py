@@ -41,6 +41,15 @@ def cleanup_app(app_id: int) -> bool:
     return do_cleanup(app_id)
 
 
+@shared_task(acks_late=True)
+def register_webhook(app_id: int) -> str:
+    from apps.models import App
+    from deployments.services.webhook_registration import register
+
+    app = App.objects.filter(pk=app_id).first()
+    return register(app) if app else "gone"
+
+
 @shared_task(acks_late=False, expires=30)
 def warden() -> dict:
     from deployments.warden import reconcile

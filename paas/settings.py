@@ -20,6 +20,9 @@ if not SECRET_KEY:
     SECRET_KEY = "insecure-development-key-do-not-use-in-production"
 
 PAAS_DOMAIN = env_str("PAAS_DOMAIN", "localhost").lower()
+# Where Git providers reach this Slipway (webhooks), e.g. https://paas.example.com. Empty:
+# no webhook is registered automatically; the app page shows the URL and secret to paste.
+PAAS_PUBLIC_URL = env_str("PAAS_PUBLIC_URL").rstrip("/")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 

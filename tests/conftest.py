@@ -11,6 +11,8 @@ import pytest
 from django.test import Client
 
 from apps.models import ApiToken
+from apps.provider_models import ProviderCredential
+from tests.fakeforge import API_PREFIX, FakeForge
 
 
 @pytest.fixture
@@ -118,3 +120,42 @@ def _remove_instance_leftovers(instance: str) -> None:
     for route_id in proxy.route_ids():
         if route_id.startswith(f"{instance}-"):
             proxy.remove_route(route_id)
+
+
+@pytest.fixture
+def forge():
+    """A factory: forge("github") starts a fake GitHub on its own port."""
+    started = []
+
+    def start(kind):
+        started.append(FakeForge(kind))
+        return started[-1]
+
+    yield start
+    for fake in started:
+        fake.server.shutdown()
+        fake.server.server_close()
+
+
+@pytest.fixture
+def connect(owner, settings):
+    """Give a user a credential pointing at a fake forge, and tell settings where it lives."""
+
+    def make(fake, user=None, **fields):
+        api_url = fake.url + API_PREFIX[fake.kind]
+        settings.PAAS_GIT_PROVIDERS = {
+            **settings.PAAS_GIT_PROVIDERS,
+            fake.kind: {"name": fake.kind, "web_url": fake.url, "api_url": api_url},
+        }
+        fields.setdefault("access_token", fake.token)
+        return ProviderCredential.objects.create(
+            user=user or owner,
+            provider=fake.kind,
+            web_url=fake.url,
+            api_url=api_url,
+            account_id=str(fake.user["id"]),
+            login=fake.user["login"],
+            **fields,
+        )
+
+    return make

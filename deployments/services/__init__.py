@@ -32,6 +32,12 @@ def _enqueue_deployment(deployment_id: int) -> None:
     tasks.run_deployment.delay(deployment_id)
 
 
+def _enqueue_webhook_registration(app_id: int) -> None:
+    from deployments import tasks
+
+    tasks.register_webhook.delay(app_id)
+
+
 def _enqueue_cleanup(app_id: int) -> None:
     from deployments import tasks
 
@@ -50,6 +56,7 @@ def create_app(owner, data: dict, env: dict | None = None, deploy: bool = False)
                 set_env_vars(app.environment(env_name), values)
             if deploy:
                 queue_deployment(app, EnvironmentName.PRODUCTION, requested_by=owner)
+            transaction.on_commit(partial(_enqueue_webhook_registration, app.pk))
     except IntegrityError:
         # Two creations raced past the form's check; the unique index decided.
         raise Conflict(f"An app called “{data['name']}” already exists.", "name_taken") from None
