@@ -11,7 +11,15 @@ from deployments import services
 from deployments.cleanup import cleanup_app
 from deployments.models import Deployment
 from deployments.proxy import get_proxy
-from tests.support import commit, log_text, make_repo, sample_files, through_proxy, wait_final, wait_for
+from tests.support import (
+    commit,
+    log_text,
+    make_repo,
+    sample_files,
+    through_proxy,
+    wait_final,
+    wait_for,
+)
 
 
 @pytest.fixture

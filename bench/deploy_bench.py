@@ -1,0 +1,167 @@
+"""Time Slipway's deploys against doing the same by hand, in one run on one machine.
+
+Each figure is from trigger to the new content answering over HTTP (through Caddy for
+Slipway; on a published port by hand). Run with bench/run.
+"""
+
+import os
+import platform as host
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "paas.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+import requests  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+
+from apps.models import App  # noqa: E402
+from deployments import services  # noqa: E402
+from deployments.builders import detect  # noqa: E402
+from deployments.models import Deployment  # noqa: E402
+from tests.support import Worker, commit, make_repo, sample_files, through_proxy  # noqa: E402
+
+HAND_PORT = 18_500
+POLL = 0.05
+
+
+def wait_body(fetch, expected: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if expected in fetch().text:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(POLL)
+    raise RuntimeError(f"never saw {expected!r}")
+
+
+def timed(action) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+class Platform:
+    def __init__(self, app: App):
+        self.app = app
+
+    def host(self, env="production"):
+        return self.app.environment(env).hostname
+
+    def deploy(self, expected: str, env="production", queue=None) -> float:
+        def run():
+            deployment = (queue or (lambda: services.queue_deployment(self.app, env)))()
+            wait_body(lambda: through_proxy(self.host(env), timeout=2), expected)
+            deployment.refresh_from_db()
+            assert deployment.status in ("starting", "succeeded"), deployment.error_message
+
+        return timed(run)
+
+
+class ByHand:
+    """What an operator types: docker build, docker run, curl until it answers."""
+
+    def __init__(self, name: str):
+        self.name, self.port, self.containers = name, HAND_PORT, []
+
+    def build(self, context: Path, tag: str) -> None:
+        subprocess.run(["docker", "build", "-q", "-f", ".slipway/Dockerfile", "-t", tag, "."],
+                       cwd=context, check=True, capture_output=True)
+
+    def run(self, tag: str, expected: str) -> None:
+        self.port += 1
+        name = f"{self.name}-{self.port}"
+        subprocess.run(["docker", "run", "-d", "--name", name, "-e", "PORT=5000",
+                        "-p", f"127.0.0.1:{self.port}:5000", tag], check=True, capture_output=True)
+        self.containers.append(name)
+        wait_body(lambda: requests.get(f"http://127.0.0.1:{self.port}/", timeout=2), expected)
+
+    def deploy(self, context: Path, tag: str, expected: str) -> float:
+        return timed(lambda: (self.build(context, tag), self.run(tag, expected)))
+
+    def cleanup(self) -> None:
+        subprocess.run(["docker", "rm", "-f", *self.containers], capture_output=True)
+
+
+def checkout(repo: Path, into: Path) -> Path:
+    shutil.rmtree(into, ignore_errors=True)
+    shutil.copytree(repo, into, ignore=shutil.ignore_patterns(".git"))
+    detect(into, "auto")  # writes the same generated Dockerfile the platform builds
+    return into
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), host.processor())
+    mem = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal"))) // 1024 // 1024
+    docker_version = subprocess.run(["docker", "version", "-f", "{{.Server.Version}}"],
+                                    capture_output=True, text=True).stdout.strip()
+    return f"{os.cpu_count()} cores ({cpu}), {mem} GiB, Docker {docker_version}, {host.platform()}"
+
+
+def main() -> None:
+    user, _ = get_user_model().objects.get_or_create(username="bench")
+    App.objects.filter(name__startswith="bench").delete()
+    work = Path(tempfile.mkdtemp(prefix="slipway-bench-"))
+    worker = Worker(work / "worker.log", concurrency=2).start()
+    marker = uuid.uuid4().hex[:8]  # busts the dependency-layer cache: a cold build for both
+    files = sample_files("python")
+    files["requirements.txt"] += f"# bench {marker}\n"
+    repo = make_repo(work / "repo", files)
+    app = App.objects.create(name=f"bench-{marker}", owner=user, repository=str(repo))
+    slipway, hand, rows = Platform(app), ByHand(f"bench-hand-{marker}"), []
+    try:
+        hand_files = dict(files, **{"requirements.txt": files["requirements.txt"] + "# hand\n"})
+        hand_repo = make_repo(work / "hand-repo", hand_files)
+        rows.append(("Cold deploy (pip install)", slipway.deploy("hello v1"),
+                     hand.deploy(checkout(hand_repo, work / "ctx"), f"bench-hand:{marker}-1", "hello v1")))
+
+        for target in (repo, hand_repo):
+            commit(target, {"app.py": (target / "app.py").read_text().replace("v1", "v2")}, "code only")
+        rows.append(("Code-only change", slipway.deploy("hello v2"),
+                     hand.deploy(checkout(hand_repo, work / "ctx"), f"bench-hand:{marker}-2", "hello v2")))
+
+        first = Deployment.objects.get(app=app, number=1)
+        rows.append(("Rollback (no build)",
+                     slipway.deploy("hello v1", queue=lambda: services.rollback(first)),
+                     timed(lambda: hand.run(f"bench-hand:{marker}-1", "hello v1"))))
+
+        slipway.deploy("hello v2", env="staging")
+        rows.append(("Promote staging to production (no build)",
+                     slipway.deploy("hello v2", queue=lambda: services.promote(app)),
+                     timed(lambda: hand.run(f"bench-hand:{marker}-2", "hello v2"))))
+    finally:
+        hand.cleanup()
+        worker.stop()
+        from deployments.cleanup import cleanup_app
+
+        app.request_cleanup()
+        cleanup_app(app.pk)
+        subprocess.run(["docker", "rmi", f"bench-hand:{marker}-1", f"bench-hand:{marker}-2"], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+    report(rows)
+
+
+def report(rows) -> None:
+    print(f"\nMachine: {machine()}\n")
+    print("| What | Slipway (s) | By hand (s) | Ratio |")
+    print("|---|---:|---:|---:|")
+    for what, ours, theirs in rows:
+        print(f"| {what} | {ours:.2f} | {theirs:.2f} | {ours / theirs:.2f}× |")
+
+
+if __name__ == "__main__":
+    main()
