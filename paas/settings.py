@@ -154,6 +154,10 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_SSL_REDIRECT = env_bool("PAAS_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = env_int("PAAS_HSTS_SECONDS", 0)
+# Off by default: apps live on subdomains, and HSTS for all of them (or a preload entry)
+# is the operator's decision, not the platform's.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("PAAS_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("PAAS_HSTS_PRELOAD", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Encryption at rest for env values, tokens and secrets. A comma-separated list: the first
