@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import shutil
 import tarfile
 import zlib
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 
-from deployments.sources.git import SourceError
+from deployments.sources.git import SourceError, clear_dest
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 DEFAULT_MAX_ENTRIES = 20_000
@@ -86,7 +85,7 @@ def extract_archive(archive_path: Path, dest: Path, max_bytes: int, max_entries:
             dest.mkdir(parents=True, exist_ok=True)
             _extract(tar, plan, dest)
     except BaseException:
-        _clear(dest, existed)
+        clear_dest(dest, existed)
         raise
     return plan.files
 
@@ -294,15 +293,3 @@ def _check_link_target(path: PurePosixPath, target: str, links: set[PurePosixPat
 def _extract(tar: tarfile.TarFile, plan: ArchivePlan, dest: Path) -> None:
     members = [e.member.replace(name=str(e.path), deep=False) for e in plan.entries]
     tar.extractall(dest, members=members, filter="data")
-
-
-def _clear(dest: Path, existed: bool) -> None:
-    """Leave dest as we found it (absent or empty), so a retry starts clean."""
-    if not existed:
-        shutil.rmtree(dest, ignore_errors=True)
-        return
-    for child in dest.iterdir():
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child, ignore_errors=True)
-        else:
-            child.unlink(missing_ok=True)

@@ -253,7 +253,7 @@ def fetch(
         with repo.git.custom_environment(**auth.environment()):
             return _fetch_into(repo, url, branch, commit_sha, deadline, log)
     except BaseException as exc:
-        _clear(dest, existed)
+        clear_dest(dest, existed)
         if isinstance(exc, git.GitCommandError):
             raise _map_git_error(exc, auth.secrets) from None
         if isinstance(exc, (git.UnsafeProtocolError, git.UnsafeOptionError)):
@@ -261,7 +261,7 @@ def fetch(
         raise
 
 
-def _clear(dest: Path, existed: bool) -> None:
+def clear_dest(dest: Path, existed: bool) -> None:
     """Leave `dest` as we found it, so a retry starts clean."""
     if not existed:
         shutil.rmtree(dest, ignore_errors=True)
