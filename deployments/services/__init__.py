@@ -243,6 +243,9 @@ def cancel_deployment(deployment: Deployment) -> Deployment:
             f"Deployment #{deployment.number} is {deployment.status} and cannot be cancelled.",
             "not_cancellable",
         ) from None
+    from deployments.pipeline.lifecycle import refresh_app_status
+
+    refresh_app_status(deployment.app)  # a pending one never reached a worker to do it
     return deployment
 
 

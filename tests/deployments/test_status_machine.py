@@ -76,3 +76,14 @@ def test_failure_records_code_and_message(make_app):
     deployment.mark_failed("build_failed", "RUN exited 3")
     deployment.refresh_from_db()
     assert (deployment.error_code, deployment.error_message) == ("build_failed", "RUN exited 3")
+
+
+def test_cancelling_a_pending_deployment_settles_the_app_status(make_app):
+    from deployments import services
+
+    app = make_app()
+    deployment = app.new_deployment(app.environment("production"))
+    type(app).objects.filter(pk=app.pk).update(status="deploying")
+    services.cancel_deployment(deployment)
+    app.refresh_from_db()
+    assert app.status == "created"
