@@ -15,6 +15,12 @@ from apps.provider_models import ProviderCredential
 from tests.fakeforge import API_PREFIX, FakeForge
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Fixture users' passwords need not resist brute force; PBKDF2 would cost ~0.3 s a user.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def owner(django_user_model):
     return django_user_model.objects.create_user("alice", "alice@example.com", "pw-alice-123")

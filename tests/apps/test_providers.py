@@ -31,13 +31,6 @@ NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    # The fixture users' passwords need not resist brute force here; hashing them would
-    # cost most of this file's run time.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def _fresh_cache():
     cache.clear()
     yield
