@@ -100,3 +100,141 @@ def parse_env_lines(text: str) -> dict[str, str]:
             raise ValidationError(f"Line {number}: {' '.join(exc.messages)}") from None
         result[key] = value
     return result
+
+
+# --- dashboard-only forms -------------------------------------------------------------------
+
+
+def check_app_name(name: str) -> str:
+    """The cleaned name, or ValidationError saying why it cannot be used (the live check)."""
+    form = AppCreateForm(data={"name": name})
+    form.is_valid()
+    if "name" in form.errors:
+        raise ValidationError(form.errors["name"])
+    return form.cleaned_data["name"]
+
+
+class EnvEditor:
+    """The create page's env-var editor: KEY/value rows per environment plus a bulk paste.
+
+    Rows come as the repeated fields env-<environment>-key / env-<environment>-value; the bulk
+    textarea env-<environment>-bulk holds KEY=value lines (parse_env_lines). A row wins over a
+    pasted line with the same key. Rows with neither key nor value are ignored.
+    """
+
+    def __init__(self, data=None):
+        self.rows: dict[str, list[tuple[str, str]]] = {env: [] for env in EnvironmentName.values}
+        self.bulk: dict[str, str] = {env: "" for env in EnvironmentName.values}
+        self.errors: dict[str, list[str]] = {}
+        self.cleaned_data: dict[str, dict[str, str]] = {}
+        if data is not None:
+            for env in EnvironmentName.values:
+                keys = data.getlist(f"env-{env}-key")
+                values = data.getlist(f"env-{env}-value")
+                values += [""] * (len(keys) - len(values))
+                self.rows[env] = [(k.strip(), v) for k, v in zip(keys, values, strict=False)]
+                self.bulk[env] = data.get(f"env-{env}-bulk", "")
+        self.bound = data is not None
+
+    def is_valid(self) -> bool:
+        if not self.bound:
+            return False
+        for env in EnvironmentName.values:
+            values = self._clean_environment(env)
+            if values:
+                self.cleaned_data[env] = values
+        return not self.errors
+
+    def _clean_environment(self, env: str) -> dict[str, str]:
+        values: dict[str, str] = {}
+        try:
+            values.update(parse_env_lines(self.bulk[env]))
+        except ValidationError as exc:
+            self.errors.setdefault(env, []).extend(exc.messages)
+        for number, (key, value) in enumerate(self.rows[env], start=1):
+            if not key and not value:
+                continue
+            try:
+                validate_env_key(key)
+                validate_env_value(value)
+            except ValidationError as exc:
+                shown = key or "(no key)"
+                self.errors.setdefault(env, []).append(
+                    f"Row {number} ({shown}): {' '.join(exc.messages)}"
+                )
+                continue
+            values[key] = value
+        return values
+
+    def rows_for_display(self, env: str) -> list[tuple[str, str]]:
+        """What to show again after an error; at least one empty row to type in."""
+        return self.rows[env] or [("", "")]
+
+
+class EnvVarForm(forms.Form):
+    """One variable typed on the settings page, or a bulk paste of KEY=value lines."""
+
+    key = forms.CharField(max_length=255, required=False)
+    value = forms.CharField(required=False, strip=False, widget=forms.Textarea)
+    bulk = forms.CharField(required=False, strip=False, widget=forms.Textarea)
+
+    def clean_key(self):
+        key = self.cleaned_data.get("key", "").strip()
+        if key:
+            validate_env_key(key)
+        return key
+
+    def clean_value(self):
+        value = self.cleaned_data.get("value", "")
+        validate_env_value(value)
+        return value
+
+    def clean_bulk(self):
+        return parse_env_lines(self.cleaned_data.get("bulk", ""))
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        if data.get("value") and not data.get("key"):
+            self.add_error("key", "A key is required for this value.")
+        elif not data.get("key") and not data.get("bulk"):
+            raise ValidationError("Type a key and a value, or paste KEY=value lines.")
+        return data
+
+    @property
+    def values(self) -> dict[str, str]:
+        values = dict(self.cleaned_data.get("bulk") or {})
+        if self.cleaned_data.get("key"):
+            values[self.cleaned_data["key"]] = self.cleaned_data["value"]
+        return values
+
+
+class EnvironmentChoiceForm(forms.Form):
+    environment = forms.ChoiceField(choices=EnvironmentName.choices)
+
+
+class DeleteAppForm(forms.Form):
+    """Deleting needs the app's name typed out: a slip of the mouse deletes nothing."""
+
+    confirm = forms.CharField(label="Type the app name to confirm", max_length=63)
+
+    def __init__(self, *args, app: App, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.app = app
+
+    def clean_confirm(self):
+        typed = self.cleaned_data["confirm"].strip()
+        if typed != self.app.name:
+            raise ValidationError(f"Type “{self.app.name}” exactly to delete this app.")
+        return typed
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(label="Token name", max_length=100)
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise ValidationError("Give the token a name, such as the machine that uses it.")
+        return name

@@ -1,8 +1,49 @@
+"""Dashboard routes. Partials (fragments htmx swaps in) end in a noun under the page they
+belong to; actions are POST-only and end in a verb."""
+
 from django.urls import path
 
-from apps import views
+from apps import views, views_actions, views_create, views_settings
+
+APP = "apps/<str:name>/"
+DEPLOYMENT = APP + "deployments/<int:number>/"
+ENV_VAR = APP + "env/<str:environment>/<str:key>/"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("apps/<str:name>/", views.app_detail, name="app-detail"),
+    path("partials/apps/", views.home_apps, name="home-apps"),
+    # creating an app
+    path("new/", views_create.app_create, name="app-create"),
+    path("new/name-check/", views_create.name_check, name="app-name-check"),
+    path("new/repositories/", views_create.repositories, name="app-create-repositories"),
+    path("new/repository/", views_create.pick_repository, name="app-create-pick"),
+    path("new/env-row/", views_create.env_row, name="app-create-env-row"),
+    # the app page and its partials
+    path(APP, views.app_detail, name="app-detail"),
+    path(APP + "status/", views.app_status, name="app-status"),
+    path(APP + "environments/", views.app_environments, name="app-environments"),
+    path(APP + "history/", views.app_history, name="app-history"),
+    path(APP + "current/", views.app_current, name="app-current"),
+    path(APP + "runtime/<str:environment>/", views.runtime_log, name="app-runtime-log"),
+    path(DEPLOYMENT, views.deployment_detail, name="deployment-detail"),
+    path(DEPLOYMENT + "panel/", views.deployment_panel, name="deployment-panel"),
+    path(DEPLOYMENT + "log/", views.deployment_log, name="deployment-log"),
+    # actions
+    path(APP + "deploy/", views_actions.deploy, name="app-deploy"),
+    path(APP + "restart/", views_actions.restart, name="app-restart"),
+    path(APP + "stop/", views_actions.stop, name="app-stop"),
+    path(APP + "start/", views_actions.start, name="app-start"),
+    path(APP + "promote/", views_actions.promote, name="app-promote"),
+    path(APP + "delete/", views_actions.delete, name="app-delete"),
+    path(DEPLOYMENT + "redeploy/", views_actions.redeploy, name="deployment-redeploy"),
+    path(DEPLOYMENT + "rollback/", views_actions.rollback, name="deployment-rollback"),
+    path(DEPLOYMENT + "cancel/", views_actions.cancel, name="deployment-cancel"),
+    # settings and env vars
+    path(APP + "settings/", views_settings.app_settings, name="app-settings"),
+    path(APP + "env/<str:environment>/", views_settings.env_set, name="app-env-set"),
+    path(ENV_VAR + "reveal/", views_settings.env_reveal, name="app-env-reveal"),
+    path(ENV_VAR + "delete/", views_settings.env_delete, name="app-env-delete"),
+    # the user's API tokens
+    path("settings/tokens/", views_settings.tokens, name="settings-tokens"),
+    path("settings/tokens/<int:pk>/revoke/", views_settings.token_revoke, name="token-revoke"),
 ]

@@ -1,0 +1,185 @@
+"""Nobody reaches another user's app through the dashboard: every page, partial and action
+answers 404 to an outsider and changes nothing; anonymous users are sent to sign in.
+
+ROUTES must name every dashboard URL (a test below checks that), so a new route cannot be
+added without saying how it is isolated.
+"""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from apps import urls as dashboard_urls
+from apps.models import ApiToken
+from deployments import services
+
+pytestmark = pytest.mark.django_db
+
+HX = {"HX-Request": "true"}
+APP = {"name": "secret"}
+DEPLOYMENT = {"name": "secret", "number": 1}
+ENV = {"name": "secret", "environment": "production"}
+VAR = {"name": "secret", "environment": "production", "key": "TOKEN"}
+GOOD_POST = {
+    "environment": "production",
+    "confirm": "secret",
+    "key": "X",
+    "value": "1",
+    "repository": "https://example.com/evil.git",
+    "name": "x",
+}
+
+# (url name, kwargs, method) for everything scoped to an app.
+APP_ROUTES = [
+    ("app-detail", APP, "get"),
+    ("app-status", APP, "get"),
+    ("app-environments", APP, "get"),
+    ("app-history", APP, "get"),
+    ("app-current", APP, "get"),
+    ("app-runtime-log", ENV, "get"),
+    ("deployment-detail", DEPLOYMENT, "get"),
+    ("deployment-panel", DEPLOYMENT, "get"),
+    ("deployment-log", DEPLOYMENT, "get"),
+    ("app-deploy", APP, "post"),
+    ("app-restart", APP, "post"),
+    ("app-stop", APP, "post"),
+    ("app-start", APP, "post"),
+    ("app-promote", APP, "post"),
+    ("app-delete", APP, "post"),
+    ("deployment-redeploy", DEPLOYMENT, "post"),
+    ("deployment-rollback", DEPLOYMENT, "post"),
+    ("deployment-cancel", DEPLOYMENT, "post"),
+    ("app-settings", APP, "get"),
+    ("app-settings", APP, "post"),
+    ("app-env-set", ENV, "post"),
+    ("app-env-reveal", VAR, "get"),
+    ("app-env-delete", VAR, "post"),
+]
+# The user's own things: an outsider reaching for someone else's gets 404 too.
+OWN_ROUTES = [("token-revoke", None, "post")]
+# Pages every signed-in user has (their own list, the create page): they never show another's app.
+PERSONAL_ROUTES = [
+    ("home", {}, "get"),
+    ("home-apps", {}, "get"),
+    ("app-create", {}, "get"),
+    ("app-create", {}, "post"),
+    ("app-name-check", {}, "get"),
+    ("app-create-repositories", {}, "get"),
+    ("app-create-pick", {}, "get"),
+    ("app-create-env-row", {}, "get"),
+    ("settings-tokens", {}, "get"),
+    ("settings-tokens", {}, "post"),
+]
+ALL_ROUTES = APP_ROUTES + OWN_ROUTES + PERSONAL_ROUTES
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def secret_app(make_app):
+    app = make_app("secret")
+    services.set_env_vars(app.environment("production"), {"TOKEN": "owner-secret-value"})
+    app.new_deployment(
+        app.environment("production"),
+        status="building",
+        started_at=timezone.now(),
+        commit_message="the owner's commit",
+    ).log("owner's build output")
+    return app
+
+
+@pytest.fixture
+def owner_token(owner):
+    return ApiToken.issue(owner, "owner-ci")[0]
+
+
+def _url(name, kwargs, token=None):
+    return reverse(name, kwargs=kwargs if kwargs is not None else {"pk": token.pk})
+
+
+def _snapshot(app, token):
+    """Everything an action could change."""
+    app.refresh_from_db()
+    return {
+        "app": (
+            app.repository,
+            app.branch,
+            app.build_method,
+            app.port,
+            app.status,
+            app.cleanup_requested_at,
+        ),
+        "deployments": list(app.deployments.values_list("number", "status")),
+        "env": {
+            e.name: (e.env_dict(), e.stopped, e.live_deployment_id) for e in app.environments.all()
+        },
+        "token": ApiToken.objects.filter(pk=token.pk).exists(),
+    }
+
+
+def test_every_dashboard_url_is_covered():
+    names = {p.name for p in dashboard_urls.urlpatterns}
+    assert names == {name for name, _, _ in ALL_ROUTES}
+
+
+@pytest.mark.parametrize("name, kwargs, method", APP_ROUTES + OWN_ROUTES)
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
+def test_an_outsider_gets_404_and_changes_nothing(
+    secret_app, owner_token, outsider, name, kwargs, method, htmx
+):
+    client = Client()
+    client.force_login(outsider)
+    before = _snapshot(secret_app, owner_token)
+    url = _url(name, kwargs, owner_token)
+    response = getattr(client, method)(
+        url, GOOD_POST if method == "post" else {}, headers=HX if htmx else {}
+    )
+    assert response.status_code == 404, (name, method, response.status_code)
+    body = response.content.decode()
+    assert "owner-secret-value" not in body and "owner's" not in body
+    assert _snapshot(secret_app, owner_token) == before
+
+
+@pytest.mark.parametrize("name, kwargs, method", PERSONAL_ROUTES)
+def test_an_outsiders_own_pages_never_show_the_app(
+    secret_app, owner_token, outsider, name, kwargs, method
+):
+    client = Client()
+    client.force_login(outsider)
+    before = _snapshot(secret_app, owner_token)
+    params = {"name": "secret", "provider": "github", "repo": "alice/secret", "q": "secret"}
+    response = getattr(client, method)(
+        reverse(name), params if method == "get" else {"name": ""}, headers=HX
+    )
+    assert response.status_code in (200, 400), name
+    body = response.content.decode()
+    assert (
+        "/apps/secret/" not in body and "owner-secret-value" not in body and "owner-ci" not in body
+    )
+    assert _snapshot(secret_app, owner_token) == before
+
+
+@pytest.mark.parametrize("name, kwargs, method", ALL_ROUTES)
+def test_anonymous_users_are_sent_to_sign_in(secret_app, owner_token, name, kwargs, method):
+    before = _snapshot(secret_app, owner_token)
+    url = _url(name, kwargs, owner_token)
+    response = getattr(Client(), method)(url, GOOD_POST if method == "post" else {})
+    assert response.status_code == 302, name
+    assert response["Location"].startswith(reverse("account_login") + "?next=")
+    assert _snapshot(secret_app, owner_token) == before
+
+
+def test_the_owner_and_staff_reach_the_pages(secret_app, owner, staff):
+    for user in (owner, staff):
+        client = Client()
+        client.force_login(user)
+        for name, kwargs, method in APP_ROUTES:
+            if method == "get" and name != "app-env-reveal":  # the owner's alone: tested elsewhere
+                assert client.get(reverse(name, kwargs=kwargs), headers=HX).status_code in (
+                    200,
+                    204,
+                ), name
