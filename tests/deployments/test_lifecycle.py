@@ -114,10 +114,10 @@ def test_delete_is_refused_while_deploying_then_removes_everything(live_app, api
     wait_for(lambda: not App.objects.filter(pk=live_app.pk).exists(), timeout=60, message="app deleted")
 
     client = docker.from_env()
-    label = f"slipway.app={live_app.name}"
-    assert client.containers.list(all=True, filters={"label": label}) == []
+    labels = [f"{k}={v}" for k, v in live_app.resource_labels.items()]
+    assert client.containers.list(all=True, filters={"label": labels}) == []
     assert client.networks.list(names=[live_app.network]) == []
-    assert client.images.list(filters={"label": label}) == []
+    assert client.images.list(filters={"label": labels}) == []
     remaining = {i.id for i in client.images.list()}
     assert not images_before & remaining
     assert not [r for r in get_proxy().route_ids() if r.startswith(f"{settings.PAAS_INSTANCE}-cycle-")]
