@@ -235,3 +235,5 @@ class ApiToken(models.Model):
         cls.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
         return token.user
 from apps.provider_models import ProviderCredential  # noqa: E402,F401
+from apps.notification_models import NotificationTarget, NotificationDelivery  # noqa: E402,F401
+from apps.addon_models import AddOn, Backup  # noqa: E402,F401

@@ -36,3 +36,39 @@ urlpatterns = [
         name="api-deployment-logs",
     ),
 ]
+
+# Notifications and resource usage.
+from deployments import api_notifications, api_resources  # noqa: E402
+
+NOTIFICATIONS = "apps/<str:name>/notifications"
+urlpatterns += [
+    path(NOTIFICATIONS, api_notifications.targets_collection, name="api-notifications"),
+    path(
+        NOTIFICATIONS + "/<int:target_id>",
+        api_notifications.target_detail,
+        name="api-notification",
+    ),
+    path(
+        NOTIFICATIONS + "/<int:target_id>/deliveries",
+        api_notifications.target_deliveries,
+        name="api-notification-deliveries",
+    ),
+    path("apps/<str:name>/stats", api_resources.app_stats, name="api-app-stats"),
+]
+
+# Add-ons and their backups.
+from deployments import api_addons  # noqa: E402
+
+ADDONS = "apps/<str:name>/addons"
+ADDON = ADDONS + "/<int:addon_id>"
+urlpatterns += [
+    path(ADDONS, api_addons.addons_collection, name="api-addons"),
+    path(ADDON, api_addons.addon_detail, name="api-addon"),
+    path(ADDON + "/restart", api_addons.addon_restart, name="api-addon-restart"),
+    path(ADDON + "/backups", api_addons.backups_collection, name="api-addon-backups"),
+    path(
+        ADDON + "/backups/<int:backup_id>/restore",
+        api_addons.backup_restore,
+        name="api-addon-backup-restore",
+    ),
+]

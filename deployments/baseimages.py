@@ -379,3 +379,247 @@ class BaseImageBuilder:
         image = self.client.images.get(tag)
         took = time.monotonic() - started
         self.write(f"{kind}: built {tag} ({_size_mb(image)} MB) in {took:.0f} s\n")
+
+
+# --- Add-on images (PostgreSQL, MariaDB, Redis) from Debian's packages ----------------------
+#
+# For hosts without a registry. Each keeps the official image's interface — the same
+# environment variables (POSTGRES_*, MARIADB_*/MYSQL_*), data directories and commands — so
+# PAAS_ADDON_IMAGES may name either. Data directories are tied to a server's major version:
+# these are Debian bookworm's (PostgreSQL 15, MariaDB 10.11, Redis 7.0), which is why they
+# get their own tags and are never built under an official name like postgres:16.
+
+_POSTGRES_ENTRYPOINT = r"""#!/bin/sh
+# Initialise the data directory on first start (POSTGRES_USER, POSTGRES_PASSWORD,
+# POSTGRES_DB as in the official image), then run the server in the foreground.
+set -eu
+: "${PGDATA:=/var/lib/postgresql/data}"
+export PGDATA
+case "${1:-}" in -*) set -- postgres "$@" ;; esac
+if [ "${1:-}" = postgres ] && [ "$(id -u)" = 0 ]; then
+    mkdir -p "$PGDATA" /var/run/postgresql
+    chown postgres:postgres "$PGDATA" /var/run/postgresql
+    chmod 700 "$PGDATA"
+    exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
+fi
+if [ "${1:-}" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
+    user="${POSTGRES_USER:-postgres}"
+    db="${POSTGRES_DB:-$user}"
+    if [ -z "${POSTGRES_PASSWORD:-}" ]; then
+        echo "POSTGRES_PASSWORD must be set to initialise the database" >&2
+        exit 1
+    fi
+    pwfile="$(mktemp)"
+    printf '%s' "$POSTGRES_PASSWORD" > "$pwfile"
+    initdb --username="$user" --pwfile="$pwfile" --encoding=UTF8 --locale=C.UTF-8 \
+        --auth-local=trust --auth-host=scram-sha-256 >/dev/null
+    rm -f "$pwfile"
+    echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
+    echo "listen_addresses = '*'" >> "$PGDATA/postgresql.conf"
+    if [ "$db" != postgres ]; then
+        quoted="$(printf '%s' "$db" | sed 's/"/""/g')"
+        echo "CREATE DATABASE \"$quoted\" OWNER \"$(printf '%s' "$user" | sed 's/"/""/g')\"" \
+            | postgres --single -D "$PGDATA" postgres >/dev/null
+    fi
+    echo "initialised $PGDATA for $user"
+fi
+exec "$@"
+"""
+
+_MARIADB_ENTRYPOINT = r"""#!/bin/sh
+# Initialise the data directory on first start (MARIADB_* or MYSQL_* variables as in the
+# official image: ROOT_PASSWORD, USER, PASSWORD, DATABASE), then run the server.
+set -eu
+pick() { eval "printf '%s' \"\${MARIADB_$1:-\${MYSQL_$1:-}}\""; }
+sql_string() { printf "'%s'" "$(printf '%s' "$1" | sed "s/\\\\/\\\\\\\\/g; s/'/\\\\'/g")"; }
+sql_name() { printf '`%s`' "$(printf '%s' "$1" | sed 's/`/``/g')"; }
+line() { printf '%s\n' "$1"; }  # not echo: dash's echo would eat the backslashes
+case "${1:-}" in -*) set -- mariadbd "$@" ;; esac
+if [ "${1:-}" = mariadbd ] && [ "$(id -u)" = 0 ]; then
+    mkdir -p /var/lib/mysql /run/mysqld
+    chown mysql:mysql /var/lib/mysql /run/mysqld
+    if [ ! -d /var/lib/mysql/mysql ]; then
+        root_password="$(pick ROOT_PASSWORD)"
+        [ -n "$root_password" ] \
+            || root_password="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+        mariadb-install-db --user=mysql --datadir=/var/lib/mysql --skip-test-db \
+            --auth-root-authentication-method=normal >/dev/null
+        mariadbd --user=mysql --datadir=/var/lib/mysql --skip-networking \
+            --socket=/run/mysqld/init.sock &
+        pid=$!
+        tries=120
+        until mariadb-admin --socket=/run/mysqld/init.sock -uroot ping >/dev/null 2>&1; do
+            tries=$((tries - 1))
+            [ "$tries" -gt 0 ] || { echo "no server for initialisation" >&2; exit 1; }
+            sleep 0.5
+        done
+        {
+            line "ALTER USER 'root'@'localhost' IDENTIFIED BY $(sql_string "$root_password");"
+            # mariadb-install-db also made password-less root accounts for these hosts.
+            here="$(sql_string "$(hostname)")"
+            line "DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'::1', 'root'@$here;"
+            db="$(pick DATABASE)"
+            user="$(pick USER)"
+            [ -z "$db" ] || line "CREATE DATABASE IF NOT EXISTS $(sql_name "$db");"
+            if [ -n "$user" ]; then
+                account="$(sql_string "$user")@'%'"
+                line "CREATE USER $account IDENTIFIED BY $(sql_string "$(pick PASSWORD)");"
+                [ -z "$db" ] || line "GRANT ALL ON $(sql_name "$db").* TO $account;"
+            fi
+        } | mariadb --socket=/run/mysqld/init.sock -uroot
+        kill "$pid"
+        wait "$pid" || true
+        echo "initialised /var/lib/mysql"
+    fi
+    set -- "$@" --user=mysql
+fi
+exec "$@"
+"""
+
+_REDIS_ENTRYPOINT = r"""#!/bin/sh
+# Like the official image: options alone run redis-server, which drops to the redis user.
+set -eu
+case "${1:-}" in -*|*.conf) set -- redis-server "$@" ;; esac
+if [ "${1:-}" = redis-server ] && [ "$(id -u)" = 0 ]; then
+    mkdir -p /data
+    chown -R redis:redis /data
+    exec setpriv --reuid=redis --regid=redis --init-groups "$@"
+fi
+exec "$@"
+"""
+
+ADDON_RECIPES: dict[str, dict[str, str]] = {
+    "postgres": {
+        # postgresql-common would create a "main" cluster at install time: not in an image.
+        "install": "mkdir -p /etc/postgresql-common; "
+        "echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf; "
+        f"apt-get update -q; {_INSTALL} ca-certificates postgresql postgresql-client; "
+        'ln -s "$(ls -d /usr/lib/postgresql/*/bin | tail -n 1)" /usr/local/lib/postgresql-bin; '
+        "mkdir -p /var/run/postgresql /var/lib/postgresql/data; "
+        "chown -R postgres:postgres /var/run/postgresql /var/lib/postgresql; "
+        "chmod 3777 /var/run/postgresql",
+        "entrypoint": _POSTGRES_ENTRYPOINT,
+        "tail": "ENV PGDATA=/var/lib/postgresql/data "
+        "PATH=/usr/local/lib/postgresql-bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+        "VOLUME /var/lib/postgresql/data\n"
+        "EXPOSE 5432\n"
+        # SIGINT is PostgreSQL's fast shutdown: SIGTERM would wait for every client to leave.
+        "STOPSIGNAL SIGINT\n"
+        'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]\n'
+        'CMD ["postgres"]',
+    },
+    "mariadb": {
+        # The package initialises /var/lib/mysql at install time: emptied, so the entrypoint
+        # sets up users and passwords on a volume's first start.
+        "install": f"apt-get update -q; {_INSTALL} ca-certificates mariadb-server mariadb-client; "
+        "rm -rf /var/lib/mysql; mkdir -p /var/lib/mysql /run/mysqld; "
+        "chown mysql:mysql /var/lib/mysql /run/mysqld; "
+        "printf '[mysqld]\\nbind-address = 0.0.0.0\\nskip-name-resolve\\n' "
+        "> /etc/mysql/mariadb.conf.d/99-slipway.cnf",
+        "entrypoint": _MARIADB_ENTRYPOINT,
+        "tail": "VOLUME /var/lib/mysql\n"
+        "EXPOSE 3306\n"
+        'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]\n'
+        'CMD ["mariadbd"]',
+    },
+    "redis": {
+        "install": f"apt-get update -q; {_INSTALL} ca-certificates redis-server redis-tools; "
+        "mkdir -p /data; chown redis:redis /data",
+        "entrypoint": _REDIS_ENTRYPOINT,
+        "tail": "VOLUME /data\nWORKDIR /data\nEXPOSE 6379\n"
+        'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]\n'
+        'CMD ["redis-server"]',
+    },
+}
+
+_ADDON_DOCKERFILE = """\
+FROM {rootfs}
+ARG DEBIAN_FRONTEND=noninteractive
+COPY host-ca-bundle.crt /usr/local/share/ca-certificates/host-bundle.crt
+COPY host-ca-bundle.crt {ca}
+ENV LANG=C.UTF-8
+RUN set -eu; \\
+    {install}; \\
+    update-ca-certificates; \\
+    apt-get clean; \\
+    rm -rf /var/lib/apt/lists/*
+COPY docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
+RUN chmod 755 /usr/local/bin/docker-entrypoint.sh
+LABEL {label}={kind}
+{tail}
+"""
+
+OFFLINE_ADDON_PREFIX = "slipway/"
+
+
+def addon_dockerfile(kind: str) -> str:
+    recipe = ADDON_RECIPES[kind]
+    return _ADDON_DOCKERFILE.format(
+        rootfs=ROOTFS_TAG,
+        ca=CA_FILE,
+        install=recipe["install"],
+        label=LABEL,
+        kind=f"addon-{kind}",
+        tail=recipe["tail"],
+    )
+
+
+def buildable_addon(tag: str) -> bool:
+    """Only Slipway's own names are built here; an official name is pulled from a registry."""
+    return tag.startswith(OFFLINE_ADDON_PREFIX)
+
+
+class AddOnImageBuilder(BaseImageBuilder):
+    """Builds the add-on images on the same debootstrapped root filesystem."""
+
+    def ensure_addons(self, images: dict[str, str], force: bool = False) -> dict[str, str]:
+        unknown = sorted(set(images) - set(ADDON_RECIPES))
+        if unknown:
+            raise BaseImageError(
+                f"no add-on recipe for {', '.join(unknown)}; known: {', '.join(ADDON_RECIPES)}"
+            )
+        outcome = {}
+        for kind, tag in images.items():
+            outcome[kind] = self._ensure_addon(kind, tag, force)
+        return outcome
+
+    def _ensure_addon(self, kind: str, tag: str, force: bool) -> str:
+        if not force and self.exists(tag):
+            self.write(f"addon {kind}: {tag} exists\n")
+            return "exists"
+        if not buildable_addon(tag):
+            # Never build Debian's server under an official name: a later pull would bring
+            # another major version that cannot read the data directory.
+            self.write(
+                f"addon {kind}: {tag} is missing; pull it from a registry, or set "
+                f"PAAS_ADDON_IMAGE_{kind.upper()}={OFFLINE_ADDON_PREFIX}{kind}:{SUITE} "
+                "to build it from Debian's packages\n"
+            )
+            return "missing"
+        if not self.exists(ROOTFS_TAG):
+            self.build_rootfs()
+        self.build_addon(kind, tag, nocache=force)
+        return "built"
+
+    def build_addon(self, kind: str, tag: str, nocache: bool = False) -> None:
+        started = time.monotonic()
+        self.write(f"addon {kind}: building {tag} FROM {ROOTFS_TAG}\n")
+        with tempfile.TemporaryDirectory(prefix=f"slipway-addon-{kind}-") as context:
+            (Path(context) / "Dockerfile").write_text(addon_dockerfile(kind))
+            (Path(context) / "docker-entrypoint.sh").write_text(ADDON_RECIPES[kind]["entrypoint"])
+            bundle = Path(context) / "host-ca-bundle.crt"
+            if HOST_CA_BUNDLE.is_file():
+                shutil.copyfile(HOST_CA_BUNDLE, bundle)
+            else:
+                bundle.write_text("")
+            stream = self.client.api.build(
+                path=context, tag=tag, rm=True, forcerm=True, nocache=nocache, decode=True
+            )
+            for chunk in stream:
+                if "stream" in chunk:
+                    self.write(chunk["stream"])
+                if "error" in chunk:
+                    raise BaseImageError(f"addon {kind}: {chunk['error'].strip()}")
+        image = self.client.images.get(tag)
+        took = time.monotonic() - started
+        self.write(f"addon {kind}: built {tag} ({_size_mb(image)} MB) in {took:.0f} s\n")

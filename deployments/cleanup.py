@@ -6,6 +6,7 @@ import shutil
 from django.conf import settings
 
 from apps.models import App
+from deployments.services.addon_backups import delete_app_backups
 from deployments.services.webhook_registration import unregister
 
 logger = logging.getLogger(__name__)
@@ -23,7 +24,10 @@ def cleanup_app(app_id: int, runtime=None, proxy=None) -> bool:
     for env in app.environments.all():
         proxy.remove_route(env.route_id)
     labels = app.resource_labels
-    runtime.remove_by_labels(labels)
+    runtime.remove_by_labels(labels)  # the add-ons' containers too: they carry the labels
+    # Deleting the app is itself the explicit confirmation that its add-ons' data goes:
+    # their volumes (kept ones of detached add-ons included) and their backups.
+    runtime.remove_volumes_with_labels(labels)
     if not runtime.remove_network(app.network):
         raise RuntimeError(f"network {app.network} still has containers attached")
     leftover = runtime.remove_images_with_labels(labels)
@@ -33,6 +37,7 @@ def cleanup_app(app_id: int, runtime=None, proxy=None) -> bool:
         shutil.rmtree(build_dir, ignore_errors=True)
     for archive in (settings.VAR_DIR / "archives").glob(f"{app.name}-*"):
         archive.unlink(missing_ok=True)
+    delete_app_backups(app.name)
     app.delete()
     logger.info("app %s deleted", app.name)
     return True

@@ -71,3 +71,5 @@ def _restore_routes_at_start(sender=None, **kwargs):
         sync_routes.delay()
     except Exception:  # noqa: BLE001 - the broker may be starting too; the warden repeats it
         logger.warning("could not queue the route sync at worker start", exc_info=True)
+from deployments.notification_tasks import *  # noqa: E402,F401,F403
+from deployments.addon_tasks import *  # noqa: E402,F401,F403

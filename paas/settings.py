@@ -274,3 +274,59 @@ SOCIALACCOUNT_PROVIDERS = {
         "GITEA_URL": GITEA_URL,
     },
 }
+
+# --- Notifications ---
+# Outbound webhooks (signed JSON POSTs) and e-mail to the owner about an app's deployments
+# and crashes. A target whose host resolves to a loopback, private, link-local or otherwise
+# non-public address is refused — at creation and again at every delivery, so a DNS answer
+# that changes later cannot point Slipway at its own network — unless the operator allows
+# private addresses here (a target added while this is on keeps that permission).
+PAAS_NOTIFY_ALLOW_PRIVATE = env_bool("PAAS_NOTIFY_ALLOW_PRIVATE", False)
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = env_str(name)
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from None
+
+
+PAAS_NOTIFY_ATTEMPTS = env_int("PAAS_NOTIFY_ATTEMPTS", 5)
+# Seconds before the 2nd attempt; each later wait doubles (1, 2, 4, 8 s by default).
+PAAS_NOTIFY_BACKOFF_BASE = _env_float("PAAS_NOTIFY_BACKOFF_BASE", 1.0)
+PAAS_NOTIFY_TIMEOUT = _env_float("PAAS_NOTIFY_TIMEOUT", 10.0)
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", f"slipway@{PAAS_DOMAIN}")
+
+# --- Add-ons ---
+# Databases beside an app: one container per app environment on the app's network, its data
+# in a named volume. The defaults are the official images; hosts without a registry build
+# slipway/<kind>:bookworm from Debian's packages (manage.py paas_base_images --with-addons).
+PAAS_ADDON_IMAGES = {
+    "postgres": env_str("PAAS_ADDON_IMAGE_POSTGRES", "postgres:16"),
+    "mariadb": env_str("PAAS_ADDON_IMAGE_MARIADB", "mariadb:11"),
+    "redis": env_str("PAAS_ADDON_IMAGE_REDIS", "redis:7"),
+}
+PAAS_ADDON_MEMORY = env_str("PAAS_ADDON_MEMORY", "512m")
+PAAS_ADDON_CPUS = float(env_str("PAAS_ADDON_CPUS", "1.0"))
+# Seconds an add-on may take to accept connections after its container starts.
+PAAS_ADDON_START_TIMEOUT = env_int("PAAS_ADDON_START_TIMEOUT", 90)
+# The database view: how long one statement may run, and how many rows it shows.
+PAAS_DB_VIEW_TIMEOUT_MS = env_int("PAAS_DB_VIEW_TIMEOUT_MS", 5000)
+PAAS_DB_VIEW_ROWS = env_int("PAAS_DB_VIEW_ROWS", 50)
+# Backups: dumps made inside the add-on's container, streamed to files here.
+PAAS_BACKUP_DIR = Path(env_str("PAAS_BACKUP_DIR", str(VAR_DIR / "backups")))
+PAAS_BACKUP_KEEP = env_int("PAAS_BACKUP_KEEP", 7)  # per add-on; the oldest go first
+PAAS_BACKUP_TIMEOUT = env_int("PAAS_BACKUP_TIMEOUT", 3600)
+CELERY_BEAT_SCHEDULE["addon-backups"] = {
+    "task": "deployments.addon_tasks.scheduled_backups",
+    "schedule": env_int("PAAS_BACKUP_EVERY_SECONDS", 24 * 3600),
+}

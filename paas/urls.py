@@ -6,5 +6,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include("deployments.api_urls")),
     path("hooks/", include("deployments.webhook_urls")),
+    path("apps/<str:name>/notifications/", include("apps.urls_notifications")),
+    path("apps/<str:name>/addons/", include("apps.urls_addons")),
     path("", include("apps.urls")),
 ]

@@ -17,6 +17,7 @@ from deployments.pipeline.context import Context
 from deployments.pipeline.errors import Cancelled, StepFailed, as_step_failure
 from deployments.pipeline.steps import STEPS
 from deployments.pipeline import lifecycle
+from deployments.services.notifications import NotificationEvent, notify
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ def run(deployment_id: int, runtime=None, proxy=None) -> str:
     if outcome != CLAIMED:
         return outcome
     deployment = Deployment.objects.select_related("app", "environment__app").get(pk=deployment_id)
+    notify(deployment.app, NotificationEvent.DEPLOYMENT_STARTED, deployment)
     ctx = Context(deployment, runtime or default_runtime(), proxy or default_proxy())
     with Heartbeat(deployment_id):
         execute(ctx)

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from apps.models import App, AppStatus, Environment
 from deployments.models import ACTIVE_STATUSES, Deployment, Status
+from deployments.services.notifications import NotificationEvent, notify
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +24,8 @@ def enqueue(deployment_id: int, countdown: float = 0) -> None:
 
 
 def go_live(ctx) -> None:
+    """Succeeded, live, logged and the app's status settled in one transaction, so whoever
+    sees the final status also sees the rest."""
     d = ctx.deployment
     with transaction.atomic():
         env = Environment.objects.select_for_update().get(pk=d.environment_id)
@@ -30,12 +33,13 @@ def go_live(ctx) -> None:
         d.mark_succeeded()
         env.live_deployment, env.stopped = d, False
         env.save(update_fields=["live_deployment", "stopped"])
+        ctx.deployment.environment.live_deployment_id = d.pk
+        elapsed = (d.finished_at - d.started_at).total_seconds() if d.started_at else 0
+        ctx.log(f"==> Live at {ctx.environment.url} ({elapsed:.1f}s)")
+        refresh_app_status(ctx.app)
         if previous_id and previous_id != d.pk:
             transaction.on_commit(partial(schedule_retirement, previous_id))
-    ctx.deployment.environment.live_deployment_id = d.pk
-    refresh_app_status(ctx.app)
-    elapsed = (d.finished_at - d.started_at).total_seconds() if d.started_at else 0
-    ctx.log(f"==> Live at {ctx.environment.url} ({elapsed:.1f}s)")
+    notify(ctx.app, NotificationEvent.DEPLOYMENT_SUCCEEDED, d)
 
 
 def schedule_retirement(deployment_id: int) -> None:
@@ -66,8 +70,10 @@ def retry_later(d: Deployment, failure) -> None:
 
 
 def fail(d: Deployment, failure) -> None:
-    d.mark_failed(failure.code, failure.message)
-    refresh_app_status(d.app)
+    with transaction.atomic():
+        d.mark_failed(failure.code, failure.message)
+        refresh_app_status(d.app)
+    notify(d.app, NotificationEvent.DEPLOYMENT_FAILED, d)
 
 
 def refresh_app_status(app: App) -> None:

@@ -7,7 +7,7 @@ interface). Every error carries a stable `code` and says whether the user can fi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -67,6 +67,8 @@ class ContainerSpec:
     memory: str
     cpus: float
     command: list[str] | None = None
+    volumes: dict[str, str] = field(default_factory=dict)  # named volume -> mount path
+    aliases: list[str] = field(default_factory=list)  # extra names on `network`
 
     def __repr__(self) -> str:
         # Env values are secrets: a spec that ends up in a log or a traceback shows keys only.
@@ -91,6 +93,16 @@ class ContainerInfo:
     name: str
     status: str  # the engine's word: created, running, restarting, exited, dead…
     labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    output: str  # stderr (and stdout, when it is not the payload), cut to its tail
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
 
 
 @dataclass
@@ -123,6 +135,8 @@ class RuntimeBackend(Protocol):
 
     def restart(self, container_id: str) -> None: ...
 
+    def stats(self, container_id: str) -> dict: ...
+
     def logs(
         self, container_id: str, since_ns: int = 0, limit: int = 200
     ) -> list[tuple[int, str]]: ...
@@ -138,6 +152,26 @@ class RuntimeBackend(Protocol):
     def image_exists(self, image: str) -> bool: ...
 
     def remove_image(self, image: str) -> bool: ...
+
+    # Named volumes (add-on data) and commands run inside a container (dumps, restores).
+
+    def ensure_volume(self, name: str, labels: dict[str, str]) -> str: ...
+
+    def remove_volume(self, name: str) -> bool: ...
+
+    def remove_volumes_with_labels(self, labels: dict[str, str]) -> int: ...
+
+    def volume_size(self, name: str) -> int | None: ...
+
+    def exec_to_stream(
+        self, container_id: str, command: list[str], sink: Callable[[bytes], object],
+        env: dict[str, str] | None = None,
+    ) -> ExecResult: ...
+
+    def exec_from_stream(
+        self, container_id: str, command: list[str], chunks: Iterable[bytes],
+        env: dict[str, str] | None = None,
+    ) -> ExecResult: ...
 
 
 def get_runtime() -> RuntimeBackend:

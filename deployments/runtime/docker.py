@@ -10,6 +10,9 @@ from __future__ import annotations
 import fcntl
 import http.client
 import logging
+import select
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -20,7 +23,8 @@ import docker
 import requests
 from django.conf import settings
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
-from docker.types import LogConfig
+from docker.types import EndpointConfig, LogConfig
+from docker.utils.socket import frames_iter
 
 from deployments.runtime import (
     ContainerExited,
@@ -28,6 +32,7 @@ from deployments.runtime import (
     ContainerSpec,
     Endpoint,
     EngineError,
+    ExecResult,
     HealthCheckFailed,
     ImageCleanup,
     ImageMissing,
@@ -52,6 +57,10 @@ PIDS_LIMIT = 4096  # stops a fork bomb from taking the host; generous for thread
 # a chatty app from filling the disk.
 LOG_CONFIG = LogConfig(type="json-file", config={"max-size": "10m", "max-file": "3"})
 CRASHED_STATES = frozenset({"exited", "dead", "restarting"})
+EXEC_OUTPUT_TAIL = 8000  # characters of a command's messages kept for the caller
+SEND_CHUNK = 64 * 1024
+SEND_STALL = 2.0  # seconds a full socket waits before we ask whether the command still runs
+READER_GRACE = 2.0
 
 
 class DockerRuntime:
@@ -136,7 +145,8 @@ class DockerRuntime:
         raise EngineError(f"could not start {spec.name}: its name stayed taken")
 
     def _create_and_start(self, spec: ContainerSpec) -> str:
-        container = self.client.containers.create(**_create_kwargs(spec))
+        kwargs = _create_kwargs(spec, self.client.api._version)
+        container = self.client.containers.create(**kwargs)
         try:
             container.start()
         except Exception:
@@ -245,6 +255,16 @@ class DockerRuntime:
         with _engine_errors(f"restart container {container_id[:12]}"):
             self.client.api.restart(container_id, timeout=10)
 
+    def stats(self, container_id: str) -> dict:
+        """CPU and memory now, as `docker stats` counts them; {} when the container is gone.
+        Takes about a second: the engine samples CPU twice to get a rate."""
+        with _engine_errors(f"read stats of {container_id[:12]}"):
+            try:
+                raw = self.client.api.stats(container_id, stream=False)
+            except NotFound:
+                return {}
+        return _usage(raw)
+
     # --- logs -----------------------------------------------------------------------
 
     def logs(self, container_id: str, since_ns: int = 0, limit: int = 200) -> list[tuple[int, str]]:
@@ -330,12 +350,177 @@ class DockerRuntime:
                     result.in_use.append(image.id)
         return result
 
+    # --- volumes --------------------------------------------------------------------------
+
+    def ensure_volume(self, name: str, labels: dict[str, str]) -> str:
+        with _engine_errors(f"ensure volume {name}"):
+            try:
+                return self.client.volumes.get(name).name
+            except NotFound:
+                return self.client.volumes.create(name=name, labels=labels).name
+
+    def remove_volume(self, name: str) -> bool:
+        """Delete a volume and its data; False while a container still uses it."""
+        with _engine_errors(f"remove volume {name}"):
+            try:
+                self.client.api.remove_volume(name)
+            except NotFound:
+                pass
+            except APIError as exc:
+                if exc.status_code != 409:
+                    raise
+                return False
+        return True
+
+    def remove_volumes_with_labels(self, labels: dict[str, str]) -> int:
+        with _engine_errors("list volumes"):
+            volumes = self.client.volumes.list(filters={"label": _label_filter(labels)})
+        removed = 0
+        for volume in volumes:
+            if not self.remove_volume(volume.name):
+                raise EngineError(f"volume {volume.name} is still in use")
+            removed += 1
+        return removed
+
+    def volume_size(self, name: str) -> int | None:
+        """Bytes on disk, from the engine's disk usage report; None when it has no figure."""
+        with _engine_errors("read disk usage"):
+            volumes = self.client.api.df().get("Volumes") or []
+        for volume in volumes:
+            if volume.get("Name") == name:
+                size = (volume.get("UsageData") or {}).get("Size", -1)
+                return size if size >= 0 else None
+        return None
+
+    # --- commands inside a container --------------------------------------------------------
+
+    def exec_to_stream(
+        self,
+        container_id: str,
+        command: list[str],
+        sink: Callable[[bytes], object],
+        env: dict[str, str] | None = None,
+    ) -> ExecResult:
+        """Run a command; its stdout goes to sink chunk by chunk (never whole in memory)."""
+        messages = _Tail()
+        with _engine_errors(f"run a command in {container_id[:12]}"):
+            exec_id = self.client.api.exec_create(
+                container_id, command, stdout=True, stderr=True, environment=env or {}
+            )["Id"]
+            for out, err in self.client.api.exec_start(exec_id, stream=True, demux=True):
+                if out:
+                    sink(out)
+                if err:
+                    messages.add(err)
+            return ExecResult(self._exit_code(exec_id), messages.text())
+
+    def exec_from_stream(
+        self,
+        container_id: str,
+        command: list[str],
+        chunks: Iterable[bytes],
+        env: dict[str, str] | None = None,
+    ) -> ExecResult:
+        """Run a command fed chunks on its stdin; its output is read meanwhile, so a chatty
+        command never blocks on a full pipe while we are still writing."""
+        messages = _Tail()
+        with _engine_errors(f"run a command in {container_id[:12]}"):
+            exec_id = self.client.api.exec_create(
+                container_id, command, stdin=True, stdout=True, stderr=True, environment=env or {}
+            )["Id"]
+            stream = self.client.api.exec_start(exec_id, socket=True)
+            raw = getattr(stream, "_sock", stream)
+            reader = threading.Thread(target=_drain_frames, args=(stream, messages), daemon=True)
+            reader.start()
+            try:
+                if not _send_all(raw, chunks, lambda: self._exec_running(exec_id)):
+                    # The command stopped reading (it failed early). The engine keeps the
+                    # connection open all the same: give the reader a moment for the last
+                    # messages, then wake it up.
+                    reader.join(READER_GRACE)
+                    _shutdown(raw)
+                reader.join()
+            finally:
+                stream.close()
+            return ExecResult(self._exit_code(exec_id), messages.text())
+
+    def _exec_running(self, exec_id: str) -> bool:
+        return bool(self.client.api.exec_inspect(exec_id).get("Running"))
+
+    def _exit_code(self, exec_id: str) -> int:
+        # The stream can end a moment before the engine records the exit code.
+        for _ in range(50):
+            state = self.client.api.exec_inspect(exec_id)
+            if not state.get("Running"):
+                return int(state.get("ExitCode") or 0)
+            time.sleep(0.1)
+        raise EngineError("a command inside the container did not finish")
+
 
 # --- helpers -------------------------------------------------------------------------
 
 
-def _create_kwargs(spec: ContainerSpec) -> dict:
-    return {
+class _Tail:
+    """The last EXEC_OUTPUT_TAIL characters of a command's messages (thread-safe enough:
+    one writer)."""
+
+    def __init__(self):
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def add(self, data: bytes) -> None:
+        self.parts.append(data)
+        self.size += len(data)
+        while self.size > EXEC_OUTPUT_TAIL and len(self.parts) > 1:
+            self.size -= len(self.parts.pop(0))
+
+    def text(self) -> str:
+        return b"".join(self.parts).decode("utf-8", "replace")[-EXEC_OUTPUT_TAIL:]
+
+
+def _send_all(raw, chunks: Iterable[bytes], still_running: Callable[[], bool]) -> bool:
+    """Write everything, then EOF; False when the command stopped reading first.
+
+    A command that exits early leaves its stdin unread while the engine holds the connection
+    open, so a plain sendall would block for ever: wait for room with select, send without
+    blocking, and look whether the command still runs whenever the socket stays full.
+    """
+    for chunk in chunks:
+        view = memoryview(chunk)
+        while view:
+            _, writable, _ = select.select([], [raw], [], SEND_STALL)
+            if not writable:
+                if still_running():
+                    continue
+                return False
+            try:
+                sent = raw.send(view[:SEND_CHUNK], socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                return False
+            view = view[sent:]
+    raw.shutdown(socket.SHUT_WR)  # end of input: the command sees EOF
+    return True
+
+
+def _shutdown(raw) -> None:
+    try:
+        raw.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _drain_frames(stream, messages: _Tail) -> None:
+    try:
+        for _stream_id, data in frames_iter(stream, tty=False):
+            messages.add(data)
+    except OSError:
+        pass  # the connection closed under us: the exit code tells the outcome
+
+
+def _create_kwargs(spec: ContainerSpec, api_version: str = "1.41") -> dict:
+    kwargs = {
         "image": spec.image,
         "name": spec.name,
         "command": spec.command,
@@ -354,6 +539,14 @@ def _create_kwargs(spec: ContainerSpec) -> dict:
         "init": True,
         "log_config": LOG_CONFIG,
     }
+    if spec.volumes:
+        kwargs["volumes"] = {
+            name: {"bind": path, "mode": "rw"} for name, path in spec.volumes.items()
+        }
+    if spec.aliases:
+        endpoint = EndpointConfig(api_version, aliases=list(spec.aliases))
+        kwargs["networking_config"] = {spec.network: endpoint}
+    return kwargs
 
 
 @contextmanager
@@ -464,3 +657,30 @@ def _container_info(attrs: dict) -> ContainerInfo:
         status=attrs.get("State", ""),
         labels=attrs.get("Labels") or {},
     )
+
+
+def _usage(raw: dict) -> dict:
+    """CPU % (100 = one core busy) from the two samples' deltas; memory without page cache."""
+    cpu, pre = raw.get("cpu_stats") or {}, raw.get("precpu_stats") or {}
+    used = _cpu_total(cpu) - _cpu_total(pre)
+    system = cpu.get("system_cpu_usage", 0) - pre.get("system_cpu_usage", 0)
+    per_cpu = (cpu.get("cpu_usage") or {}).get("percpu_usage") or []
+    cores = cpu.get("online_cpus") or len(per_cpu) or 1
+    memory = raw.get("memory_stats") or {}
+    detail = memory.get("stats") or {}
+    # Page cache can be dropped at any time: cgroup v1 reports it as total_inactive_file,
+    # v2 as inactive_file (what `docker stats` subtracts too).
+    cache = detail.get("total_inactive_file", detail.get("inactive_file", 0))
+    usage = memory.get("usage", 0)
+    usage = usage - cache if cache < usage else usage
+    limit = memory.get("limit", 0)
+    return {
+        "cpu_percent": round(used / system * cores * 100, 2) if used > 0 and system > 0 else 0.0,
+        "memory_bytes": usage,
+        "memory_limit_bytes": limit,
+        "memory_percent": round(usage / limit * 100, 2) if limit else 0.0,
+    }
+
+
+def _cpu_total(sample: dict) -> int:
+    return (sample.get("cpu_usage") or {}).get("total_usage", 0)

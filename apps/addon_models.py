@@ -1,0 +1,297 @@
+"""Add-ons (PostgreSQL, MariaDB, Redis beside an app environment) and their backups.
+
+An add-on is a container on the app's network with its data in a named volume; the app
+finds it through one env var (DATABASE_URL or REDIS_URL) that points at the add-on's
+network alias. Statuses move only through the methods below, each a conditional update,
+so two workers (or a worker and a click) never both win the same move.
+"""
+
+import re
+import secrets
+from pathlib import Path
+from urllib.parse import quote
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from paas.crypto import EncryptedTextField
+
+
+class InvalidAddOnTransition(Exception):
+    """A status move that the current status does not allow."""
+
+
+class AddOnKind(models.TextChoices):
+    POSTGRES = "postgres", "PostgreSQL"
+    MARIADB = "mariadb", "MariaDB"
+    REDIS = "redis", "Redis"
+
+
+# What differs between kinds and is plain data: the port the server listens on, the env var
+# the app reads, where the data lives in the container (the same in the official images and
+# Slipway's Debian-built ones), and the URL scheme the app's libraries expect.
+KIND_FACTS = {
+    AddOnKind.POSTGRES: {
+        "port": 5432,
+        "env_var": "DATABASE_URL",
+        "data": "/var/lib/postgresql/data",
+        "scheme": "postgres",
+    },
+    AddOnKind.MARIADB: {
+        "port": 3306,
+        "env_var": "DATABASE_URL",
+        "data": "/var/lib/mysql",
+        "scheme": "mysql",
+    },
+    AddOnKind.REDIS: {"port": 6379, "env_var": "REDIS_URL", "data": "/data", "scheme": "redis"},
+}
+
+
+class AddOnStatus(models.TextChoices):
+    CREATING = "creating"
+    RUNNING = "running"
+    STOPPED = "stopped"  # on its way back up (a restart), or stopped by the engine
+    FAILED = "failed"
+    DETACHED = "detached"  # no container and no env var; the data volume is kept
+    DELETING = "deleting"
+
+
+S = AddOnStatus
+# Where each move may start from.
+ADDON_MOVES = {
+    S.CREATING: {S.FAILED, S.DETACHED},
+    S.RUNNING: {S.CREATING, S.STOPPED},
+    S.STOPPED: {S.RUNNING, S.FAILED},  # a restart; of a failed one: a retry
+    S.FAILED: {S.CREATING, S.RUNNING, S.STOPPED},
+    S.DETACHED: {S.CREATING, S.RUNNING, S.STOPPED, S.FAILED},
+    S.DELETING: {S.CREATING, S.RUNNING, S.STOPPED, S.FAILED, S.DETACHED},
+}
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9_]", "_", name.lower())
+
+
+class AddOn(models.Model):
+    environment = models.ForeignKey(
+        "apps.Environment", on_delete=models.CASCADE, related_name="addons"
+    )
+    kind = models.CharField(max_length=16, choices=AddOnKind)
+    alias = models.CharField(max_length=63, help_text="Its host name on the app's network.")
+    container_name = models.CharField(max_length=200)
+    container_id = models.CharField(max_length=80, blank=True)
+    volume = models.CharField(max_length=200)
+    username = models.CharField(max_length=63, blank=True)
+    password = EncryptedTextField()
+    database = models.CharField(max_length=63, blank=True)
+    status = models.CharField(max_length=16, choices=AddOnStatus, default=AddOnStatus.CREATING)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["environment__app__name", "-environment__name", "kind"]
+        constraints = [
+            # One of each kind per environment: DATABASE_URL and REDIS_URL name one each.
+            models.UniqueConstraint(fields=["environment", "kind"], name="addon_unique_kind"),
+        ]
+        verbose_name = "add-on"
+
+    def __str__(self) -> str:
+        return f"{self.environment} {self.kind}"
+
+    @classmethod
+    def new(cls, environment, kind: str) -> "AddOn":
+        """An unsaved add-on with generated names and credentials."""
+        app = environment.app
+        base = f"{settings.PAAS_INSTANCE}-{app.name}-{environment.name}-{kind}"
+        slug = _slug(app.name)
+        return cls(
+            environment=environment,
+            kind=kind,
+            alias=f"{kind}-{environment.name}",
+            container_name=base,
+            # A fresh suffix: data kept from an earlier add-on is never mistaken for this one's
+            # (its credentials would not open it).
+            volume=f"{base}-{secrets.token_hex(4)}",
+            username="" if kind == AddOnKind.REDIS else f"u_{slug}"[:32],
+            password=secrets.token_urlsafe(24),
+            database="" if kind == AddOnKind.REDIS else slug[:63],
+        )
+
+    # --- facts -------------------------------------------------------------------------------
+
+    @property
+    def app(self):
+        return self.environment.app
+
+    @property
+    def port(self) -> int:
+        return KIND_FACTS[self.kind]["port"]
+
+    @property
+    def env_var(self) -> str:
+        return KIND_FACTS[self.kind]["env_var"]
+
+    @property
+    def data_path(self) -> str:
+        return KIND_FACTS[self.kind]["data"]
+
+    @property
+    def is_database(self) -> bool:
+        """SQL databases: the ones the database view can query."""
+        return self.kind in (AddOnKind.POSTGRES, AddOnKind.MARIADB)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {
+            **self.app.resource_labels,
+            "slipway.addon": self.kind,
+            "slipway.environment": self.environment.name,
+        }
+
+    def connection_url(self, host: str | None = None) -> str:
+        """The URL the app gets; host defaults to the alias its containers resolve."""
+        scheme = KIND_FACTS[self.kind]["scheme"]
+        where = f"{host or self.alias}:{self.port}"
+        password = quote(self.password, safe="")
+        if self.kind == AddOnKind.REDIS:
+            return f"{scheme}://:{password}@{where}/0"
+        return f"{scheme}://{quote(self.username, safe='')}:{password}@{where}/{self.database}"
+
+    @property
+    def is_usable(self) -> bool:
+        return self.status == AddOnStatus.RUNNING
+
+    # --- transitions -------------------------------------------------------------------------
+
+    def _move(self, to: str, **fields) -> None:
+        allowed = ADDON_MOVES[to]
+        fields = {"status": to, "updated_at": timezone.now(), **fields}
+        moved = AddOn.objects.filter(pk=self.pk, status__in=allowed).update(**fields)
+        if not moved:
+            current = AddOn.objects.filter(pk=self.pk).values_list("status", flat=True).first()
+            raise InvalidAddOnTransition(f"add-on {self.pk}: {current} -> {to} is not allowed")
+        for key, value in fields.items():
+            setattr(self, key, value)
+
+    def mark_creating(self) -> None:
+        self._move(S.CREATING, error_code="", error_message="")
+
+    def mark_running(self, container_id: str | None = None) -> None:
+        extra = {"container_id": container_id} if container_id else {}
+        self._move(S.RUNNING, error_code="", error_message="", **extra)
+
+    def mark_stopped(self) -> None:
+        self._move(S.STOPPED)
+
+    def mark_failed(self, code: str, message: str) -> None:
+        self._move(S.FAILED, error_code=code[:64], error_message=message[:2000])
+
+    def mark_detached(self) -> None:
+        self._move(S.DETACHED, container_id="")
+
+    def mark_deleting(self) -> None:
+        self._move(S.DELETING)
+
+
+class BackupStatus(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class RestoreStatus(models.TextChoices):
+    NONE = "", "never restored"
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+B, R = BackupStatus, RestoreStatus
+RESTORE_FINAL = {R.NONE, R.SUCCEEDED, R.FAILED}
+
+
+class Backup(models.Model):
+    """One dump of an add-on, in a file under PAAS_BACKUP_DIR (the row says where)."""
+
+    addon = models.ForeignKey(AddOn, on_delete=models.CASCADE, related_name="backups")
+    scheduled = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=BackupStatus, default=BackupStatus.PENDING)
+    path = models.CharField(max_length=500, blank=True)  # relative to PAAS_BACKUP_DIR
+    size = models.BigIntegerField(null=True, blank=True)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    restore_status = models.CharField(max_length=16, choices=RestoreStatus, blank=True, default="")
+    restore_message = models.TextField(blank=True)
+    restored_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"backup {self.pk} of {self.addon}"
+
+    @property
+    def file(self) -> Path | None:
+        return Path(settings.PAAS_BACKUP_DIR) / self.path if self.path else None
+
+    @property
+    def age(self):
+        return timezone.now() - self.created_at
+
+    @property
+    def is_restorable(self) -> bool:
+        return (
+            self.status == B.SUCCEEDED
+            and self.restore_status in RESTORE_FINAL
+            and self.file is not None
+            and self.file.is_file()
+        )
+
+    def _move(self, field: str, allowed: set[str], to: str, **fields) -> bool:
+        fields = {field: to, **fields}
+        moved = Backup.objects.filter(pk=self.pk, **{f"{field}__in": allowed}).update(**fields)
+        if moved:
+            for key, value in fields.items():
+                setattr(self, key, value)
+        return bool(moved)
+
+    def claim(self, path: str) -> bool:
+        """pending -> running; False when another worker took it (a duplicate delivery)."""
+        return self._move("status", {B.PENDING}, B.RUNNING, path=path)
+
+    def mark_succeeded(self, size: int) -> None:
+        if not self._move(
+            "status", {B.RUNNING}, B.SUCCEEDED, size=size, finished_at=timezone.now()
+        ):
+            raise InvalidAddOnTransition(f"backup {self.pk} is not running")
+
+    def mark_failed(self, message: str) -> None:
+        self._move(
+            "status",
+            {B.PENDING, B.RUNNING},
+            B.FAILED,
+            message=message[:4000],
+            finished_at=timezone.now(),
+        )
+
+    def request_restore(self) -> bool:
+        return self._move("restore_status", RESTORE_FINAL, R.PENDING, restore_message="")
+
+    def claim_restore(self) -> bool:
+        return self._move("restore_status", {R.PENDING}, R.RUNNING)
+
+    def finish_restore(self, ok: bool, message: str = "") -> None:
+        self._move(
+            "restore_status",
+            {R.PENDING, R.RUNNING},
+            R.SUCCEEDED if ok else R.FAILED,
+            restore_message=message[:4000],
+            restored_at=timezone.now(),
+        )
