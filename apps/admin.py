@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 
-from apps.models import ApiToken, App, Environment, EnvVar
+from apps.models import AddOn, ApiToken, App, Backup, Environment, EnvVar, NotificationDelivery, NotificationTarget
 from deployments import services
 
 
@@ -79,3 +79,32 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ["name", "user", "hint", "created_at", "last_used_at"]
     readonly_fields = ["hint", "created_at", "last_used_at"]
     search_fields = ["user__username", "name"]
+
+
+@admin.register(AddOn)
+class AddOnAdmin(admin.ModelAdmin):
+    list_display = ["alias", "kind", "environment", "status", "updated_at"]
+    list_filter = ["kind", "status"]
+    search_fields = ["environment__app__name", "alias"]
+    exclude = ["password"]  # revealed to the owner on the add-on page, never here
+    readonly_fields = ["container_name", "container_id", "volume", "username", "database", "error_code", "error_message"]
+
+
+@admin.register(Backup)
+class BackupAdmin(admin.ModelAdmin):
+    list_display = ["addon", "status", "size", "scheduled", "created_at", "restore_status"]
+    list_filter = ["status", "scheduled"]
+
+
+@admin.register(NotificationTarget)
+class NotificationTargetAdmin(admin.ModelAdmin):
+    list_display = ["app", "url", "created_at"]
+    exclude = ["secret"]
+    search_fields = ["app__name", "url"]
+
+
+@admin.register(NotificationDelivery)
+class NotificationDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["target", "event", "status", "attempts", "last_response_code", "created_at"]
+    list_filter = ["status", "event"]
+    exclude = ["body"]

@@ -41,8 +41,17 @@ def settings_page(request, app, form=None, delete_form=None, changed=None, statu
         "changed": changed,
         "env_sections": [_env_context(app, env, request.user) for env in envs],
         "delete_form": delete_form or DeleteAppForm(app=app),
+        "is_owner": app.owner_id == request.user.pk,
+        "webhook_urls": _webhook_urls(app),
     }
     return render(request, "apps/settings.html", context, status=status)
+
+
+def _webhook_urls(app) -> list[tuple[str, str]]:
+    from deployments.services.webhook_registration import webhook_url
+
+    return [(label, webhook_url(app, key)) for key, label in
+            (("github", "GitHub"), ("gitlab", "GitLab"), ("gitea", "Gitea / Forgejo"))]
 
 
 @login_required

@@ -2,6 +2,7 @@
 
 _ERROR = {"$ref": "#/components/responses/Error"}
 _NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
 _NUMBER = {"name": "number", "in": "path", "required": True, "schema": {"type": "integer"}}
 
 
@@ -91,6 +92,30 @@ OPENAPI = {
                 "responses": {"202": {"description": "Queued"}, "400": _ERROR, "401": _ERROR, "404": _ERROR, "413": _ERROR},
             }
         },
+        "/apps/{name}/stats": {"get": _op("CPU and memory of the live containers", "200", {"type": "object"}, [_NAME])},
+        "/apps/{name}/notifications": {
+            "get": _op("Notification targets", "200", {"type": "object"}, [_NAME]),
+            "post": _op("Add a target (answer carries its signing secret once)", "201", {"type": "object"}, [_NAME],
+                        body={"type": "object", "required": ["url"], "properties": {"url": {"type": "string"}, "events": {"type": "array", "items": {"type": "string"}}}}),
+        },
+        "/apps/{name}/notifications/{id}": {"delete": _op("Remove a target", "200", {"type": "object"}, [_NAME, _ID], errors=("401", "404"))},
+        "/apps/{name}/notifications/{id}/deliveries": {"get": _op("A target's delivery log", "200", {"type": "object"}, [_NAME, _ID])},
+        "/apps/{name}/addons": {
+            "get": _op("Add-ons", "200", {"type": "object"}, [_NAME]),
+            "post": _op("Attach an add-on", "202", {"type": "object"}, [_NAME],
+                        body={"type": "object", "required": ["kind"], "properties": {"kind": {"enum": ["postgres", "mariadb", "redis"]}, "environment": {"enum": ["production", "staging"]}}},
+                        errors=("400", "401", "404", "409")),
+        },
+        "/apps/{name}/addons/{id}": {
+            "get": _op("An add-on", "200", {"type": "object"}, [_NAME, _ID]),
+            "delete": _op("Detach (?delete_data=true also deletes its volume and backups)", "202", {"type": "object"}, [_NAME, _ID], errors=("401", "404", "409")),
+        },
+        "/apps/{name}/addons/{id}/restart": {"post": _op("Restart an add-on", "202", {"type": "object"}, [_NAME, _ID], errors=("401", "404", "409"))},
+        "/apps/{name}/addons/{id}/backups": {
+            "get": _op("Backups with size and age", "200", {"type": "object"}, [_NAME, _ID]),
+            "post": _op("Take a backup now", "202", {"type": "object"}, [_NAME, _ID], errors=("401", "404", "409")),
+        },
+        "/apps/{name}/addons/{id}/backups/{backup}/restore": {"post": _op("Restore a backup", "202", {"type": "object"}, [_NAME, _ID, {"name": "backup", "in": "path", "required": True, "schema": {"type": "integer"}}], errors=("401", "404", "409"))},
         "/apps/{name}/deployments/{number}": {"get": _op("Get a deployment", "200", _DEPLOYMENT, [_NAME, _NUMBER])},
         "/apps/{name}/deployments/{number}/cancel": {
             "post": _op("Cancel a deployment", "200", _DEPLOYMENT, [_NAME, _NUMBER], errors=("401", "404", "409"))

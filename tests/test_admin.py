@@ -29,6 +29,13 @@ def admin_client_with_data(staff, make_app):
         "/admin/deployments/deployment/",
         "/admin/deployments/deployment/?status__exact=pending",
         "/admin/apps/apitoken/",
+        "/admin/apps/addon/",
+        "/admin/apps/backup/",
+        "/admin/apps/notificationtarget/",
+        "/admin/apps/notificationdelivery/",
+        "/admin/deployments/webhookdelivery/",
+        "/admin/deployments/promotionpolicy/",
+        "/admin/deployments/promotionrequest/",
     ],
 )
 def test_admin_pages_render(admin_client_with_data, path):

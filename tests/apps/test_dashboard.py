@@ -944,3 +944,27 @@ def test_an_expired_session_sends_htmx_to_the_sign_in_page(make_app):
     )
     assert response.status_code == 200
     assert response["HX-Redirect"].startswith("/accounts/login/?next=/apps/shop/")
+
+
+def test_the_settings_page_shows_webhook_urls_and_the_secret_to_the_owner_only(owner, staff, make_app):
+    from django.test import Client
+
+    app = make_app("hooked")
+    owner_client, staff_client = Client(), Client()
+    owner_client.force_login(owner)
+    staff_client.force_login(staff)
+    mine = owner_client.get("/apps/hooked/settings/").content.decode()
+    assert "/hooks/github/hooked" in mine and app.webhook_secret in mine
+    assert "app-notifications" not in mine and "/apps/hooked/notifications/" in mine
+    theirs = staff_client.get("/apps/hooked/settings/").content.decode()
+    assert "/hooks/gitlab/hooked" in theirs and app.webhook_secret not in theirs
+
+
+def test_the_app_page_links_add_ons_and_loads_resources(owner, make_app):
+    from django.test import Client
+
+    make_app("linked")
+    client = Client()
+    client.force_login(owner)
+    page = client.get("/apps/linked/").content.decode()
+    assert "/apps/linked/addons/" in page and "/apps/linked/notifications/resources/" in page
