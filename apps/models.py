@@ -175,8 +175,54 @@ class Environment(models.Model):
         """The Caddy @id of this environment's route."""
         return f"{settings.PAAS_INSTANCE}-{self.app.name}-{self.name}"
 
+    @property
+    def hostnames(self) -> list[str]:
+        """Every host this environment answers on: its platform address, then custom domains."""
+        return [self.hostname, *self.domains.order_by("hostname").values_list("hostname", flat=True)]
+
     def env_dict(self) -> dict[str, str]:
         return {var.key: var.value for var in self.env_vars.all()}
+
+    def volume_mounts(self) -> dict[str, str]:
+        return {volume.docker_name: volume.mount_path for volume in self.volumes.all()}
+
+
+class Domain(models.Model):
+    """A custom host name for an environment, beside <app>.<PAAS_DOMAIN>; unique platform-wide."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="domains")
+    hostname = models.CharField(max_length=253, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["hostname"]
+
+    def __str__(self) -> str:
+        return self.hostname
+
+
+class Volume(models.Model):
+    """A named Docker volume mounted into an environment's containers; kept across deploys."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="volumes")
+    name = models.CharField(max_length=32)
+    mount_path = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["environment", "name"], name="volume_name_unique"),
+            models.UniqueConstraint(fields=["environment", "mount_path"], name="volume_path_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} → {self.mount_path}"
+
+    @property
+    def docker_name(self) -> str:
+        env = self.environment
+        return f"{settings.PAAS_INSTANCE}-{env.app.name}-{env.name}-{self.name}"
 
 
 class EnvVar(models.Model):

@@ -3,7 +3,7 @@ belong to; actions are POST-only and end in a verb."""
 
 from django.urls import path
 
-from apps import views, views_actions, views_create, views_settings
+from apps import views, views_actions, views_create, views_domains, views_settings
 
 APP = "apps/<str:name>/"
 DEPLOYMENT = APP + "deployments/<int:number>/"
@@ -43,6 +43,11 @@ urlpatterns = [
     path(APP + "env/<str:environment>/", views_settings.env_set, name="app-env-set"),
     path(ENV_VAR + "reveal/", views_settings.env_reveal, name="app-env-reveal"),
     path(ENV_VAR + "delete/", views_settings.env_delete, name="app-env-delete"),
+    # custom domains and volumes
+    path(APP + "domains/", views_domains.domains, name="app-domains"),
+    path(APP + "domains/<str:hostname>/delete/", views_domains.domain_delete, name="app-domain-delete"),
+    path(APP + "volumes/", views_domains.volumes, name="app-volumes"),
+    path(APP + "volumes/<int:volume_id>/delete/", views_domains.volume_delete, name="app-volume-delete"),
     # the user's API tokens
     path("settings/tokens/", views_settings.tokens, name="settings-tokens"),
     path("settings/tokens/<int:pk>/revoke/", views_settings.token_revoke, name="token-revoke"),

@@ -57,3 +57,41 @@ def validate_env_value(value: str) -> None:
         raise ValidationError("A value cannot contain a NUL character.", code="invalid_value")
     if len(value.encode()) > MAX_ENV_VALUE_BYTES:
         raise ValidationError("A value has at most 32 KiB.", code="value_too_long")
+
+
+HOST_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+MOUNT_PATH_RE = re.compile(r"^(/[A-Za-z0-9._-]+)+$")
+VOLUME_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
+# Mounting over these would break the container or hide what the image needs to run.
+FORBIDDEN_MOUNTS = ("/", "/bin", "/sbin", "/lib", "/lib64", "/usr", "/etc", "/proc", "/sys", "/dev", "/run", "/boot")
+
+
+def validate_custom_domain(hostname: str, platform_domain: str) -> str:
+    """A fully qualified host name an app may answer on; returns it lowercased."""
+    host = (hostname or "").strip().lower().rstrip(".")
+    labels = host.split(".")
+    if not host or len(host) > 253 or len(labels) < 2:
+        raise ValidationError("Enter a full host name such as www.example.com.", code="invalid_domain")
+    if not all(HOST_LABEL_RE.match(label) for label in labels) or labels[-1].isdigit():
+        raise ValidationError(
+            "A host name is dot-separated labels of letters, digits and hyphens (no IP addresses, "
+            "no wildcards).",
+            code="invalid_domain",
+        )
+    if host == platform_domain or host.endswith("." + platform_domain):
+        raise ValidationError(
+            f"Names under {platform_domain} belong to the platform's own app addresses.",
+            code="reserved_domain",
+        )
+    return host
+
+
+def validate_volume(name: str, mount_path: str) -> None:
+    if not VOLUME_NAME_RE.match(name or ""):
+        raise ValidationError(
+            {"name": "Use 1–32 lowercase letters, digits and hyphens, not starting or ending with one."}
+        )
+    if not MOUNT_PATH_RE.match(mount_path or "") or ".." in mount_path.split("/"):
+        raise ValidationError({"mount_path": "Use an absolute path such as /data (no .., no spaces)."})
+    if any(mount_path == p or (p != "/" and mount_path.startswith(p + "/")) for p in FORBIDDEN_MOUNTS):
+        raise ValidationError({"mount_path": f"{mount_path} is a system directory; choose another path."})

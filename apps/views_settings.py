@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from apps.forms import ApiTokenForm, AppSettingsForm, DeleteAppForm, EnvVarForm
 from apps.models import ApiToken, App, EnvironmentName
 from apps.views import _environment_for, _get_app_for_user, login_required
+from apps.views_domains import domains_context
 from deployments import services
 
 SETTINGS_FIELDS = ["repository", "branch", "build_method", "port", "health_check_path"]
@@ -43,6 +44,7 @@ def settings_page(request, app, form=None, delete_form=None, changed=None, statu
         "delete_form": delete_form or DeleteAppForm(app=app),
         "is_owner": app.owner_id == request.user.pk,
         "webhook_urls": _webhook_urls(app),
+        **domains_context(app),
     }
     return render(request, "apps/settings.html", context, status=status)
 

@@ -72,3 +72,13 @@ urlpatterns += [
         name="api-addon-backup-restore",
     ),
 ]
+
+# Custom domains and volumes.
+from deployments import api_domains  # noqa: E402
+
+urlpatterns += [
+    path("apps/<str:name>/domains", api_domains.domains_collection, name="api-domains"),
+    path("apps/<str:name>/domains/<str:hostname>", api_domains.domain_detail, name="api-domain"),
+    path("apps/<str:name>/volumes", api_domains.volumes_collection, name="api-volumes"),
+    path("apps/<str:name>/volumes/<int:volume_id>", api_domains.volume_detail, name="api-volume"),
+]

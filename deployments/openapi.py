@@ -92,6 +92,20 @@ OPENAPI = {
                 "responses": {"202": {"description": "Queued"}, "400": _ERROR, "401": _ERROR, "404": _ERROR, "413": _ERROR},
             }
         },
+        "/apps/{name}/domains": {
+            "get": _op("Custom domains", "200", {"type": "object"}, [_NAME]),
+            "post": _op("Add a custom domain (routed at once)", "201", {"type": "object"}, [_NAME],
+                        body={"type": "object", "required": ["hostname"], "properties": {"hostname": {"type": "string"}, "environment": {"enum": ["production", "staging"]}}},
+                        errors=("400", "401", "404", "409")),
+        },
+        "/apps/{name}/domains/{hostname}": {"delete": _op("Remove a custom domain", "200", {"type": "object"}, [_NAME, {"name": "hostname", "in": "path", "required": True, "schema": {"type": "string"}}])},
+        "/apps/{name}/volumes": {
+            "get": _op("Volumes with their size", "200", {"type": "object"}, [_NAME]),
+            "post": _op("Add a volume (mounted from the next deployment)", "201", {"type": "object"}, [_NAME],
+                        body={"type": "object", "required": ["name", "mount_path"], "properties": {"name": {"type": "string"}, "mount_path": {"type": "string"}, "environment": {"enum": ["production", "staging"]}}},
+                        errors=("400", "401", "404", "409")),
+        },
+        "/apps/{name}/volumes/{id}": {"delete": _op("Stop mounting a volume (?delete_data=true deletes its data)", "200", {"type": "object"}, [_NAME, _ID])},
         "/apps/{name}/stats": {"get": _op("CPU and memory of the live containers", "200", {"type": "object"}, [_NAME])},
         "/apps/{name}/notifications": {
             "get": _op("Notification targets", "200", {"type": "object"}, [_NAME]),

@@ -57,6 +57,16 @@ def warden() -> dict:
     return reconcile()
 
 
+@shared_task(acks_late=True, **RETRY)
+def remove_volume(name: str) -> bool:
+    """Retried while a retiring container still holds the volume."""
+    from deployments.pipeline import default_runtime
+
+    if not default_runtime().remove_volume(name):
+        raise RuntimeError(f"volume {name} is still in use")
+    return True
+
+
 @shared_task(**RETRY)
 def sync_routes() -> int:
     from deployments.warden import sync_routes as do_sync

@@ -105,7 +105,7 @@ def desired_routes(runtime) -> list:
             upstream = proxy_upstream(env) or live_upstream(env, runtime)
         else:
             upstream = live_upstream(env, runtime)
-        routes.append(RouteSpec(env.route_id, [env.hostname], upstream))
+        routes.append(RouteSpec(env.route_id, env.hostnames, upstream))
     return routes
 
 
@@ -302,7 +302,7 @@ def _route(env: Environment, live: Deployment, container: str, endpoint, runtime
         busy = Deployment.objects.active().filter(environment_id=env.pk).exists()
         taken_over = locked.live_deployment_id != live.pk or busy
         if not taken_over and not locked.stopped:
-            proxy.set_route(env.route_id, [env.hostname], str(endpoint))
+            proxy.set_route(env.route_id, env.hostnames, str(endpoint))
             _patch_step_data(live, upstream=str(endpoint))
     if locked.stopped and not taken_over:
         runtime.stop(container)  # stopped while it came back: honour the stop

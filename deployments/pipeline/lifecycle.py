@@ -111,7 +111,7 @@ def apply_power_state(environment_id: int, runtime, proxy) -> str:
         return "nothing"
     container = env.live_deployment.step_data.get("container_id")
     if env.stopped:
-        proxy.set_static_route(env.route_id, [env.hostname], 503, STOPPED_PAGE)
+        proxy.set_static_route(env.route_id, env.hostnames, 503, STOPPED_PAGE)
         if container:
             runtime.stop(container)
         state = "stopped"
@@ -119,7 +119,7 @@ def apply_power_state(environment_id: int, runtime, proxy) -> str:
         runtime.restart(container)
         endpoint = runtime.endpoint(container, env.app.network)
         runtime.wait_healthy(container, endpoint, env.app.health_check_path, settings.PAAS_HEALTH_TIMEOUT, logger.info)
-        proxy.set_route(env.route_id, [env.hostname], str(endpoint))
+        proxy.set_route(env.route_id, env.hostnames, str(endpoint))
         state = "started"
     refresh_app_status(env.app)
     return state

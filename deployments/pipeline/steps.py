@@ -113,6 +113,8 @@ class StartContainer(Step):
         d.mark_starting()
         ctx.log(f"==> Starting container from {d.image_tag or d.image_id[:19]}")
         ctx.runtime.ensure_network(ctx.network, ctx.app.resource_labels)
+        for volume in ctx.environment.volume_mounts():
+            ctx.runtime.ensure_volume(volume, ctx.app.resource_labels)
         spec = container_spec(ctx)
         ctx.save(self.name, container_name=spec.name)
         container_id = ctx.runtime.start(spec)
@@ -156,7 +158,7 @@ class SwitchRoute(Step):
         env = ctx.environment
         previous = ctx.proxy.upstream_of(env.route_id)
         ctx.save(self.name, previous_upstream=previous, switched=False)
-        ctx.proxy.set_route(env.route_id, [env.hostname], ctx.data["upstream"])
+        ctx.proxy.set_route(env.route_id, env.hostnames, ctx.data["upstream"])
         ctx.save(self.name, switched=True)
         ctx.log(f"==> Routed {env.url} to the new container")
 
@@ -165,7 +167,7 @@ class SwitchRoute(Step):
             return
         env, previous = ctx.environment, ctx.data.get("previous_upstream")
         if previous:
-            ctx.proxy.set_route(env.route_id, [env.hostname], previous)
+            ctx.proxy.set_route(env.route_id, env.hostnames, previous)
         elif env.live_deployment_id is None:
             ctx.proxy.remove_route(env.route_id)
 
@@ -188,6 +190,7 @@ def container_spec(ctx):
         network=ctx.network,
         memory=settings.PAAS_CONTAINER_MEMORY,
         cpus=settings.PAAS_CONTAINER_CPUS,
+        volumes=ctx.environment.volume_mounts(),
     )
 
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps import urls as dashboard_urls
-from apps.models import ApiToken
+from apps.models import ApiToken, Domain, Volume
 from deployments import services
 
 pytestmark = pytest.mark.django_db
@@ -55,6 +55,12 @@ APP_ROUTES = [
     ("app-env-set", ENV, "post"),
     ("app-env-reveal", VAR, "get"),
     ("app-env-delete", VAR, "post"),
+    ("app-domains", APP, "get"),
+    ("app-domains", APP, "post"),
+    ("app-domain-delete", {"name": "secret", "hostname": "www.secret.example"}, "post"),
+    ("app-volumes", APP, "get"),
+    ("app-volumes", APP, "post"),
+    ("app-volume-delete", {"name": "secret", "volume_id": 1}, "post"),
 ]
 # The user's own things: an outsider reaching for someone else's gets 404 too.
 OWN_ROUTES = [("token-revoke", None, "post")]
@@ -89,6 +95,8 @@ def secret_app(make_app):
         started_at=timezone.now(),
         commit_message="the owner's commit",
     ).log("owner's build output")
+    Domain.objects.create(environment=app.environment("production"), hostname="www.secret.example")
+    Volume.objects.create(environment=app.environment("production"), name="data", mount_path="/data")
     return app
 
 
@@ -118,6 +126,8 @@ def _snapshot(app, token):
             e.name: (e.env_dict(), e.stopped, e.live_deployment_id) for e in app.environments.all()
         },
         "token": ApiToken.objects.filter(pk=token.pk).exists(),
+        "domains": list(Domain.objects.values_list("hostname", flat=True)),
+        "volumes": list(Volume.objects.values_list("name", "mount_path")),
     }
 
 
