@@ -56,7 +56,32 @@ def retire(deployment_id: int, runtime) -> bool:
         return False
     for container in d.containers:
         runtime.remove(container)
+    prune_images(d.app, runtime)
     return True
+
+
+def images_to_keep(app: App, keep: int) -> set[str]:
+    """The live images, and the last `keep` successful ones of each environment: rollback
+    and promote need them. An image can serve several deployments (promote, rollback and
+    restart reuse it), so this works on image ids, not deployments."""
+    kept: set[str] = set()
+    for env in app.environments.select_related("live_deployment"):
+        if env.live_deployment and env.live_deployment.image_id:
+            kept.add(env.live_deployment.image_id)
+        recent = env.deployments.successful().exclude(image_id="").order_by("-number")
+        kept.update(recent.values_list("image_id", flat=True)[:keep])
+    return kept
+
+
+def prune_images(app: App, runtime, keep: int | None = None) -> list[str]:
+    """Untag the images of older successful deployments; layers shared with kept images stay."""
+    kept = images_to_keep(app, settings.PAAS_KEEP_IMAGES if keep is None else keep)
+    old = app.deployments.successful().exclude(image_id="").exclude(image_id__in=kept)
+    removed = []
+    for tag in set(old.exclude(image_tag="").values_list("image_tag", flat=True)):
+        if runtime.image_exists(tag) and runtime.remove_image(tag):
+            removed.append(tag)
+    return removed
 
 
 def retry_later(d: Deployment, failure) -> None:

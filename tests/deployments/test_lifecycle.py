@@ -143,3 +143,24 @@ def test_the_api_drives_rollback_restart_stop_and_start(live_app, api):
     assert api.post(f"/apps/{name}/start", {"environment": "production"}).status_code == 202
     wait_for(lambda: through_proxy(_host(live_app)).status_code == 200, timeout=60, message="200")
     assert api.post(f"/apps/{name}/deployments/99/rollback").status_code == 404
+
+
+def test_old_images_are_pruned_and_a_rollback_to_one_is_refused_clearly(live_app):
+    from deployments.pipeline import default_runtime
+    from deployments.pipeline.lifecycle import prune_images
+
+    for before, after in (("v1", "v2"), ("v2", "v3")):
+        code = (live_app.repo / "app.py").read_text().replace(before, after)
+        commit(live_app.repo, {"app.py": code}, after)
+        assert wait_final(services.queue_deployment(live_app, "production")).status == "succeeded"
+    first, second, third = Deployment.objects.filter(app=live_app).order_by("number")
+    runtime = default_runtime()
+
+    assert prune_images(live_app, runtime, keep=2) == [first.image_tag]
+    assert not runtime.image_exists(first.image_tag)
+    assert runtime.image_exists(second.image_tag) and runtime.image_exists(third.image_tag)
+    with pytest.raises(services.Conflict) as refused:
+        services.rollback(first)
+    assert refused.value.code == "image_pruned"
+    assert wait_final(services.rollback(second)).status == "succeeded"
+    assert prune_images(live_app, runtime, keep=2) == []  # the live image is never pruned
