@@ -25,7 +25,12 @@ BASIC_AUTH_USERS = {"github": "x-access-token", "gitlab": "oauth2"}
 
 def clone_token_for(app) -> tuple[str, str]:
     """(token, user name for HTTP basic auth); ("", …) when the owner has no provider token."""
-    found = credential_for_url(app.owner, app.repository)
+    return clone_token_for_url(app.owner, app.repository)
+
+
+def clone_token_for_url(user, url: str) -> tuple[str, str]:
+    """The same for a repository URL before any app exists (the create form's preview)."""
+    found = credential_for_url(user, url)
     if found is None:
         return "", "x-access-token"
     credential = found[0]

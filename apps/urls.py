@@ -15,6 +15,7 @@ urlpatterns = [
     # creating an app
     path("new/", views_create.app_create, name="app-create"),
     path("new/name-check/", views_create.name_check, name="app-name-check"),
+    path("new/detect/", views_create.detect_preview, name="app-create-detect"),
     path("new/repositories/", views_create.repositories, name="app-create-repositories"),
     path("new/repository/", views_create.pick_repository, name="app-create-pick"),
     path("new/env-row/", views_create.env_row, name="app-create-env-row"),
@@ -30,6 +31,7 @@ urlpatterns = [
     path(DEPLOYMENT + "log/", views.deployment_log, name="deployment-log"),
     # actions
     path(APP + "deploy/", views_actions.deploy, name="app-deploy"),
+    path(APP + "archive/", views_actions.deploy_archive, name="app-archive"),
     path(APP + "restart/", views_actions.restart, name="app-restart"),
     path(APP + "stop/", views_actions.stop, name="app-stop"),
     path(APP + "start/", views_actions.start, name="app-start"),

@@ -76,6 +76,19 @@ def deploy(request, app):
 
 
 @app_action
+def deploy_archive(request, app):
+    """Deploy an uploaded .tar.gz of the source (no git); a bad archive changes nothing."""
+    from deployments.services.archives import deploy_archive as queue_archive
+
+    upload = request.FILES.get("archive")
+    if upload is None:
+        raise ServiceError("Choose a .tar.gz file to upload.", "archive_missing")
+    environment = _environment(request)
+    d = queue_archive(app, environment, upload, request.user)
+    return f"Deployment #{d.number} of the uploaded archive to {environment} is queued.", NEW_DEPLOYMENT
+
+
+@app_action
 def redeploy(request, app, number):
     source = _deployment_for(app, number)
     d = services.redeploy(source, requested_by=request.user)

@@ -126,3 +126,23 @@ def env_row(request):
     if environment not in EnvironmentName.values:
         environment = EnvironmentName.PRODUCTION
     return render(request, "apps/_env_row.html", {"env_name": environment, "key": "", "value": ""})
+
+
+@login_required
+def detect_preview(request):
+    """What auto-detection finds in the repository the form names, before anything is made."""
+    from deployments.services.detection import preview_build
+    from deployments.sources import validate_branch, validate_repository_url
+
+    context = {}
+    try:
+        repository = validate_repository_url(request.GET.get("repository", "").strip())
+        branch = validate_branch(request.GET.get("branch", "").strip())
+        context["plan"] = preview_build(
+            request.user, repository, branch, request.GET.get("build_method") or "auto"
+        )
+    except ValidationError as exc:
+        context["error"] = " ".join(exc.messages)
+    except ServiceError as exc:
+        context["error"] = exc.message
+    return render(request, "apps/_detect_preview.html", context)
