@@ -40,3 +40,13 @@ def page(browser, live_server):
     page.js_errors = errors
     yield page
     context.close()
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_names(settings):
+    # The live server serves /static/ through staticfiles' finders, which know the source
+    # names only, not the hashed ones the manifest storage (used in production) renders.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
