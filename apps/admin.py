@@ -1,7 +1,16 @@
 from django import forms
 from django.contrib import admin, messages
 
-from apps.models import AddOn, ApiToken, App, Backup, Environment, EnvVar, NotificationDelivery, NotificationTarget
+from apps.models import (
+    AddOn,
+    ApiToken,
+    App,
+    Backup,
+    Environment,
+    EnvVar,
+    NotificationDelivery,
+    NotificationTarget,
+)
 from deployments import services
 
 
@@ -9,7 +18,8 @@ class EnvVarForm(forms.ModelForm):
     """The value is write-only here: the field starts empty and an empty submit keeps it."""
 
     value = forms.CharField(
-        widget=forms.PasswordInput(render_value=False), required=False,
+        widget=forms.PasswordInput(render_value=False),
+        required=False,
         help_text="Stored encrypted. Leave empty to keep the current value.",
     )
 
@@ -50,7 +60,13 @@ class AppAdmin(admin.ModelAdmin):
     list_display = ["name", "owner", "status", "repository", "branch", "build_method", "updated_at"]
     list_filter = ["status", "build_method"]
     search_fields = ["name", "repository", "owner__username"]
-    readonly_fields = ["status", "deployment_counter", "cleanup_requested_at", "created_at", "updated_at"]
+    readonly_fields = [
+        "status",
+        "deployment_counter",
+        "cleanup_requested_at",
+        "created_at",
+        "updated_at",
+    ]
     exclude = ["webhook_secret"]
     inlines = [EnvironmentInline]
     actions = ["deploy_production", "request_cleanup"]
@@ -87,7 +103,15 @@ class AddOnAdmin(admin.ModelAdmin):
     list_filter = ["kind", "status"]
     search_fields = ["environment__app__name", "alias"]
     exclude = ["password"]  # revealed to the owner on the add-on page, never here
-    readonly_fields = ["container_name", "container_id", "volume", "username", "database", "error_code", "error_message"]
+    readonly_fields = [
+        "container_name",
+        "container_id",
+        "volume",
+        "username",
+        "database",
+        "error_code",
+        "error_message",
+    ]
 
 
 @admin.register(Backup)

@@ -50,7 +50,9 @@ class AppQuerySet(models.QuerySet):
 
 class App(models.Model):
     name = models.CharField(max_length=63, validators=[validate_app_name])
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="apps")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="apps"
+    )
     repository = models.CharField(max_length=500)
     branch = models.CharField(max_length=255, blank=True, help_text="Empty: the default branch.")
     build_method = models.CharField(max_length=16, choices=BuildMethod, default=BuildMethod.AUTO)
@@ -156,7 +158,9 @@ class Environment(models.Model):
 
     @property
     def hostname(self) -> str:
-        label = self.app.name if self.name == EnvironmentName.PRODUCTION else f"{self.app.name}-staging"
+        label = (
+            self.app.name if self.name == EnvironmentName.PRODUCTION else f"{self.app.name}-staging"
+        )
         return f"{label}.{settings.PAAS_DOMAIN}"
 
     @property
@@ -178,7 +182,10 @@ class Environment(models.Model):
     @property
     def hostnames(self) -> list[str]:
         """Every host this environment answers on: its platform address, then custom domains."""
-        return [self.hostname, *self.domains.order_by("hostname").values_list("hostname", flat=True)]
+        return [
+            self.hostname,
+            *self.domains.order_by("hostname").values_list("hostname", flat=True),
+        ]
 
     def env_dict(self) -> dict[str, str]:
         return {var.key: var.value for var in self.env_vars.all()}
@@ -213,7 +220,9 @@ class Volume(models.Model):
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(fields=["environment", "name"], name="volume_name_unique"),
-            models.UniqueConstraint(fields=["environment", "mount_path"], name="volume_path_unique"),
+            models.UniqueConstraint(
+                fields=["environment", "mount_path"], name="volume_path_unique"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -254,7 +263,9 @@ class ApiToken(models.Model):
 
     PREFIX = "slw_"
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
     name = models.CharField(max_length=100, default="token")
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
     hint = models.CharField(max_length=12, editable=False)
@@ -280,6 +291,8 @@ class ApiToken(models.Model):
             return None
         cls.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
         return token.user
-from apps.provider_models import ProviderCredential  # noqa: E402,F401
-from apps.notification_models import NotificationTarget, NotificationDelivery  # noqa: E402,F401
+
+
 from apps.addon_models import AddOn, Backup  # noqa: E402,F401
+from apps.notification_models import NotificationDelivery, NotificationTarget  # noqa: E402,F401
+from apps.provider_models import ProviderCredential  # noqa: E402,F401

@@ -47,9 +47,17 @@ urlpatterns = [
     path(ENV_VAR + "delete/", views_settings.env_delete, name="app-env-delete"),
     # custom domains and volumes
     path(APP + "domains/", views_domains.domains, name="app-domains"),
-    path(APP + "domains/<str:hostname>/delete/", views_domains.domain_delete, name="app-domain-delete"),
+    path(
+        APP + "domains/<str:hostname>/delete/",
+        views_domains.domain_delete,
+        name="app-domain-delete",
+    ),
     path(APP + "volumes/", views_domains.volumes, name="app-volumes"),
-    path(APP + "volumes/<int:volume_id>/delete/", views_domains.volume_delete, name="app-volume-delete"),
+    path(
+        APP + "volumes/<int:volume_id>/delete/",
+        views_domains.volume_delete,
+        name="app-volume-delete",
+    ),
     # the user's API tokens
     path("settings/tokens/", views_settings.tokens, name="settings-tokens"),
     path("settings/tokens/<int:pk>/revoke/", views_settings.token_revoke, name="token-revoke"),

@@ -63,7 +63,20 @@ HOST_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 MOUNT_PATH_RE = re.compile(r"^(/[A-Za-z0-9._-]+)+$")
 VOLUME_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
 # Mounting over these would break the container or hide what the image needs to run.
-FORBIDDEN_MOUNTS = ("/", "/bin", "/sbin", "/lib", "/lib64", "/usr", "/etc", "/proc", "/sys", "/dev", "/run", "/boot")
+FORBIDDEN_MOUNTS = (
+    "/",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib64",
+    "/usr",
+    "/etc",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/run",
+    "/boot",
+)
 
 
 def validate_custom_domain(hostname: str, platform_domain: str) -> str:
@@ -71,7 +84,9 @@ def validate_custom_domain(hostname: str, platform_domain: str) -> str:
     host = (hostname or "").strip().lower().rstrip(".")
     labels = host.split(".")
     if not host or len(host) > 253 or len(labels) < 2:
-        raise ValidationError("Enter a full host name such as www.example.com.", code="invalid_domain")
+        raise ValidationError(
+            "Enter a full host name such as www.example.com.", code="invalid_domain"
+        )
     if not all(HOST_LABEL_RE.match(label) for label in labels) or labels[-1].isdigit():
         raise ValidationError(
             "A host name is dot-separated labels of letters, digits and hyphens (no IP addresses, "
@@ -89,9 +104,15 @@ def validate_custom_domain(hostname: str, platform_domain: str) -> str:
 def validate_volume(name: str, mount_path: str) -> None:
     if not VOLUME_NAME_RE.match(name or ""):
         raise ValidationError(
-            {"name": "Use 1–32 lowercase letters, digits and hyphens, not starting or ending with one."}
+            {"name": "Use 1–32 lowercase letters, digits and hyphens, not at either end."}
         )
     if not MOUNT_PATH_RE.match(mount_path or "") or ".." in mount_path.split("/"):
-        raise ValidationError({"mount_path": "Use an absolute path such as /data (no .., no spaces)."})
-    if any(mount_path == p or (p != "/" and mount_path.startswith(p + "/")) for p in FORBIDDEN_MOUNTS):
-        raise ValidationError({"mount_path": f"{mount_path} is a system directory; choose another path."})
+        raise ValidationError(
+            {"mount_path": "Use an absolute path such as /data (no .., no spaces)."}
+        )
+    if any(
+        mount_path == p or (p != "/" and mount_path.startswith(p + "/")) for p in FORBIDDEN_MOUNTS
+    ):
+        raise ValidationError(
+            {"mount_path": f"{mount_path} is a system directory; choose another path."}
+        )

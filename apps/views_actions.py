@@ -85,7 +85,10 @@ def deploy_archive(request, app):
         raise ServiceError("Choose a .tar.gz file to upload.", "archive_missing")
     environment = _environment(request)
     d = queue_archive(app, environment, upload, request.user)
-    return f"Deployment #{d.number} of the uploaded archive to {environment} is queued.", NEW_DEPLOYMENT
+    return (
+        f"Deployment #{d.number} of the uploaded archive to {environment} is queued.",
+        NEW_DEPLOYMENT,
+    )
 
 
 @app_action

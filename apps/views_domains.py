@@ -72,7 +72,12 @@ def volumes(request, name):
         return render(request, "apps/_volumes.html", {"app": app, **volumes_context(app)})
     post = request.POST
     try:
-        service.add_volume(app, post.get("environment", "production"), post.get("name", ""), post.get("mount_path", ""))
+        service.add_volume(
+            app,
+            post.get("environment", "production"),
+            post.get("name", ""),
+            post.get("mount_path", ""),
+        )
     except (ValidationError, ServiceError) as exc:
         context = {**volumes_context(app), "error": _error_text(exc)}
         return _respond(request, app, "apps/_volumes.html", context, 400)
@@ -84,7 +89,9 @@ def volumes(request, name):
 @require_POST
 def volume_delete(request, name, volume_id):
     app = _get_app_for_user(request, name)
-    volume = get_object_or_404(Volume.objects.select_related("environment__app"), pk=volume_id, environment__app=app)
+    volume = get_object_or_404(
+        Volume.objects.select_related("environment__app"), pk=volume_id, environment__app=app
+    )
     deleted = service.remove_volume(volume, delete_data=request.POST.get("delete_data") == "on")
     done = "Volume removed" + (" and its data deleted." if deleted else "; its data is kept.")
     return _respond(request, app, "apps/_volumes.html", {**volumes_context(app), "done": done})

@@ -52,8 +52,10 @@ def settings_page(request, app, form=None, delete_form=None, changed=None, statu
 def _webhook_urls(app) -> list[tuple[str, str]]:
     from deployments.services.webhook_registration import webhook_url
 
-    return [(label, webhook_url(app, key)) for key, label in
-            (("github", "GitHub"), ("gitlab", "GitLab"), ("gitea", "Gitea / Forgejo"))]
+    return [
+        (label, webhook_url(app, key))
+        for key, label in (("github", "GitHub"), ("gitlab", "GitLab"), ("gitea", "Gitea / Forgejo"))
+    ]
 
 
 @login_required

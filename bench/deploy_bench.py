@@ -77,14 +77,32 @@ class ByHand:
         self.name, self.port, self.containers = name, HAND_PORT, []
 
     def build(self, context: Path, tag: str) -> None:
-        subprocess.run(["docker", "build", "-q", "-f", ".slipway/Dockerfile", "-t", tag, "."],
-                       cwd=context, check=True, capture_output=True)
+        subprocess.run(
+            ["docker", "build", "-q", "-f", ".slipway/Dockerfile", "-t", tag, "."],
+            cwd=context,
+            check=True,
+            capture_output=True,
+        )
 
     def run(self, tag: str, expected: str) -> None:
         self.port += 1
         name = f"{self.name}-{self.port}"
-        subprocess.run(["docker", "run", "-d", "--name", name, "-e", "PORT=5000",
-                        "-p", f"127.0.0.1:{self.port}:5000", tag], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "docker",
+                "run",
+                "-d",
+                "--name",
+                name,
+                "-e",
+                "PORT=5000",
+                "-p",
+                f"127.0.0.1:{self.port}:5000",
+                tag,
+            ],
+            check=True,
+            capture_output=True,
+        )
         self.containers.append(name)
         wait_body(lambda: requests.get(f"http://127.0.0.1:{self.port}/", timeout=2), expected)
 
@@ -103,12 +121,28 @@ def checkout(repo: Path, into: Path) -> Path:
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), host.processor())
-    mem = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
-                   if line.startswith("MemTotal"))) // 1024 // 1024
-    docker_version = subprocess.run(["docker", "version", "-f", "{{.Server.Version}}"],
-                                    capture_output=True, text=True).stdout.strip()
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        host.processor(),
+    )
+    mem = (
+        int(
+            next(
+                line.split()[1]
+                for line in Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("MemTotal")
+            )
+        )
+        // 1024
+        // 1024
+    )
+    docker_version = subprocess.run(
+        ["docker", "version", "-f", "{{.Server.Version}}"], capture_output=True, text=True
+    ).stdout.strip()
     return f"{os.cpu_count()} cores ({cpu}), {mem} GiB, Docker {docker_version}, {host.platform()}"
 
 
@@ -126,23 +160,47 @@ def main() -> None:
     try:
         hand_files = dict(files, **{"requirements.txt": files["requirements.txt"] + "# hand\n"})
         hand_repo = make_repo(work / "hand-repo", hand_files)
-        rows.append(("Cold deploy (pip install)", slipway.deploy("hello v1"),
-                     hand.deploy(checkout(hand_repo, work / "ctx"), f"bench-hand:{marker}-1", "hello v1")))
+        rows.append(
+            (
+                "Cold deploy (pip install)",
+                slipway.deploy("hello v1"),
+                hand.deploy(
+                    checkout(hand_repo, work / "ctx"), f"bench-hand:{marker}-1", "hello v1"
+                ),
+            )
+        )
 
         for target in (repo, hand_repo):
-            commit(target, {"app.py": (target / "app.py").read_text().replace("v1", "v2")}, "code only")
-        rows.append(("Code-only change", slipway.deploy("hello v2"),
-                     hand.deploy(checkout(hand_repo, work / "ctx"), f"bench-hand:{marker}-2", "hello v2")))
+            commit(
+                target, {"app.py": (target / "app.py").read_text().replace("v1", "v2")}, "code only"
+            )
+        rows.append(
+            (
+                "Code-only change",
+                slipway.deploy("hello v2"),
+                hand.deploy(
+                    checkout(hand_repo, work / "ctx"), f"bench-hand:{marker}-2", "hello v2"
+                ),
+            )
+        )
 
         first = Deployment.objects.get(app=app, number=1)
-        rows.append(("Rollback (no build)",
-                     slipway.deploy("hello v1", queue=lambda: services.rollback(first)),
-                     timed(lambda: hand.run(f"bench-hand:{marker}-1", "hello v1"))))
+        rows.append(
+            (
+                "Rollback (no build)",
+                slipway.deploy("hello v1", queue=lambda: services.rollback(first)),
+                timed(lambda: hand.run(f"bench-hand:{marker}-1", "hello v1")),
+            )
+        )
 
         slipway.deploy("hello v2", env="staging")
-        rows.append(("Promote staging to production (no build)",
-                     slipway.deploy("hello v2", queue=lambda: services.promote(app)),
-                     timed(lambda: hand.run(f"bench-hand:{marker}-2", "hello v2"))))
+        rows.append(
+            (
+                "Promote staging to production (no build)",
+                slipway.deploy("hello v2", queue=lambda: services.promote(app)),
+                timed(lambda: hand.run(f"bench-hand:{marker}-2", "hello v2")),
+            )
+        )
     finally:
         hand.cleanup()
         worker.stop()
@@ -150,7 +208,10 @@ def main() -> None:
 
         app.request_cleanup()
         cleanup_app(app.pk)
-        subprocess.run(["docker", "rmi", f"bench-hand:{marker}-1", f"bench-hand:{marker}-2"], capture_output=True)
+        subprocess.run(
+            ["docker", "rmi", f"bench-hand:{marker}-1", f"bench-hand:{marker}-2"],
+            capture_output=True,
+        )
         shutil.rmtree(work, ignore_errors=True)
     report(rows)
 

@@ -9,14 +9,20 @@ from deployments.webhook_models import WebhookDelivery
 
 @admin.register(Deployment)
 class DeploymentAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "environment", "status", "trigger", "commit_short", "created_at", "finished_at"]
+    list_display = [
+        "__str__",
+        "environment",
+        "status",
+        "trigger",
+        "commit_short",
+        "created_at",
+        "finished_at",
+    ]
     list_filter = ["status", "trigger", "app", "environment__name"]
     search_fields = ["app__name", "commit_sha"]
     list_select_related = ["app", "environment__app"]
     actions = ["redeploy", "cancel"]
-    readonly_fields = [
-        f.name for f in Deployment._meta.fields if f.name not in ("id",)
-    ] + ["log"]
+    readonly_fields = [f.name for f in Deployment._meta.fields if f.name not in ("id",)] + ["log"]
 
     def has_add_permission(self, request):
         return False  # deployments are made by App.new_deployment through the services

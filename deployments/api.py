@@ -31,7 +31,10 @@ def app_json(app: App) -> dict:
         "health_check_path": app.health_check_path,
         "status": app.status,
         "urls": {name: env.url for name, env in envs.items()},
-        "live": {name: (env.live_deployment.number if env.live_deployment_id else None) for name, env in envs.items()},
+        "live": {
+            name: (env.live_deployment.number if env.live_deployment_id else None)
+            for name, env in envs.items()
+        },
         "created_at": _iso(app.created_at),
         "updated_at": _iso(app.updated_at),
     }
@@ -84,16 +87,23 @@ def app_detail(request, name):
         return JsonResponse({"name": app.name, "status": app.status}, status=202)
     if request.method == "PATCH":
         current = {
-            "repository": app.repository, "branch": app.branch, "build_method": app.build_method,
-            "port": app.port, "health_check_path": app.health_check_path,
+            "repository": app.repository,
+            "branch": app.branch,
+            "build_method": app.build_method,
+            "port": app.port,
+            "health_check_path": app.health_check_path,
         }
         incoming = dict(request.json)
         if "build" in incoming:
             incoming["build_method"] = incoming.pop("build")
         unknown = set(incoming) - set(current) - {"env"}
         if unknown:
-            return error(400, "Unknown fields.", "invalid", {f: ["Unknown field."] for f in sorted(unknown)})
-        form = AppSettingsForm(data={**current, **{k: v for k, v in incoming.items() if k != "env"}})
+            return error(
+                400, "Unknown fields.", "invalid", {f: ["Unknown field."] for f in sorted(unknown)}
+            )
+        form = AppSettingsForm(
+            data={**current, **{k: v for k, v in incoming.items() if k != "env"}}
+        )
         if not form.is_valid():
             raise form_errors(form)
         env = clean_env_payload(incoming.get("env"))
@@ -171,8 +181,6 @@ def openapi(request):
     return JsonResponse(spec)
 
 
-
-
 @api_view(["GET"])
 def runtime_logs(request, name):
     """The live container's output after a nanosecond cursor; X-Last-Log-Nano is the next one."""
@@ -186,7 +194,9 @@ def runtime_logs(request, name):
     limit = min(_int_param(request, "limit", 200) or 200, 1000)
     lines = services.runtime_logs(app.environment(env_name), since_ns=since, limit=limit)
     last = lines[-1][0] if lines else since
-    response = JsonResponse({"lines": [{"ns": ns, "text": text} for ns, text in lines], "next": last})
+    response = JsonResponse(
+        {"lines": [{"ns": ns, "text": text} for ns, text in lines], "next": last}
+    )
     response["X-Last-Log-Nano"] = str(last)
     return response
 

@@ -75,7 +75,9 @@ def webhook(request, name):
     app = _app_for(request, name)
     return JsonResponse(
         {
-            "urls": {provider: webhook_url(app, provider) for provider in ("github", "gitlab", "gitea")},
+            "urls": {
+                provider: webhook_url(app, provider) for provider in ("github", "gitlab", "gitea")
+            },
             "secret": app.webhook_secret,
             "environment": app.webhook_environment,
             "registered": bool(app.webhook_hook_id),

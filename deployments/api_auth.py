@@ -48,7 +48,10 @@ def _json_body(request) -> dict:
 
 def _validation_response(exc: ValidationError) -> JsonResponse:
     if hasattr(exc, "error_dict"):
-        fields = {field: [str(m) for e in errs for m in e.messages] for field, errs in exc.error_dict.items()}
+        fields = {
+            field: [str(m) for e in errs for m in e.messages]
+            for field, errs in exc.error_dict.items()
+        }
         return error(400, "Some fields are invalid.", "invalid", fields)
     return error(400, " ".join(exc.messages), "invalid")
 
@@ -67,7 +70,9 @@ def api_view(methods: list[str]):
                 return error(401, "A valid bearer token is required.", "unauthorized")
             request.user = user
             try:
-                request.json = _json_body(request) if request.method in ("POST", "PATCH", "PUT") else {}
+                request.json = (
+                    _json_body(request) if request.method in ("POST", "PATCH", "PUT") else {}
+                )
                 return view(request, *args, **kwargs)
             except ValidationError as exc:
                 return _validation_response(exc)

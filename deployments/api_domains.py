@@ -15,8 +15,12 @@ def domain_json(domain: Domain) -> dict:
 
 def volume_json(volume: Volume, size=None) -> dict:
     return {
-        "id": volume.pk, "name": volume.name, "mount_path": volume.mount_path,
-        "environment": volume.environment.name, "docker_volume": volume.docker_name, "size": size,
+        "id": volume.pk,
+        "name": volume.name,
+        "mount_path": volume.mount_path,
+        "environment": volume.environment.name,
+        "docker_volume": volume.docker_name,
+        "size": size,
     }
 
 
@@ -25,7 +29,9 @@ def domains_collection(request, name):
     app = _app_for(request, name)
     if request.method == "POST":
         body = request.json
-        domain = service.add_domain(app, body.get("environment", "production"), str(body.get("hostname", "")))
+        domain = service.add_domain(
+            app, body.get("environment", "production"), str(body.get("hostname", ""))
+        )
         return JsonResponse(domain_json(domain), status=201)
     rows = Domain.objects.filter(environment__app=app).select_related("environment")
     return JsonResponse({"domains": [domain_json(d) for d in rows]})
@@ -44,7 +50,10 @@ def volumes_collection(request, name):
     if request.method == "POST":
         body = request.json
         volume = service.add_volume(
-            app, body.get("environment", "production"), str(body.get("name", "")), str(body.get("mount_path", ""))
+            app,
+            body.get("environment", "production"),
+            str(body.get("name", "")),
+            str(body.get("mount_path", "")),
         )
         return JsonResponse({**volume_json(volume), "redeploy_needed": True}, status=201)
     volumes = list(Volume.objects.filter(environment__app=app).select_related("environment__app"))
@@ -55,6 +64,8 @@ def volumes_collection(request, name):
 @api_view(["DELETE"])
 def volume_detail(request, name, volume_id):
     app = _app_for(request, name)
-    volume = get_object_or_404(Volume.objects.select_related("environment__app"), pk=volume_id, environment__app=app)
+    volume = get_object_or_404(
+        Volume.objects.select_related("environment__app"), pk=volume_id, environment__app=app
+    )
     deleted = service.remove_volume(volume, delete_data=request.GET.get("delete_data") == "true")
     return JsonResponse({"id": volume_id, "data_deleted": deleted, "redeploy_needed": True})

@@ -32,7 +32,9 @@ ACTIVE_STATUSES = frozenset({Status.PENDING, Status.BUILDING, Status.STARTING})
 # Every move a deployment may make. BUILDING/STARTING -> PENDING is the hand-back after a
 # worker died mid-run (the warden requeues it, the pipeline undoes what it had made first).
 TRANSITIONS: dict[str, frozenset[str]] = {
-    Status.PENDING: frozenset({Status.BUILDING, Status.CANCELLED, Status.SUPERSEDED, Status.FAILED}),
+    Status.PENDING: frozenset(
+        {Status.BUILDING, Status.CANCELLED, Status.SUPERSEDED, Status.FAILED}
+    ),
     Status.BUILDING: frozenset({Status.STARTING, Status.FAILED, Status.CANCELLED, Status.PENDING}),
     Status.STARTING: frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.PENDING}),
     Status.SUCCEEDED: frozenset(),

@@ -8,7 +8,12 @@ from celery.signals import worker_ready
 logger = logging.getLogger(__name__)
 
 # Platform hiccups (engine restarting, Caddy reloading) are retried; user errors never are.
-RETRY = {"autoretry_for": (Exception,), "retry_backoff": 2, "retry_backoff_max": 60, "max_retries": 8}
+RETRY = {
+    "autoretry_for": (Exception,),
+    "retry_backoff": 2,
+    "retry_backoff_max": 60,
+    "max_retries": 8,
+}
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -81,5 +86,7 @@ def _restore_routes_at_start(sender=None, **kwargs):
         sync_routes.delay()
     except Exception:  # noqa: BLE001 - the broker may be starting too; the warden repeats it
         logger.warning("could not queue the route sync at worker start", exc_info=True)
-from deployments.notification_tasks import *  # noqa: E402,F401,F403
+
+
 from deployments.addon_tasks import *  # noqa: E402,F401,F403
+from deployments.notification_tasks import *  # noqa: E402,F401,F403

@@ -13,8 +13,7 @@ from django.utils import timezone
 
 from apps.models import App, AppStatus, Environment
 from deployments.models import Deployment, Status
-from deployments.pipeline import MAX_PLATFORM_ATTEMPTS, default_proxy, default_runtime
-from deployments.pipeline import lifecycle
+from deployments.pipeline import MAX_PLATFORM_ATTEMPTS, default_proxy, default_runtime, lifecycle
 from deployments.pipeline.context import Context
 from deployments.pipeline.errors import StepFailed
 from deployments.pipeline.steps import STEPS

@@ -32,7 +32,9 @@ def decrypt(token: str) -> str:
     try:
         return fernet().decrypt(token.encode()).decode()
     except InvalidToken:
-        raise DecryptionError("stored secret cannot be decrypted with the configured keys") from None
+        raise DecryptionError(
+            "stored secret cannot be decrypted with the configured keys"
+        ) from None
 
 
 class EncryptedTextField(models.TextField):

@@ -1,7 +1,7 @@
 """Slipway settings: everything an operator changes comes from the environment (12-factor)."""
 
-import hashlib
 import base64
+import hashlib
 from pathlib import Path
 
 import dj_database_url
@@ -159,6 +159,7 @@ SECURE_HSTS_SECONDS = env_int("PAAS_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("PAAS_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("PAAS_HSTS_PRELOAD", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
 
 # Encryption at rest for env values, tokens and secrets. A comma-separated list: the first
 # key encrypts, all keys decrypt (rotation). Without one, a key is derived from SECRET_KEY.

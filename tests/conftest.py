@@ -50,7 +50,11 @@ class ApiClient:
     def _send(self, method, path, body=None, **extra):
         data = json.dumps(body) if body is not None else ""
         return getattr(self.client, method)(
-            "/api/v1" + path, data=data, content_type="application/json", headers=self.headers, **extra
+            "/api/v1" + path,
+            data=data,
+            content_type="application/json",
+            headers=self.headers,
+            **extra,
         )
 
     def get(self, path, **extra):

@@ -16,7 +16,9 @@ class PrivateGitServer:
         self.expected = "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     @property
     def url(self) -> str:
@@ -54,15 +56,21 @@ class PrivateGitServer:
             def _cgi(self, body: bytes):
                 parts = urlsplit(self.path)
                 env = {
-                    "GIT_PROJECT_ROOT": str(server.root), "GIT_HTTP_EXPORT_ALL": "1",
-                    "PATH_INFO": parts.path, "QUERY_STRING": parts.query,
-                    "REQUEST_METHOD": self.command, "REMOTE_USER": "tester",
+                    "GIT_PROJECT_ROOT": str(server.root),
+                    "GIT_HTTP_EXPORT_ALL": "1",
+                    "PATH_INFO": parts.path,
+                    "QUERY_STRING": parts.query,
+                    "REQUEST_METHOD": self.command,
+                    "REMOTE_USER": "tester",
                     "CONTENT_TYPE": self.headers.get("Content-Type", ""),
-                    "CONTENT_LENGTH": str(len(body)), "PATH": "/usr/bin:/bin",
+                    "CONTENT_LENGTH": str(len(body)),
+                    "PATH": "/usr/bin:/bin",
                 }
                 if self.headers.get("Git-Protocol"):
                     env["GIT_PROTOCOL"] = self.headers["Git-Protocol"]
-                out = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True).stdout
+                out = subprocess.run(
+                    ["git", "http-backend"], input=body, env=env, capture_output=True
+                ).stdout
                 head, _, payload = out.partition(b"\r\n\r\n")
                 status = 200
                 headers = []

@@ -17,9 +17,16 @@ SAMPLES = Path(__file__).resolve().parent / "samples"
 
 
 def git(cwd, *args) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "t@example.com",
-           "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "t@example.com"}
-    out = subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True)
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "Test",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "Test",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
+    out = subprocess.run(
+        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
+    )
     return out.stdout.strip()
 
 
@@ -52,9 +59,11 @@ def sample_files(name: str, **replacements) -> dict[str, str]:
     return files
 
 
-def test_database_url() -> str:
+def worker_database_url() -> str:
+    """The test database, for processes (the Celery worker) started outside pytest."""
     db = connections["default"].settings_dict
-    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{host}:{port}/{db['NAME']}"
 
 
 class Worker:
@@ -64,12 +73,30 @@ class Worker:
         self.log_path, self.concurrency, self.process = log_path, concurrency, None
 
     def start(self) -> "Worker":
-        env = {**os.environ, "DATABASE_URL": test_database_url()}
+        env = {**os.environ, "DATABASE_URL": worker_database_url()}
         self.log_file = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "paas", "worker", "-l", "info",
-             "-c", str(self.concurrency), "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h"],
-            cwd=ROOT, env=env, stdout=self.log_file, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "paas",
+                "worker",
+                "-l",
+                "info",
+                "-c",
+                str(self.concurrency),
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                f"test-{os.getpid()}@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self._wait_ready()
         return self
@@ -134,5 +161,6 @@ def log_text(deployment) -> str:
 def through_proxy(hostname: str, path: str = "/", timeout: float = 5) -> requests.Response:
     return requests.get(
         f"http://127.0.0.1:{settings.PAAS_PROXY_HTTP_PORT}{path}",
-        headers={"Host": hostname}, timeout=timeout,
+        headers={"Host": hostname},
+        timeout=timeout,
     )

@@ -56,9 +56,10 @@ def test_admin_change_pages_render_without_secrets(admin_client_with_data):
         response = client.get(path)
         assert response.status_code == 200, path
         assert SECRET.encode() not in response.content
-    assert b"Step 1/3 : FROM python" in client.get(
-        f"/admin/deployments/deployment/{deployment.pk}/change/"
-    ).content
+    assert (
+        b"Step 1/3 : FROM python"
+        in client.get(f"/admin/deployments/deployment/{deployment.pk}/change/").content
+    )
 
 
 def test_admin_cancel_action_cancels_a_pending_deployment(admin_client_with_data):

@@ -4,7 +4,9 @@ from django.core.exceptions import ImproperlyConfigured
 from paas.env import env_bool, env_int
 
 
-@pytest.mark.parametrize("raw, expected", [("true", True), ("1", True), ("False", False), ("off", False)])
+@pytest.mark.parametrize(
+    "raw, expected", [("true", True), ("1", True), ("False", False), ("off", False)]
+)
 def test_env_bool_reads_true_and_false_words(monkeypatch, raw, expected):
     monkeypatch.setenv("X_FLAG", raw)
     assert env_bool("X_FLAG") is expected

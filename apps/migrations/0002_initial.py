@@ -6,35 +6,46 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('apps', '0001_initial'),
-        ('deployments', '0001_initial'),
+        ("apps", "0001_initial"),
+        ("deployments", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='environment',
-            name='live_deployment',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='deployments.deployment'),
+            model_name="environment",
+            name="live_deployment",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="deployments.deployment",
+            ),
         ),
         migrations.AddField(
-            model_name='envvar',
-            name='environment',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='env_vars', to='apps.environment'),
+            model_name="envvar",
+            name="environment",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="env_vars",
+                to="apps.environment",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='app',
-            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('name'), name='app_name_unique_ci'),
+            model_name="app",
+            constraint=models.UniqueConstraint(
+                django.db.models.functions.text.Lower("name"), name="app_name_unique_ci"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='environment',
-            constraint=models.UniqueConstraint(fields=('app', 'name'), name='environment_unique'),
+            model_name="environment",
+            constraint=models.UniqueConstraint(fields=("app", "name"), name="environment_unique"),
         ),
         migrations.AddConstraint(
-            model_name='envvar',
-            constraint=models.UniqueConstraint(fields=('environment', 'key'), name='envvar_unique'),
+            model_name="envvar",
+            constraint=models.UniqueConstraint(fields=("environment", "key"), name="envvar_unique"),
         ),
     ]

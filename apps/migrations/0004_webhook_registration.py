@@ -4,30 +4,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('apps', '0003_app_webhook_environment_providercredential'),
+        ("apps", "0003_app_webhook_environment_providercredential"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='app',
-            name='webhook_hook_id',
+            model_name="app",
+            name="webhook_hook_id",
             field=models.CharField(blank=True, editable=False, max_length=64),
         ),
         migrations.AddField(
-            model_name='app',
-            name='webhook_note',
+            model_name="app",
+            name="webhook_note",
             field=models.CharField(blank=True, editable=False, max_length=300),
         ),
         migrations.AddField(
-            model_name='app',
-            name='webhook_provider',
+            model_name="app",
+            name="webhook_provider",
             field=models.CharField(blank=True, editable=False, max_length=16),
         ),
         migrations.AddField(
-            model_name='app',
-            name='webhook_repository',
+            model_name="app",
+            name="webhook_repository",
             field=models.CharField(blank=True, editable=False, max_length=300),
         ),
     ]

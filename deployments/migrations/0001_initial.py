@@ -7,70 +7,153 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('apps', '0001_initial'),
+        ("apps", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Deployment',
+            name="Deployment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('trigger', models.CharField(choices=[('manual', 'Manual'), ('git', 'Git'), ('webhook', 'Webhook'), ('redeploy', 'Redeploy'), ('promote', 'Promote'), ('rollback', 'Rollback'), ('archive', 'Archive')], default='manual', max_length=16)),
-                ('commit_sha', models.CharField(blank=True, max_length=64)),
-                ('commit_message', models.CharField(blank=True, max_length=500)),
-                ('branch', models.CharField(blank=True, max_length=255)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('building', 'Building'), ('starting', 'Starting'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled'), ('superseded', 'Superseded')], db_index=True, default='pending', max_length=16)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('attempt', models.PositiveSmallIntegerField(default=0)),
-                ('error_code', models.CharField(blank=True, max_length=64)),
-                ('error_message', models.TextField(blank=True)),
-                ('image_id', models.CharField(blank=True, max_length=128)),
-                ('image_tag', models.CharField(blank=True, max_length=200)),
-                ('build_method', models.CharField(blank=True, max_length=16)),
-                ('containers', models.JSONField(blank=True, default=list)),
-                ('step', models.CharField(blank=True, help_text='The pipeline step reached.', max_length=32)),
-                ('step_data', models.JSONField(blank=True, default=dict)),
-                ('app', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deployments', to='apps.app')),
-                ('environment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deployments', to='apps.environment')),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('source_deployment', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='deployments.deployment')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.PositiveIntegerField()),
+                (
+                    "trigger",
+                    models.CharField(
+                        choices=[
+                            ("manual", "Manual"),
+                            ("git", "Git"),
+                            ("webhook", "Webhook"),
+                            ("redeploy", "Redeploy"),
+                            ("promote", "Promote"),
+                            ("rollback", "Rollback"),
+                            ("archive", "Archive"),
+                        ],
+                        default="manual",
+                        max_length=16,
+                    ),
+                ),
+                ("commit_sha", models.CharField(blank=True, max_length=64)),
+                ("commit_message", models.CharField(blank=True, max_length=500)),
+                ("branch", models.CharField(blank=True, max_length=255)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("building", "Building"),
+                            ("starting", "Starting"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                            ("superseded", "Superseded"),
+                        ],
+                        db_index=True,
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("attempt", models.PositiveSmallIntegerField(default=0)),
+                ("error_code", models.CharField(blank=True, max_length=64)),
+                ("error_message", models.TextField(blank=True)),
+                ("image_id", models.CharField(blank=True, max_length=128)),
+                ("image_tag", models.CharField(blank=True, max_length=200)),
+                ("build_method", models.CharField(blank=True, max_length=16)),
+                ("containers", models.JSONField(blank=True, default=list)),
+                (
+                    "step",
+                    models.CharField(
+                        blank=True, help_text="The pipeline step reached.", max_length=32
+                    ),
+                ),
+                ("step_data", models.JSONField(blank=True, default=dict)),
+                (
+                    "app",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deployments",
+                        to="apps.app",
+                    ),
+                ),
+                (
+                    "environment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deployments",
+                        to="apps.environment",
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "source_deployment",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="deployments.deployment",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-number'],
+                "ordering": ["-number"],
             },
         ),
         migrations.CreateModel(
-            name='LogLine',
+            name="LogLine",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('stream', models.CharField(default='deploy', max_length=8)),
-                ('text', models.TextField()),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('deployment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='log_lines', to='deployments.deployment')),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("stream", models.CharField(default="deploy", max_length=8)),
+                ("text", models.TextField()),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "deployment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="log_lines",
+                        to="deployments.deployment",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.AddIndex(
-            model_name='deployment',
-            index=models.Index(fields=['environment', 'status'], name='deployments_environ_5e6c26_idx'),
+            model_name="deployment",
+            index=models.Index(
+                fields=["environment", "status"], name="deployments_environ_5e6c26_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='deployment',
-            constraint=models.UniqueConstraint(fields=('app', 'number'), name='deployment_number_unique'),
+            model_name="deployment",
+            constraint=models.UniqueConstraint(
+                fields=("app", "number"), name="deployment_number_unique"
+            ),
         ),
         migrations.AddIndex(
-            model_name='logline',
-            index=models.Index(fields=['deployment', 'id'], name='logline_cursor'),
+            model_name="logline",
+            index=models.Index(fields=["deployment", "id"], name="logline_cursor"),
         ),
     ]

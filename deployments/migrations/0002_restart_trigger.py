@@ -4,15 +4,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('deployments', '0001_initial'),
+        ("deployments", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='deployment',
-            name='trigger',
-            field=models.CharField(choices=[('manual', 'Manual'), ('git', 'Git'), ('webhook', 'Webhook'), ('redeploy', 'Redeploy'), ('promote', 'Promote'), ('rollback', 'Rollback'), ('archive', 'Archive'), ('restart', 'Restart')], default='manual', max_length=16),
+            model_name="deployment",
+            name="trigger",
+            field=models.CharField(
+                choices=[
+                    ("manual", "Manual"),
+                    ("git", "Git"),
+                    ("webhook", "Webhook"),
+                    ("redeploy", "Redeploy"),
+                    ("promote", "Promote"),
+                    ("rollback", "Rollback"),
+                    ("archive", "Archive"),
+                    ("restart", "Restart"),
+                ],
+                default="manual",
+                max_length=16,
+            ),
         ),
     ]

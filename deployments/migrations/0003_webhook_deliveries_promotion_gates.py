@@ -7,60 +7,200 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('apps', '0003_app_webhook_environment_providercredential'),
-        ('deployments', '0002_restart_trigger'),
+        ("apps", "0003_app_webhook_environment_providercredential"),
+        ("deployments", "0002_restart_trigger"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PromotionPolicy',
+            name="PromotionPolicy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('require_approval', models.BooleanField(default=False, help_text='A second person (staff, or the owner) approves each promotion.')),
-                ('check_path', models.CharField(blank=True, help_text='Empty: no check. Else staging must answer GET <path> before promoting.', max_length=255, validators=[django.core.validators.RegexValidator('^/[^\\s#]*$', 'A path on the staging site, starting with “/” (e.g. /healthz).')])),
-                ('check_expected_status', models.PositiveSmallIntegerField(default=200, validators=[django.core.validators.MinValueValidator(100), django.core.validators.MaxValueValidator(599)])),
-                ('check_timeout', models.FloatField(default=5.0, validators=[django.core.validators.MinValueValidator(0.5), django.core.validators.MaxValueValidator(60.0)])),
-                ('app', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='promotion_policy', to='apps.app')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "require_approval",
+                    models.BooleanField(
+                        default=False,
+                        help_text="A second person (staff, or the owner) approves each promotion.",
+                    ),
+                ),
+                (
+                    "check_path",
+                    models.CharField(
+                        blank=True,
+                        help_text="Empty: no check. Else staging must answer GET <path> before promoting.",
+                        max_length=255,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^/[^\\s#]*$",
+                                "A path on the staging site, starting with “/” (e.g. /healthz).",
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "check_expected_status",
+                    models.PositiveSmallIntegerField(
+                        default=200,
+                        validators=[
+                            django.core.validators.MinValueValidator(100),
+                            django.core.validators.MaxValueValidator(599),
+                        ],
+                    ),
+                ),
+                (
+                    "check_timeout",
+                    models.FloatField(
+                        default=5.0,
+                        validators=[
+                            django.core.validators.MinValueValidator(0.5),
+                            django.core.validators.MaxValueValidator(60.0),
+                        ],
+                    ),
+                ),
+                (
+                    "app",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="promotion_policy",
+                        to="apps.app",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'promotion policies',
+                "verbose_name_plural": "promotion policies",
             },
         ),
         migrations.CreateModel(
-            name='PromotionRequest',
+            name="PromotionRequest",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('approved', 'Approved'), ('rejected', 'Rejected'), ('expired', 'Expired')], default='pending', max_length=16)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('app', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='promotion_requests', to='apps.app')),
-                ('approved_by', models.ForeignKey(blank=True, help_text='Whoever decided: approved or rejected.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('deployment', models.ForeignKey(blank=True, help_text='The promote deployment queued on approval.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='deployments.deployment')),
-                ('requested_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('source_deployment', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='deployments.deployment')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("approved", "Approved"),
+                            ("rejected", "Rejected"),
+                            ("expired", "Expired"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "app",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="promotion_requests",
+                        to="apps.app",
+                    ),
+                ),
+                (
+                    "approved_by",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Whoever decided: approved or rejected.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "deployment",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The promote deployment queued on approval.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="deployments.deployment",
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "source_deployment",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="deployments.deployment",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('status', 'pending')), fields=('app',), name='one_pending_promotion_per_app')],
+                "ordering": ["-created_at"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("status", "pending")),
+                        fields=("app",),
+                        name="one_pending_promotion_per_app",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='WebhookDelivery',
+            name="WebhookDelivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('provider', models.CharField(choices=[('github', 'GitHub'), ('gitlab', 'GitLab'), ('gitea', 'Gitea / Forgejo')], max_length=16)),
-                ('delivery_id', models.CharField(max_length=200)),
-                ('received_at', models.DateTimeField(auto_now_add=True)),
-                ('outcome', models.CharField(blank=True, max_length=200)),
-                ('app', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='webhook_deliveries', to='apps.app')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "provider",
+                    models.CharField(
+                        choices=[
+                            ("github", "GitHub"),
+                            ("gitlab", "GitLab"),
+                            ("gitea", "Gitea / Forgejo"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("delivery_id", models.CharField(max_length=200)),
+                ("received_at", models.DateTimeField(auto_now_add=True)),
+                ("outcome", models.CharField(blank=True, max_length=200)),
+                (
+                    "app",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="webhook_deliveries",
+                        to="apps.app",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'webhook deliveries',
-                'ordering': ['-received_at'],
-                'constraints': [models.UniqueConstraint(fields=('app', 'provider', 'delivery_id'), name='webhook_delivery_unique')],
+                "verbose_name_plural": "webhook deliveries",
+                "ordering": ["-received_at"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("app", "provider", "delivery_id"), name="webhook_delivery_unique"
+                    )
+                ],
             },
         ),
     ]

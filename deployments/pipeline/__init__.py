@@ -13,10 +13,10 @@ from django.db import close_old_connections, transaction
 
 from apps.models import Environment
 from deployments.models import Deployment, InvalidTransition, Status
+from deployments.pipeline import lifecycle
 from deployments.pipeline.context import Context
 from deployments.pipeline.errors import Cancelled, StepFailed, as_step_failure
 from deployments.pipeline.steps import STEPS
-from deployments.pipeline import lifecycle
 from deployments.services.notifications import NotificationEvent, notify
 
 logger = logging.getLogger(__name__)

@@ -89,7 +89,7 @@ def retry_later(d: Deployment, failure) -> None:
     # Forget what the undone attempt made, but keep what the trigger brought (an archive).
     kept = {k: v for k, v in d.step_data.items() if k in TRIGGER_DATA}
     Deployment.objects.filter(pk=d.pk).update(step="", step_data=kept, heartbeat_at=timezone.now())
-    countdown = 2 ** d.attempt
+    countdown = 2**d.attempt
     d.log(f"==> Platform error; retrying in {countdown}s (attempt {d.attempt + 1}).")
     transaction.on_commit(partial(enqueue, d.pk, countdown))
 
@@ -131,7 +131,11 @@ STOPPED_PAGE = "This app is stopped."
 
 def apply_power_state(environment_id: int, runtime, proxy) -> str:
     """Make Docker and Caddy match Environment.stopped (set by the stop/start services)."""
-    env = Environment.objects.select_related("app", "live_deployment").filter(pk=environment_id).first()
+    env = (
+        Environment.objects.select_related("app", "live_deployment")
+        .filter(pk=environment_id)
+        .first()
+    )
     if env is None or env.live_deployment is None:
         return "nothing"
     container = env.live_deployment.step_data.get("container_id")
@@ -143,7 +147,13 @@ def apply_power_state(environment_id: int, runtime, proxy) -> str:
     else:
         runtime.restart(container)
         endpoint = runtime.endpoint(container, env.app.network)
-        runtime.wait_healthy(container, endpoint, env.app.health_check_path, settings.PAAS_HEALTH_TIMEOUT, logger.info)
+        runtime.wait_healthy(
+            container,
+            endpoint,
+            env.app.health_check_path,
+            settings.PAAS_HEALTH_TIMEOUT,
+            logger.info,
+        )
         proxy.set_route(env.route_id, env.hostnames, str(endpoint))
         state = "started"
     refresh_app_status(env.app)

@@ -50,11 +50,18 @@ class FetchSource(Step):
             return
         token, token_user = clone_token_for(ctx.app)
         fetched = fetch(
-            ctx.app.repository, d.branch, ctx.build_dir, commit_sha=d.commit_sha,
-            token=token, token_user=token_user, log=ctx.log,
+            ctx.app.repository,
+            d.branch,
+            ctx.build_dir,
+            commit_sha=d.commit_sha,
+            token=token,
+            token_user=token_user,
+            log=ctx.log,
         )
         d.commit_sha, d.commit_message, d.branch = (
-            fetched.commit_sha, fetched.commit_message[:500], fetched.branch,
+            fetched.commit_sha,
+            fetched.commit_message[:500],
+            fetched.branch,
         )
         d.save(update_fields=["commit_sha", "commit_message", "branch"])
 
@@ -87,7 +94,9 @@ class BuildImage(Step):
     def execute(self, ctx):
         from deployments.builders import BuildPlan, build_image
 
-        plan = BuildPlan(method=ctx.data["method"], dockerfile_path=ctx.data["dockerfile"], description="")
+        plan = BuildPlan(
+            method=ctx.data["method"], dockerfile_path=ctx.data["dockerfile"], description=""
+        )
         tag = image_tag(ctx)
         ctx.save(self.name, image_tag=tag)
         image_id = build_image(ctx.runtime.client, ctx.build_dir, plan, tag, ctx.labels, ctx.log)
@@ -128,7 +137,9 @@ class StartContainer(Step):
             raise StepFailed("image_missing", "The source deployment has no image to reuse.", True)
         d.image_id, d.image_tag, d.commit_sha = source.image_id, source.image_tag, source.commit_sha
         d.commit_message, d.build_method = source.commit_message, source.build_method
-        d.save(update_fields=["image_id", "image_tag", "commit_sha", "commit_message", "build_method"])
+        d.save(
+            update_fields=["image_id", "image_tag", "commit_sha", "commit_message", "build_method"]
+        )
         ctx.log(f"==> Reusing the image of deployment #{source.number} (no build)")
 
     def rollback(self, ctx):
@@ -144,8 +155,11 @@ class HealthCheck(Step):
         endpoint = ctx.runtime.endpoint(ctx.data["container_id"], ctx.network)
         ctx.log(f"==> Health check: GET {ctx.app.health_check_path} on port {ctx.port}")
         seconds = ctx.runtime.wait_healthy(
-            ctx.data["container_id"], endpoint, ctx.app.health_check_path,
-            settings.PAAS_HEALTH_TIMEOUT, ctx.log,
+            ctx.data["container_id"],
+            endpoint,
+            ctx.app.health_check_path,
+            settings.PAAS_HEALTH_TIMEOUT,
+            ctx.log,
         )
         ctx.log(f"Healthy after {seconds:.2f}s")
         ctx.save(self.name, upstream=str(endpoint))
@@ -200,4 +214,11 @@ def remove_build_dir(ctx) -> None:
         shutil.rmtree(clone_dir, ignore_errors=True)
 
 
-STEPS: list[Step] = [FetchSource(), PrepareBuild(), BuildImage(), StartContainer(), HealthCheck(), SwitchRoute()]
+STEPS: list[Step] = [
+    FetchSource(),
+    PrepareBuild(),
+    BuildImage(),
+    StartContainer(),
+    HealthCheck(),
+    SwitchRoute(),
+]

@@ -164,12 +164,18 @@ class RuntimeBackend(Protocol):
     def volume_size(self, name: str) -> int | None: ...
 
     def exec_to_stream(
-        self, container_id: str, command: list[str], sink: Callable[[bytes], object],
+        self,
+        container_id: str,
+        command: list[str],
+        sink: Callable[[bytes], object],
         env: dict[str, str] | None = None,
     ) -> ExecResult: ...
 
     def exec_from_stream(
-        self, container_id: str, command: list[str], chunks: Iterable[bytes],
+        self,
+        container_id: str,
+        command: list[str],
+        chunks: Iterable[bytes],
         env: dict[str, str] | None = None,
     ) -> ExecResult: ...
 

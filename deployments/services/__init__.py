@@ -79,7 +79,9 @@ def set_env_vars(environment, values: dict[str, str], replace: bool = False) -> 
         if replace:
             environment.env_vars.exclude(key__in=list(values)).delete()
         for key, value in values.items():
-            var = environment.env_vars.filter(key=key).first() or EnvVar(environment=environment, key=key)
+            var = environment.env_vars.filter(key=key).first() or EnvVar(
+                environment=environment, key=key
+            )
             var.value = value
             var.save()
 
@@ -160,10 +162,17 @@ def _redeploy_archive(deployment: Deployment, requested_by) -> Deployment:
 
     archive = deployment.step_data.get("archive")
     if not archive or not Path(archive).is_file():
-        raise Conflict("The uploaded archive is no longer kept; upload it again.", "archive_missing")
+        raise Conflict(
+            "The uploaded archive is no longer kept; upload it again.", "archive_missing"
+        )
     return queue_deployment(
-        deployment.app, deployment.environment.name, trigger=Trigger.ARCHIVE,
-        requested_by=requested_by, branch="", source=deployment, trigger_data={"archive": archive},
+        deployment.app,
+        deployment.environment.name,
+        trigger=Trigger.ARCHIVE,
+        requested_by=requested_by,
+        branch="",
+        source=deployment,
+        trigger_data={"archive": archive},
     )
 
 
@@ -188,8 +197,13 @@ def promote(app: App, requested_by=None) -> Deployment:
     """Staging's live image goes to production with production's env vars; no rebuild."""
     source = _reusable_image(app.environment(EnvironmentName.STAGING).live_deployment, "promote")
     return queue_deployment(
-        app, EnvironmentName.PRODUCTION, trigger=Trigger.PROMOTE, requested_by=requested_by,
-        commit_sha=source.commit_sha, branch=source.branch, source=source,
+        app,
+        EnvironmentName.PRODUCTION,
+        trigger=Trigger.PROMOTE,
+        requested_by=requested_by,
+        commit_sha=source.commit_sha,
+        branch=source.branch,
+        source=source,
     )
 
 
@@ -197,8 +211,13 @@ def rollback(deployment: Deployment, requested_by=None) -> Deployment:
     """An earlier successful deployment's image back live in its environment; no build."""
     source = _reusable_image(deployment, "rollback")
     return queue_deployment(
-        deployment.app, deployment.environment.name, trigger=Trigger.ROLLBACK,
-        requested_by=requested_by, commit_sha=source.commit_sha, branch=source.branch, source=source,
+        deployment.app,
+        deployment.environment.name,
+        trigger=Trigger.ROLLBACK,
+        requested_by=requested_by,
+        commit_sha=source.commit_sha,
+        branch=source.branch,
+        source=source,
     )
 
 
@@ -207,8 +226,13 @@ def restart(app: App, environment_name: str, requested_by=None) -> Deployment:
     live = app.environment(environment_name).live_deployment
     source = _reusable_image(live, "restart")
     return queue_deployment(
-        app, environment_name, trigger=Trigger.RESTART, requested_by=requested_by,
-        commit_sha=source.commit_sha, branch=source.branch, source=source,
+        app,
+        environment_name,
+        trigger=Trigger.RESTART,
+        requested_by=requested_by,
+        commit_sha=source.commit_sha,
+        branch=source.branch,
+        source=source,
     )
 
 

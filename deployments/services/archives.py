@@ -70,6 +70,10 @@ def _too_large(max_bytes: int) -> TooLarge:
 
 def _queue(app: App, environment_name: str, path: Path, user) -> Deployment:
     return services.queue_deployment(
-        app, environment_name, trigger=Trigger.ARCHIVE, requested_by=user, branch="",
+        app,
+        environment_name,
+        trigger=Trigger.ARCHIVE,
+        requested_by=user,
+        branch="",
         trigger_data={"archive": str(path)},
     )

@@ -16,16 +16,22 @@ def preview_build(user, repository: str, branch: str = "", method: str = "auto")
 
     The URL and branch must already be validated (the form does it). A private repository
     is fetched with the user's provider token, as deployments are."""
+    from apps.provider_tokens import clone_token_for_url
     from deployments.builders import BuildError, detect
     from deployments.sources import SourceError, fetch
-
-    from apps.provider_tokens import clone_token_for_url
 
     token, token_user = clone_token_for_url(user, repository)
     workdir = Path(tempfile.mkdtemp(prefix="slipway-detect-", dir=_scratch()))
     try:
-        fetch(repository, branch, workdir / "src", token=token, token_user=token_user,
-              log=lambda line: None, timeout=PREVIEW_TIMEOUT)
+        fetch(
+            repository,
+            branch,
+            workdir / "src",
+            token=token,
+            token_user=token_user,
+            log=lambda line: None,
+            timeout=PREVIEW_TIMEOUT,
+        )
         return detect(workdir / "src", method).description
     except (SourceError, BuildError) as exc:
         raise ServiceError(exc.message, exc.code) from None

@@ -61,7 +61,9 @@ def add_volume(app: App, environment_name: str, name: str, mount_path: str) -> V
         with transaction.atomic():
             return Volume.objects.create(environment=environment, name=name, mount_path=mount_path)
     except IntegrityError:
-        raise Conflict("That name or mount path is already used in this environment.", "volume_taken") from None
+        raise Conflict(
+            "That name or mount path is already used in this environment.", "volume_taken"
+        ) from None
 
 
 def remove_volume(volume: Volume, delete_data: bool = False) -> bool:

@@ -31,7 +31,10 @@ def register(app: App) -> str:
     credential, full_name = found
     try:
         hook_id = providers.create_webhook(
-            app.owner, credential.provider, full_name, webhook_url(app, credential.provider),
+            app.owner,
+            credential.provider,
+            full_name,
+            webhook_url(app, credential.provider),
             app.webhook_secret,
         )
     except providers.ProviderError as exc:
@@ -40,7 +43,9 @@ def register(app: App) -> str:
         webhook_provider=credential.provider, webhook_repository=full_name, webhook_hook_id=hook_id
     )
     app.webhook_provider, app.webhook_repository, app.webhook_hook_id = (
-        credential.provider, full_name, hook_id,
+        credential.provider,
+        full_name,
+        hook_id,
     )
     return _note(app, f"Push webhook registered on {credential.provider}.")
 
@@ -51,7 +56,9 @@ def unregister(app: App) -> bool:
     if not app.webhook_hook_id:
         return False
     try:
-        providers.delete_webhook(app.owner, app.webhook_provider, app.webhook_repository, app.webhook_hook_id)
+        providers.delete_webhook(
+            app.owner, app.webhook_provider, app.webhook_repository, app.webhook_hook_id
+        )
     except providers.ProviderError as exc:
         # A revoked token or a gone repository must not keep the app from being deleted;
         # a leftover hook only ever gets 404s from us.

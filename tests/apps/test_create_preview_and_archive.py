@@ -31,8 +31,13 @@ def test_the_preview_describes_the_detected_build(client, tmp_path):
 
 @pytest.mark.parametrize(
     "params, message",
-    [({"repository": "ftp://example.com/x.git"}, "✗"),
-     ({"repository": "https://example.com/a.git", "branch": "--upload-pack=touch /tmp/pwned"}, "✗")],
+    [
+        ({"repository": "ftp://example.com/x.git"}, "✗"),
+        (
+            {"repository": "https://example.com/a.git", "branch": "--upload-pack=touch /tmp/pwned"},
+            "✗",
+        ),
+    ],
 )
 def test_the_preview_refuses_bad_input_clearly(client, params, message):
     response = client.get("/new/detect/", params, headers=HX)
@@ -59,7 +64,9 @@ def _tarball(files: dict[str, str]) -> bytes:
 def test_the_app_page_queues_an_uploaded_archive(client, make_app):
     make_app("boxed")
     upload = SimpleUploadedFile("site.tar.gz", _tarball({"index.html": "<h1>hi</h1>"}))
-    response = client.post("/apps/boxed/archive/", {"archive": upload, "environment": "staging"}, headers=HX)
+    response = client.post(
+        "/apps/boxed/archive/", {"archive": upload, "environment": "staging"}, headers=HX
+    )
     assert response.status_code == 200 and "queued" in response.content.decode()
     deployment = Deployment.objects.get()
     assert deployment.trigger == "archive" and deployment.environment.name == "staging"

@@ -946,7 +946,9 @@ def test_an_expired_session_sends_htmx_to_the_sign_in_page(make_app):
     assert response["HX-Redirect"].startswith("/accounts/login/?next=/apps/shop/")
 
 
-def test_the_settings_page_shows_webhook_urls_and_the_secret_to_the_owner_only(owner, staff, make_app):
+def test_the_settings_page_shows_webhook_urls_and_the_secret_to_the_owner_only(
+    owner, staff, make_app
+):
     from django.test import Client
 
     app = make_app("hooked")

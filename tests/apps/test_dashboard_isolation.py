@@ -98,7 +98,9 @@ def secret_app(make_app):
         commit_message="the owner's commit",
     ).log("owner's build output")
     Domain.objects.create(environment=app.environment("production"), hostname="www.secret.example")
-    Volume.objects.create(environment=app.environment("production"), name="data", mount_path="/data")
+    Volume.objects.create(
+        environment=app.environment("production"), name="data", mount_path="/data"
+    )
     return app
 
 

@@ -10,7 +10,9 @@ from tests.support import make_repo, sample_files, through_proxy, wait_final, wa
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize("host", ["www.example.com", "Shop.Example.COM.", "a.b.c.example.org", "xn--bcher-kva.example"])
+@pytest.mark.parametrize(
+    "host", ["www.example.com", "Shop.Example.COM.", "a.b.c.example.org", "xn--bcher-kva.example"]
+)
 def test_it_accepts_host_names(make_app, host):
     domain = domains.add_domain(make_app(), "production", host)
     assert domain.hostname == host.lower().rstrip(".")
@@ -18,8 +20,20 @@ def test_it_accepts_host_names(make_app, host):
 
 @pytest.mark.parametrize(
     "host",
-    ["", "localhost", "example", "*.example.com", "exa mple.com", "-bad.example.com", "10.0.0.1",
-     "a" * 64 + ".com", "under.localhost", "demo.localhost", "<script>.com", "x.example.com/path"],
+    [
+        "",
+        "localhost",
+        "example",
+        "*.example.com",
+        "exa mple.com",
+        "-bad.example.com",
+        "10.0.0.1",
+        "a" * 64 + ".com",
+        "under.localhost",
+        "demo.localhost",
+        "<script>.com",
+        "x.example.com/path",
+    ],
 )
 def test_it_refuses_bad_or_reserved_host_names(api, make_app, host):
     make_app("demo")
@@ -53,10 +67,16 @@ def test_caddy_serves_a_custom_domain_as_soon_as_it_is_added(platform, owner, tm
     assert wait_final(services.queue_deployment(app, "production")).status == "succeeded"
 
     assert api.post("/apps/branded/domains", {"hostname": "www.branded.example"}).status_code == 201
-    wait_for(lambda: "static says hello" in through_proxy("www.branded.example").text,
-             timeout=30, message="the custom domain to be routed")
+    wait_for(
+        lambda: "static says hello" in through_proxy("www.branded.example").text,
+        timeout=30,
+        message="the custom domain to be routed",
+    )
     assert "static says hello" in through_proxy(app.environment("production").hostname).text
 
     assert api.delete("/apps/branded/domains/www.branded.example").status_code == 200
-    wait_for(lambda: "static says hello" not in through_proxy("www.branded.example").text,
-             timeout=30, message="the custom domain to be unrouted")
+    wait_for(
+        lambda: "static says hello" not in through_proxy("www.branded.example").text,
+        timeout=30,
+        message="the custom domain to be unrouted",
+    )

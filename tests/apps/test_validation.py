@@ -14,8 +14,21 @@ def test_it_accepts_dns_labels(name):
 
 @pytest.mark.parametrize(
     "name",
-    ["", "-app", "app-", "My_App", "app.example", "a" * 64, "www", "admin", "api", "café",
-     "foo-staging", "has space", "<script>"],
+    [
+        "",
+        "-app",
+        "app-",
+        "My_App",
+        "app.example",
+        "a" * 64,
+        "www",
+        "admin",
+        "api",
+        "café",
+        "foo-staging",
+        "has space",
+        "<script>",
+    ],
 )
 def test_it_refuses_bad_app_names(name):
     with pytest.raises(ValidationError):
@@ -60,15 +73,33 @@ def test_the_database_refuses_names_equal_but_for_case(make_app, owner):
     "body, field",
     [
         ({"name": "bad_name", "repository": "https://example.com/a.git"}, "name"),
-        ({"name": "ok", "repository": "https://example.com/a.git", "env": {"production": {"1BAD": "x"}}},
-         "env.production.1BAD"),
-        ({"name": "ok", "repository": "https://example.com/a.git",
-          "env": {"production": {"BIG": "x" * (32 * 1024 + 1)}}}, "env.production.BIG"),
+        (
+            {
+                "name": "ok",
+                "repository": "https://example.com/a.git",
+                "env": {"production": {"1BAD": "x"}},
+            },
+            "env.production.1BAD",
+        ),
+        (
+            {
+                "name": "ok",
+                "repository": "https://example.com/a.git",
+                "env": {"production": {"BIG": "x" * (32 * 1024 + 1)}},
+            },
+            "env.production.BIG",
+        ),
         ({"name": "ok", "repository": "https://example.com/a.git", "env": {"qa": {}}}, "env"),
         ({"name": "ok", "repository": "https://example.com/a.git", "port": 70000}, "port"),
         ({"name": "ok", "repository": "ftp://example.com/a.git"}, "repository"),
-        ({"name": "ok", "repository": "https://example.com/a.git", "branch": "--upload-pack=x"}, "branch"),
-        ({"name": "ok", "repository": "https://example.com/a.git", "build": "cobol"}, "build_method"),
+        (
+            {"name": "ok", "repository": "https://example.com/a.git", "branch": "--upload-pack=x"},
+            "branch",
+        ),
+        (
+            {"name": "ok", "repository": "https://example.com/a.git", "build": "cobol"},
+            "build_method",
+        ),
     ],
 )
 def test_the_api_answers_400_with_field_errors_and_changes_nothing(api, body, field):

@@ -14,9 +14,16 @@ pytestmark = pytest.mark.django_db
 
 @pytest.mark.parametrize(
     "name, path, field",
-    [("data", "relative", "mount_path"), ("data", "/etc", "mount_path"), ("data", "/usr/local/x", "mount_path"),
-     ("data", "/data/../etc", "mount_path"), ("data", "/", "mount_path"), ("Bad_Name", "/data", "name"),
-     ("", "/data", "name"), ("data", "/with space", "mount_path")],
+    [
+        ("data", "relative", "mount_path"),
+        ("data", "/etc", "mount_path"),
+        ("data", "/usr/local/x", "mount_path"),
+        ("data", "/data/../etc", "mount_path"),
+        ("data", "/", "mount_path"),
+        ("Bad_Name", "/data", "name"),
+        ("", "/data", "name"),
+        ("data", "/with space", "mount_path"),
+    ],
 )
 def test_it_refuses_bad_names_and_mount_paths(api, make_app, name, path, field):
     make_app("demo")
@@ -28,13 +35,26 @@ def test_it_refuses_bad_names_and_mount_paths(api, make_app, name, path, field):
 
 def test_a_volume_name_or_path_is_used_once_per_environment(api, make_app):
     make_app("demo")
-    assert api.post("/apps/demo/volumes", {"name": "data", "mount_path": "/data"}).status_code == 201
-    assert api.post("/apps/demo/volumes", {"name": "data", "mount_path": "/other"}).status_code == 409
-    assert api.post("/apps/demo/volumes", {"name": "other", "mount_path": "/data"}).status_code == 409
-    assert api.post("/apps/demo/volumes", {"name": "data", "mount_path": "/data", "environment": "staging"}).status_code == 201
+    assert (
+        api.post("/apps/demo/volumes", {"name": "data", "mount_path": "/data"}).status_code == 201
+    )
+    assert (
+        api.post("/apps/demo/volumes", {"name": "data", "mount_path": "/other"}).status_code == 409
+    )
+    assert (
+        api.post("/apps/demo/volumes", {"name": "other", "mount_path": "/data"}).status_code == 409
+    )
+    assert (
+        api.post(
+            "/apps/demo/volumes", {"name": "data", "mount_path": "/data", "environment": "staging"}
+        ).status_code
+        == 201
+    )
 
 
-def test_a_file_survives_a_redeploy_and_the_volume_is_listed_with_its_size(platform, owner, tmp_path, api):
+def test_a_file_survives_a_redeploy_and_the_volume_is_listed_with_its_size(
+    platform, owner, tmp_path, api
+):
     files = sample_files("volume", python_image=settings.PAAS_BASE_IMAGES["python"])
     repo = make_repo(tmp_path / "vol", files)
     app = App.objects.create(name="keeper", owner=owner, repository=str(repo))
@@ -63,8 +83,14 @@ def test_removing_a_volume_keeps_its_data_unless_asked(platform, owner, api):
         client.volumes.create(volume["docker_volume"], labels=app.resource_labels)
 
     assert api.delete(f"/apps/dropper/volumes/{keep['id']}").json()["data_deleted"] is False
-    assert api.delete(f"/apps/dropper/volumes/{drop['id']}?delete_data=true").json()["data_deleted"] is True
-    wait_for(lambda: not client.volumes.list(filters={"name": drop["docker_volume"]}), timeout=30,
-             message="the dropped volume's data to be deleted")
+    assert (
+        api.delete(f"/apps/dropper/volumes/{drop['id']}?delete_data=true").json()["data_deleted"]
+        is True
+    )
+    wait_for(
+        lambda: not client.volumes.list(filters={"name": drop["docker_volume"]}),
+        timeout=30,
+        message="the dropped volume's data to be deleted",
+    )
     assert client.volumes.get(keep["docker_volume"])
     client.volumes.get(keep["docker_volume"]).remove()

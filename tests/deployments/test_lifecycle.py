@@ -44,7 +44,9 @@ def _containers(app):
 def test_promote_reuses_the_staging_image_with_production_env(live_app):
     services.set_env_vars(live_app.environment("staging"), {"GREETING": "from staging"})
     services.set_env_vars(live_app.environment("production"), {"GREETING": "from production"})
-    commit(live_app.repo, {"app.py": (live_app.repo / "app.py").read_text().replace("v1", "v2")}, "v2")
+    commit(
+        live_app.repo, {"app.py": (live_app.repo / "app.py").read_text().replace("v1", "v2")}, "v2"
+    )
     staged = wait_final(services.queue_deployment(live_app, "staging"))
     assert through_proxy(_host(live_app, "staging")).text == "python says from staging v2"
 
@@ -58,7 +60,9 @@ def test_promote_reuses_the_staging_image_with_production_env(live_app):
 
 def test_rollback_brings_an_earlier_image_back_without_a_build(live_app):
     first = Deployment.objects.get(app=live_app, number=1)
-    commit(live_app.repo, {"app.py": (live_app.repo / "app.py").read_text().replace("v1", "v2")}, "v2")
+    commit(
+        live_app.repo, {"app.py": (live_app.repo / "app.py").read_text().replace("v1", "v2")}, "v2"
+    )
     assert wait_final(services.queue_deployment(live_app, "production")).status == "succeeded"
     assert through_proxy(_host(live_app)).text.endswith("v2")
 
@@ -66,7 +70,9 @@ def test_rollback_brings_an_earlier_image_back_without_a_build(live_app):
     back = wait_final(services.rollback(first))
     elapsed = time.monotonic() - started
     assert back.status == "succeeded", log_text(back)
-    assert back.image_id == first.image_id and "Reusing the image of deployment #1" in log_text(back)
+    assert back.image_id == first.image_id and "Reusing the image of deployment #1" in log_text(
+        back
+    )
     assert through_proxy(_host(live_app)).text.endswith("v1")
     assert elapsed < 15, f"rollback took {elapsed:.1f}s"
 
@@ -77,8 +83,11 @@ def test_restart_starts_a_new_container_then_retires_the_old_one(live_app):
     assert restarted.status == "succeeded" and restarted.trigger == "restart"
     assert restarted.containers != old.containers
     assert through_proxy(_host(live_app)).status_code == 200
-    wait_for(lambda: [c.id for c in _containers(live_app)] == restarted.containers,
-             timeout=30, message="the old container to be retired after the drain")
+    wait_for(
+        lambda: [c.id for c in _containers(live_app)] == restarted.containers,
+        timeout=30,
+        message="the old container to be retired after the drain",
+    )
 
 
 def test_stop_serves_a_stopped_page_and_start_brings_the_app_back(live_app):
@@ -86,17 +95,28 @@ def test_stop_serves_a_stopped_page_and_start_brings_the_app_back(live_app):
     wait_for(lambda: through_proxy(_host(live_app)).status_code == 503, timeout=30, message="503")
     assert "stopped" in through_proxy(_host(live_app)).text
     live_app.refresh_from_db()
-    wait_for(lambda: App.objects.get(pk=live_app.pk).status == "stopped", timeout=10, message="stopped status")
+    wait_for(
+        lambda: App.objects.get(pk=live_app.pk).status == "stopped",
+        timeout=10,
+        message="stopped status",
+    )
 
     services.start(live_app, "production")
-    wait_for(lambda: through_proxy(_host(live_app)).status_code == 200, timeout=60, message="200 again")
-    wait_for(lambda: App.objects.get(pk=live_app.pk).status == "running", timeout=10, message="running")
+    wait_for(
+        lambda: through_proxy(_host(live_app)).status_code == 200, timeout=60, message="200 again"
+    )
+    wait_for(
+        lambda: App.objects.get(pk=live_app.pk).status == "running", timeout=10, message="running"
+    )
 
 
 def test_actions_on_a_missing_target_are_clear_conflicts(platform, owner, tmp_path):
     app = App.objects.create(name="nothing-live", owner=owner, repository=str(tmp_path))
-    for action in (lambda: services.promote(app), lambda: services.restart(app, "production"),
-                   lambda: services.stop(app, "production")):
+    for action in (
+        lambda: services.promote(app),
+        lambda: services.restart(app, "production"),
+        lambda: services.stop(app, "production"),
+    ):
         with pytest.raises(services.Conflict):
             action()
     assert not app.deployments.exists()
@@ -111,7 +131,9 @@ def test_delete_is_refused_while_deploying_then_removes_everything(live_app, api
 
     accepted = api.delete(f"/apps/{live_app.name}")
     assert accepted.status_code == 202
-    wait_for(lambda: not App.objects.filter(pk=live_app.pk).exists(), timeout=60, message="app deleted")
+    wait_for(
+        lambda: not App.objects.filter(pk=live_app.pk).exists(), timeout=60, message="app deleted"
+    )
 
     client = docker.from_env()
     labels = [f"{k}={v}" for k, v in live_app.resource_labels.items()]
@@ -120,7 +142,9 @@ def test_delete_is_refused_while_deploying_then_removes_everything(live_app, api
     assert client.images.list(filters={"label": labels}) == []
     remaining = {i.id for i in client.images.list()}
     assert not images_before & remaining
-    assert not [r for r in get_proxy().route_ids() if r.startswith(f"{settings.PAAS_INSTANCE}-cycle-")]
+    assert not [
+        r for r in get_proxy().route_ids() if r.startswith(f"{settings.PAAS_INSTANCE}-cycle-")
+    ]
 
 
 def test_cleanup_is_idempotent(live_app):
@@ -137,7 +161,10 @@ def test_the_api_drives_rollback_restart_stop_and_start(live_app, api):
     wait_final(Deployment.objects.get(app=live_app, number=queued.json()["number"]))
     rolled = api.post(f"/apps/{name}/deployments/1/rollback")
     assert rolled.status_code == 202
-    assert wait_final(Deployment.objects.get(app=live_app, number=rolled.json()["number"])).status == "succeeded"
+    assert (
+        wait_final(Deployment.objects.get(app=live_app, number=rolled.json()["number"])).status
+        == "succeeded"
+    )
     assert api.post(f"/apps/{name}/stop", {"environment": "production"}).status_code == 202
     wait_for(lambda: through_proxy(_host(live_app)).status_code == 503, timeout=30, message="503")
     assert api.post(f"/apps/{name}/start", {"environment": "production"}).status_code == 202

@@ -21,12 +21,18 @@ def _deploy(app, environment="production"):
 
 def _live_containers(app):
     client = docker.from_env()
-    return client.containers.list(filters={"label": [f"slipway.app={app.name}", f"slipway.instance={settings.PAAS_INSTANCE}"]})
+    return client.containers.list(
+        filters={"label": [f"slipway.app={app.name}", f"slipway.instance={settings.PAAS_INSTANCE}"]}
+    )
 
 
 @pytest.mark.parametrize(
     "sample, expected",
-    [("node", "node says hello"), ("static", "static says hello"), ("dockerfile", "dockerfile says hello")],
+    [
+        ("node", "node says hello"),
+        ("static", "static says hello"),
+        ("dockerfile", "dockerfile says hello"),
+    ],
 )
 def test_it_deploys_each_kind_of_app(platform, owner, tmp_path, sample, expected):
     files = sample_files(sample, python_image=settings.PAAS_BASE_IMAGES["python"])
@@ -38,7 +44,9 @@ def test_it_deploys_each_kind_of_app(platform, owner, tmp_path, sample, expected
     assert response.status_code == 200 and expected in response.text
 
 
-def test_a_python_app_deploys_then_a_code_change_reuses_the_dependency_layer(platform, owner, tmp_path):
+def test_a_python_app_deploys_then_a_code_change_reuses_the_dependency_layer(
+    platform, owner, tmp_path
+):
     repo = make_repo(tmp_path / "py", sample_files("python"))
     app = _create(owner, "pyapp", repo)
     first = _deploy(app)
@@ -82,7 +90,9 @@ def test_a_crashing_app_fails_and_the_previous_deployment_keeps_serving(platform
     assert bad.error_code == "app_crashed"
     assert "fatal: cannot start" in bad.error_message
     assert through_proxy(app.environment("production").hostname).text == "python says hello v1"
-    assert [c.name for c in _live_containers(app)] == [f"{settings.PAAS_INSTANCE}-crashy-production-1"]
+    assert [c.name for c in _live_containers(app)] == [
+        f"{settings.PAAS_INSTANCE}-crashy-production-1"
+    ]
 
 
 def test_an_app_on_the_wrong_port_fails_its_health_check(platform, owner, tmp_path):
@@ -90,9 +100,16 @@ def test_an_app_on_the_wrong_port_fails_its_health_check(platform, owner, tmp_pa
     files = sample_files("dockerfile", python_image=settings.PAAS_BASE_IMAGES["python"])
     repo = make_repo(tmp_path / "df", files)
     app = _create(owner, "wrongport", repo, port=7001)
-    commit(repo, {"Dockerfile": files["Dockerfile"].replace('CMD ["python3", "server.py"]',
-                                                         'CMD ["sh", "-c", "PORT=7002 exec python3 server.py"]')},
-           "listen elsewhere")
+    commit(
+        repo,
+        {
+            "Dockerfile": files["Dockerfile"].replace(
+                'CMD ["python3", "server.py"]',
+                'CMD ["sh", "-c", "PORT=7002 exec python3 server.py"]',
+            )
+        },
+        "listen elsewhere",
+    )
     bad = _deploy(app)
     assert bad.status == "failed"
     assert bad.error_code == "health_check_timeout", bad.error_message
@@ -100,7 +117,9 @@ def test_an_app_on_the_wrong_port_fails_its_health_check(platform, owner, tmp_pa
 
 
 def test_a_failing_build_is_a_user_error_with_the_output(platform, owner, tmp_path):
-    repo = make_repo(tmp_path / "df", {"Dockerfile": f"FROM {settings.PAAS_BASE_IMAGES['python']}\nRUN echo broken-step && exit 3\n"})
+    base = settings.PAAS_BASE_IMAGES["python"]
+    dockerfile = f"FROM {base}\nRUN echo broken-step && exit 3\n"
+    repo = make_repo(tmp_path / "df", {"Dockerfile": dockerfile})
     app = _create(owner, "badbuild", repo)
     bad = _deploy(app)
     assert bad.status == "failed" and bad.error_code == "build_failed"
@@ -118,7 +137,9 @@ def test_the_api_deploys_and_pages_the_log_by_cursor(platform, owner, tmp_path, 
     assert queued.status_code == 202 and queued.json()["number"] == 1
     deployment = wait_final(Deployment.objects.get(app__name="apiapp", number=1))
     body = api.get("/apps/apiapp/deployments/1").json()
-    assert body["status"] == "succeeded" and body["image"] and body["commit"] == deployment.commit_sha
+    assert (
+        body["status"] == "succeeded" and body["image"] and body["commit"] == deployment.commit_sha
+    )
 
     first = api.get("/apps/apiapp/deployments/1/logs?limit=3").json()
     assert len(first["lines"]) == 3

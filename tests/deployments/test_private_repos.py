@@ -26,8 +26,13 @@ def private_server(tmp_path):
 
 def _connect(owner, server):
     ProviderCredential.objects.create(
-        user=owner, provider="github", web_url=server.url, api_url=server.url,
-        account_id="1", login="alice", access_token=TOKEN,
+        user=owner,
+        provider="github",
+        web_url=server.url,
+        api_url=server.url,
+        account_id="1",
+        login="alice",
+        access_token=TOKEN,
     )
 
 
@@ -40,7 +45,9 @@ def _token_anywhere(deployment) -> list[str]:
 
 def test_a_private_repository_deploys_with_the_owners_token(platform, owner, private_server):
     _connect(owner, private_server)
-    app = App.objects.create(name="private", owner=owner, repository=f"{private_server.url}/site.git")
+    app = App.objects.create(
+        name="private", owner=owner, repository=f"{private_server.url}/site.git"
+    )
     deployment = wait_final(services.queue_deployment(app, "production"))
     assert deployment.status == "succeeded", deployment.error_message
     assert private_server.expected in private_server.seen_auth
@@ -48,8 +55,12 @@ def test_a_private_repository_deploys_with_the_owners_token(platform, owner, pri
     assert "static says hello" in through_proxy(app.environment("production").hostname).text
 
 
-def test_without_the_token_the_clone_fails_cleanly_and_says_nothing_secret(platform, owner, private_server):
-    app = App.objects.create(name="nocreds", owner=owner, repository=f"{private_server.url}/site.git")
+def test_without_the_token_the_clone_fails_cleanly_and_says_nothing_secret(
+    platform, owner, private_server
+):
+    app = App.objects.create(
+        name="nocreds", owner=owner, repository=f"{private_server.url}/site.git"
+    )
     deployment = wait_final(services.queue_deployment(app, "production"))
     assert deployment.status == "failed"
     assert deployment.error_code in ("auth_failed", "repository_not_found"), deployment.error_code

@@ -26,7 +26,11 @@ def _slow_dockerfile(marker: str) -> str:
 def _containers_of(app, marker):
     client = docker.from_env()
     labelled = client.containers.list(all=True, filters={"label": f"slipway.app={app.name}"})
-    builders = [c for c in client.containers.list(all=True) if marker in " ".join(c.attrs["Config"]["Cmd"] or [])]
+    builders = [
+        c
+        for c in client.containers.list(all=True)
+        if marker in " ".join(c.attrs["Config"]["Cmd"] or [])
+    ]
     return labelled, builders
 
 
@@ -37,8 +41,11 @@ def test_a_worker_killed_mid_build_is_recovered_without_orphans(platform, owner,
     deployment = services.queue_deployment(app, "production")
 
     wait_for(
-        lambda: LogLine.objects.filter(deployment=deployment, text__contains=f"building-{marker}").exists(),
-        timeout=120, message="the build to reach the slow step",
+        lambda: LogLine.objects.filter(
+            deployment=deployment, text__contains=f"building-{marker}"
+        ).exists(),
+        timeout=120,
+        message="the build to reach the slow step",
     )
     platform.kill()
     assert Deployment.objects.get(pk=deployment.pk).status == "building"
@@ -70,7 +77,9 @@ def test_the_warden_requeues_a_pending_deployment_whose_message_was_lost(platfor
     deployment = services.queue_deployment(app, "production")
     celery_app.control.purge()  # ...and then it is gone, as after a Redis restart
     platform.start()
-    Deployment.objects.filter(pk=deployment.pk).update(created_at=deployment.created_at.replace(year=2000))
+    Deployment.objects.filter(pk=deployment.pk).update(
+        created_at=deployment.created_at.replace(year=2000)
+    )
     assert warden.reconcile()["requeued"] == 1
     assert wait_final(deployment).status == "succeeded"
 
