@@ -15,6 +15,15 @@ from apps.provider_models import ProviderCredential
 from tests.fakeforge import API_PREFIX, FakeForge
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "restarts_services: stops and starts dockerd or Redis")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that restart dockerd or Redis run last, so nothing else sees the gap."""
+    items.sort(key=lambda item: item.get_closest_marker("restarts_services") is not None)
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # Fixture users' passwords need not resist brute force; PBKDF2 would cost ~0.3 s a user.

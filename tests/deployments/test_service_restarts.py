@@ -1,0 +1,114 @@
+"""Nothing lost, nothing stuck: a restarted Docker Engine or Redis leaves every deployment
+final, every live app serving, and no orphan container.
+
+These tests really stop and start the host's dockerd and redis-server (scripts/services
+starts them again), so they run last in the session: see pytest_collection_modifyitems in
+tests/conftest.py.
+"""
+
+import subprocess
+import time
+
+import docker
+import pytest
+from django.conf import settings
+
+from apps.models import App
+from deployments import services, warden
+from deployments.models import ACTIVE_STATUSES, Deployment
+from tests.support import ROOT, make_repo, sample_files, through_proxy, wait_final, wait_for
+
+pytestmark = pytest.mark.restarts_services
+
+
+def _services_up() -> None:
+    subprocess.run(["bash", str(ROOT / "scripts" / "services")], check=True, capture_output=True)
+
+
+def _dockerd_running() -> bool:
+    return subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True).returncode == 0
+
+
+def _stop_dockerd() -> None:
+    # Wait for the process itself to end, not just the API: a new dockerd refuses to start
+    # while the old one still holds its pid file.
+    subprocess.run(["pkill", "-TERM", "-x", "dockerd"], check=False)
+    wait_for(lambda: not _dockerd_running(), timeout=90, message="dockerd to exit")
+
+
+def _serving(app, text: str) -> bool:
+    warden.reconcile()  # what the beat does every few seconds
+    try:
+        return text in through_proxy(app.environment("production").hostname, timeout=2).text
+    except Exception:  # noqa: BLE001 - not routed yet
+        return False
+
+
+def _deploy_static(owner, tmp_path, name):
+    repo = make_repo(tmp_path / name, sample_files("static"))
+    app = App.objects.create(name=name, owner=owner, repository=str(repo))
+    assert wait_final(services.queue_deployment(app, "production")).status == "succeeded"
+    return app
+
+
+def _labelled_containers(app):
+    labels = [f"{k}={v}" for k, v in app.resource_labels.items()]
+    return docker.from_env().containers.list(all=True, filters={"label": labels})
+
+
+def test_a_restarted_engine_brings_live_apps_back(platform, owner, tmp_path):
+    app = _deploy_static(owner, tmp_path, "survivor")
+    _stop_dockerd()
+    _services_up()
+    wait_for(
+        lambda: _serving(app, "static says hello"), timeout=120, message="the app to serve again"
+    )
+    app.refresh_from_db()
+    assert app.status == "running"
+    assert len(_labelled_containers(app)) == 1
+
+
+def test_a_deployment_queued_while_the_engine_is_down_ends_final(platform, owner, tmp_path):
+    app = _deploy_static(owner, tmp_path, "patient")
+    _stop_dockerd()
+    try:
+        deployment = services.queue_deployment(app, "production")
+        wait_for(
+            lambda: (
+                Deployment.objects.get(pk=deployment.pk).attempt >= 1
+                or Deployment.objects.get(pk=deployment.pk).is_final
+            ),
+            timeout=60,
+            message="the engine error to be seen and retried",
+        )
+    finally:
+        _services_up()
+    final = wait_final(deployment, timeout=180)
+    assert final.status in ("succeeded", "failed")
+    if final.status == "failed":
+        assert final.error_code == "engine_unreachable", final.error_code
+    wait_for(lambda: _serving(app, "static says hello"), timeout=120, message="the app to serve")
+    assert not Deployment.objects.filter(app=app, status__in=ACTIVE_STATUSES).exists()
+    wait_for(
+        lambda: len(_labelled_containers(app)) == 1,
+        timeout=30,
+        message="only the live container to remain",
+    )
+
+
+def test_a_redis_restart_loses_no_deployment(platform, owner, tmp_path):
+    repo = make_repo(tmp_path / "queued", sample_files("static"))
+    app = App.objects.create(name="queued", owner=owner, repository=str(repo))
+    platform.kill()  # the message waits in Redis...
+    deployment = services.queue_deployment(app, "production")
+    subprocess.run(["redis-cli", "-h", "127.0.0.1", "shutdown", "nosave"], check=False)
+    _services_up()  # ...and a Redis restarted without saving has lost it
+    platform.start()
+    time.sleep(1)
+    Deployment.objects.filter(pk=deployment.pk).update(
+        created_at=deployment.created_at.replace(year=2000)
+    )
+    assert warden.reconcile()["requeued"] == 1
+    assert wait_final(deployment).status == "succeeded"
+    assert "static says hello" in through_proxy(app.environment("production").hostname).text
+    assert settings.CELERY_BROKER_URL.startswith("redis://")
