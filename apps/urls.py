@@ -3,7 +3,7 @@ belong to; actions are POST-only and end in a verb."""
 
 from django.urls import path
 
-from apps import views, views_actions, views_create, views_domains, views_settings
+from apps import views, views_actions, views_create, views_domains, views_promotions, views_settings
 
 APP = "apps/<str:name>/"
 DEPLOYMENT = APP + "deployments/<int:number>/"
@@ -36,6 +36,17 @@ urlpatterns = [
     path(APP + "stop/", views_actions.stop, name="app-stop"),
     path(APP + "start/", views_actions.start, name="app-start"),
     path(APP + "promote/", views_actions.promote, name="app-promote"),
+    path(APP + "promotions/", views_promotions.promotions, name="app-promotions"),
+    path(
+        APP + "promotions/<int:request_id>/approve/",
+        views_actions.promotion_approve,
+        name="promotion-approve",
+    ),
+    path(
+        APP + "promotions/<int:request_id>/reject/",
+        views_actions.promotion_reject,
+        name="promotion-reject",
+    ),
     path(APP + "delete/", views_actions.delete, name="app-delete"),
     path(DEPLOYMENT + "redeploy/", views_actions.redeploy, name="deployment-redeploy"),
     path(DEPLOYMENT + "rollback/", views_actions.rollback, name="deployment-rollback"),

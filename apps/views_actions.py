@@ -19,7 +19,7 @@ from apps.views import _deployment_for, _get_app_for_user, login_required
 from deployments import services
 from deployments.models import Deployment
 from deployments.runtime import RuntimeBackendError
-from deployments.services import ServiceError
+from deployments.services import ServiceError, promotion
 
 NEW_DEPLOYMENT = ("new-deployment", "app-changed")
 CHANGED = ("app-changed",)
@@ -138,19 +138,34 @@ def start(request, app):
 
 @app_action
 def promote(request, app):
-    """Through the promotion gates when that module is installed, straight otherwise."""
-    try:
-        from deployments.services.promotion import request_promotion
-    except ImportError:  # an installation without promotion gates
-        result = services.promote(app, requested_by=request.user)
-    else:
-        result = request_promotion(app, request.user)
+    """Through the promotion gates: promoted now, or waiting for a second person's approval."""
+    result = promotion.request_promotion(app, request.user)
     if isinstance(result, Deployment):
         return f"Promoting staging to production (deployment #{result.number}).", NEW_DEPLOYMENT
     return (
         "Promotion requested: someone else (the owner or staff) must approve it.",
         CHANGED,
     )
+
+
+@app_action
+def promotion_approve(request, app, request_id):
+    deployment = promotion.approve(_promotion_request(app, request_id), request.user)
+    return f"Approved: promoting to production (deployment #{deployment.number}).", NEW_DEPLOYMENT
+
+
+@app_action
+def promotion_reject(request, app, request_id):
+    promotion.reject(_promotion_request(app, request_id), request.user)
+    return "Promotion rejected.", CHANGED
+
+
+def _promotion_request(app, request_id):
+    from django.shortcuts import get_object_or_404
+
+    from deployments.promotion_models import PromotionRequest
+
+    return get_object_or_404(PromotionRequest.objects.select_related("app"), pk=request_id, app=app)
 
 
 @login_required

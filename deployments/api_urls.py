@@ -82,3 +82,20 @@ urlpatterns += [
     path("apps/<str:name>/volumes", api_domains.volumes_collection, name="api-volumes"),
     path("apps/<str:name>/volumes/<int:volume_id>", api_domains.volume_detail, name="api-volume"),
 ]
+
+# Promotion gates.
+from deployments import api_promotions  # noqa: E402
+
+PROMOTIONS = "apps/<str:name>/promotions"
+urlpatterns += [
+    path("apps/<str:name>/promotion-policy", api_promotions.policy, name="api-promotion-policy"),
+    path(PROMOTIONS, api_promotions.requests_collection, name="api-promotions"),
+    path(
+        PROMOTIONS + "/<int:request_id>/approve",
+        api_promotions.approve,
+        name="api-promotion-approve",
+    ),
+    path(
+        PROMOTIONS + "/<int:request_id>/reject", api_promotions.reject, name="api-promotion-reject"
+    ),
+]

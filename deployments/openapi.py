@@ -258,6 +258,37 @@ OPENAPI = {
                 [_NAME, _ID],
             )
         },
+        "/apps/{name}/promotion-policy": {
+            "get": _op("The promotion gates", "200", {"type": "object"}, [_NAME]),
+            "put": _op(
+                "Set the gates: require_approval, check_path, check_expected_status, check_timeout",
+                "200",
+                {"type": "object"},
+                [_NAME],
+                body={"type": "object"},
+            ),
+        },
+        "/apps/{name}/promotions": {
+            "get": _op("Promotion requests", "200", {"type": "object"}, [_NAME])
+        },
+        "/apps/{name}/promotions/{id}/approve": {
+            "post": _op(
+                "Approve (not the requester: the owner or staff)",
+                "202",
+                _DEPLOYMENT,
+                [_NAME, _ID],
+                errors=("401", "403", "404", "409"),
+            )
+        },
+        "/apps/{name}/promotions/{id}/reject": {
+            "post": _op(
+                "Reject",
+                "200",
+                {"type": "object"},
+                [_NAME, _ID],
+                errors=("401", "403", "404", "409"),
+            )
+        },
         "/apps/{name}/stats": {
             "get": _op("CPU and memory of the live containers", "200", {"type": "object"}, [_NAME])
         },

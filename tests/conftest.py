@@ -75,6 +75,9 @@ class ApiClient:
     def patch(self, path, body=None):
         return self._send("patch", path, body)
 
+    def put_json(self, path, body=None):
+        return self._send("put", path, body)
+
     def delete(self, path):
         return self._send("delete", path)
 

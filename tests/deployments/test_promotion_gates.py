@@ -321,3 +321,54 @@ def test_the_check_path_is_a_path_on_staging_only(app, path):
     with pytest.raises(ValidationError) as caught:
         PromotionPolicy(app=app, check_path=path).full_clean()
     assert "check_path" in caught.value.message_dict
+
+
+# --- the API and the dashboard ------------------------------------------------------------
+
+
+def test_the_api_sets_the_policy_and_a_second_person_approves(app, owner, staff):
+    from tests.conftest import ApiClient
+
+    owner_api, staff_api = ApiClient(owner), ApiClient(staff)
+    assert (
+        owner_api.put_json("/apps/gated/promotion-policy", {"require_approval": True}).status_code
+        == 200
+    )
+    assert owner_api.put_json("/apps/gated/promotion-policy", {"nonsense": 1}).status_code == 400
+    waiting = owner_api.post("/apps/gated/promote")
+    assert waiting.status_code == 202 and "approval" in waiting.json()
+    request_id = waiting.json()["approval"]["id"]
+    assert owner_api.post(f"/apps/gated/promotions/{request_id}/approve").status_code == 403
+    assert not promotions(app).exists()
+    approved = staff_api.post(f"/apps/gated/promotions/{request_id}/approve")
+    assert approved.status_code == 202 and approved.json()["environment"] == "production"
+    assert promotions(app).count() == 1
+
+
+def test_an_outsider_cannot_see_or_decide_promotions(app, owner, outsider):
+    from tests.conftest import ApiClient
+
+    gate(app, require_approval=True)
+    request = request_promotion(app, owner)
+    outsider_api = ApiClient(outsider)
+    assert outsider_api.get("/apps/gated/promotions").status_code == 404
+    assert outsider_api.post(f"/apps/gated/promotions/{request.pk}/approve").status_code == 404
+    assert outsider_api.post(f"/apps/gated/promotions/{request.pk}/reject").status_code == 404
+    request.refresh_from_db()
+    assert request.status == "pending"
+
+
+def test_the_app_page_offers_approval_to_the_other_person_only(app, owner, staff):
+    from django.test import Client
+
+    gate(app, require_approval=True)
+    request = request_promotion(app, owner)
+    mine, theirs = Client(), Client()
+    mine.force_login(owner)
+    theirs.force_login(staff)
+    assert "Approve" not in mine.get("/apps/gated/promotions/").content.decode()
+    assert "Approve" in theirs.get("/apps/gated/promotions/").content.decode()
+    response = theirs.post(
+        f"/apps/gated/promotions/{request.pk}/approve/", headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 200 and promotions(app).count() == 1
