@@ -359,10 +359,17 @@ class BaseImageBuilder:
         self.write(f"rootfs: imported {ROOTFS_TAG} ({_size_mb(image)} MB) in {took:.0f} s\n")
 
     def build_kind(self, kind: str, tag: str, nocache: bool = False) -> None:
+        files = {"Dockerfile": dockerfile(kind, self.mirror)}
+        self.build_context(kind, tag, files, nocache)
+
+    def build_context(self, label: str, tag: str, files: dict[str, str], nocache: bool) -> None:
+        """Build tag FROM the root filesystem image out of `files` plus the host's CA bundle
+        (so package managers trust a TLS-inspecting proxy), streaming the builder's output."""
         started = time.monotonic()
-        self.write(f"{kind}: building {tag} FROM {ROOTFS_TAG}\n")
-        with tempfile.TemporaryDirectory(prefix=f"slipway-{kind}-") as context:
-            (Path(context) / "Dockerfile").write_text(dockerfile(kind, self.mirror))
+        self.write(f"{label}: building {tag} FROM {ROOTFS_TAG}\n")
+        with tempfile.TemporaryDirectory(prefix="slipway-image-") as context:
+            for name, text in files.items():
+                (Path(context) / name).write_text(text)
             bundle = Path(context) / "host-ca-bundle.crt"
             if HOST_CA_BUNDLE.is_file():
                 shutil.copyfile(HOST_CA_BUNDLE, bundle)
@@ -375,10 +382,10 @@ class BaseImageBuilder:
                 if "stream" in chunk:
                     self.write(chunk["stream"])
                 if "error" in chunk:
-                    raise BaseImageError(f"{kind}: {chunk['error'].strip()}")
+                    raise BaseImageError(f"{label}: {chunk['error'].strip()}")
         image = self.client.images.get(tag)
         took = time.monotonic() - started
-        self.write(f"{kind}: built {tag} ({_size_mb(image)} MB) in {took:.0f} s\n")
+        self.write(f"{label}: built {tag} ({_size_mb(image)} MB) in {took:.0f} s\n")
 
 
 # --- Add-on images (PostgreSQL, MariaDB, Redis) from Debian's packages ----------------------
@@ -602,24 +609,8 @@ class AddOnImageBuilder(BaseImageBuilder):
         return "built"
 
     def build_addon(self, kind: str, tag: str, nocache: bool = False) -> None:
-        started = time.monotonic()
-        self.write(f"addon {kind}: building {tag} FROM {ROOTFS_TAG}\n")
-        with tempfile.TemporaryDirectory(prefix=f"slipway-addon-{kind}-") as context:
-            (Path(context) / "Dockerfile").write_text(addon_dockerfile(kind))
-            (Path(context) / "docker-entrypoint.sh").write_text(ADDON_RECIPES[kind]["entrypoint"])
-            bundle = Path(context) / "host-ca-bundle.crt"
-            if HOST_CA_BUNDLE.is_file():
-                shutil.copyfile(HOST_CA_BUNDLE, bundle)
-            else:
-                bundle.write_text("")
-            stream = self.client.api.build(
-                path=context, tag=tag, rm=True, forcerm=True, nocache=nocache, decode=True
-            )
-            for chunk in stream:
-                if "stream" in chunk:
-                    self.write(chunk["stream"])
-                if "error" in chunk:
-                    raise BaseImageError(f"addon {kind}: {chunk['error'].strip()}")
-        image = self.client.images.get(tag)
-        took = time.monotonic() - started
-        self.write(f"addon {kind}: built {tag} ({_size_mb(image)} MB) in {took:.0f} s\n")
+        files = {
+            "Dockerfile": addon_dockerfile(kind),
+            "docker-entrypoint.sh": ADDON_RECIPES[kind]["entrypoint"],
+        }
+        self.build_context(f"addon {kind}", tag, files, nocache)
