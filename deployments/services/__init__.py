@@ -193,47 +193,35 @@ def _image_exists(image_id: str) -> bool:
     return get_runtime().image_exists(image_id)
 
 
-def promote(app: App, requested_by=None) -> Deployment:
-    """Staging's live image goes to production with production's env vars; no rebuild."""
-    source = _reusable_image(app.environment(EnvironmentName.STAGING).live_deployment, "promote")
+def _run_image_again(source: Deployment, environment_name: str, trigger: str, requested_by):
+    """A deployment that starts an existing image instead of building one."""
     return queue_deployment(
-        app,
-        EnvironmentName.PRODUCTION,
-        trigger=Trigger.PROMOTE,
+        source.app,
+        environment_name,
+        trigger=trigger,
         requested_by=requested_by,
         commit_sha=source.commit_sha,
         branch=source.branch,
         source=source,
     )
+
+
+def promote(app: App, requested_by=None) -> Deployment:
+    """Staging's live image goes to production with production's env vars; no rebuild."""
+    source = _reusable_image(app.environment(EnvironmentName.STAGING).live_deployment, "promote")
+    return _run_image_again(source, EnvironmentName.PRODUCTION, Trigger.PROMOTE, requested_by)
 
 
 def rollback(deployment: Deployment, requested_by=None) -> Deployment:
     """An earlier successful deployment's image back live in its environment; no build."""
     source = _reusable_image(deployment, "rollback")
-    return queue_deployment(
-        deployment.app,
-        deployment.environment.name,
-        trigger=Trigger.ROLLBACK,
-        requested_by=requested_by,
-        commit_sha=source.commit_sha,
-        branch=source.branch,
-        source=source,
-    )
+    return _run_image_again(source, source.environment.name, Trigger.ROLLBACK, requested_by)
 
 
 def restart(app: App, environment_name: str, requested_by=None) -> Deployment:
     """A fresh container from the live image: started, health-checked, switched, old retired."""
-    live = app.environment(environment_name).live_deployment
-    source = _reusable_image(live, "restart")
-    return queue_deployment(
-        app,
-        environment_name,
-        trigger=Trigger.RESTART,
-        requested_by=requested_by,
-        commit_sha=source.commit_sha,
-        branch=source.branch,
-        source=source,
-    )
+    source = _reusable_image(app.environment(environment_name).live_deployment, "restart")
+    return _run_image_again(source, environment_name, Trigger.RESTART, requested_by)
 
 
 def stop(app: App, environment_name: str) -> None:
