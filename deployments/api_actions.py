@@ -78,7 +78,8 @@ def webhook(request, name):
             "urls": {
                 provider: webhook_url(app, provider) for provider in ("github", "gitlab", "gitea")
             },
-            "secret": app.webhook_secret,
+            # Staff may see the app, but the secret is the owner's (as on the settings page).
+            "secret": app.webhook_secret if app.owner_id == request.user.pk else None,
             "environment": app.webhook_environment,
             "registered": bool(app.webhook_hook_id),
             "provider": app.webhook_provider or None,

@@ -68,3 +68,12 @@ def test_the_api_shows_urls_and_secret_to_the_owner_only(make_app, api, outsider
     assert body["secret"] == app.webhook_secret
     assert body["urls"]["github"].endswith("/hooks/github/hooked")
     assert outsider_api.get("/apps/hooked/webhook").status_code == 404
+
+
+def test_staff_see_the_webhook_urls_but_not_the_secret(make_app, staff):
+    from tests.conftest import ApiClient
+
+    app = make_app("hooked")
+    body = ApiClient(staff).get("/apps/hooked/webhook").json()
+    assert body["secret"] is None and body["urls"]["gitea"].endswith("/hooks/gitea/hooked")
+    assert app.webhook_secret not in str(body)
