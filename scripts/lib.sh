@@ -79,3 +79,12 @@ ensure_venv() {
     (cd "$SLIPWAY_ROOT" && "$venv/bin/python" -m pip install -q "${constraints[@]}" -e '.[test]')
     printf '%s\n' "$want" >"$stamp"
 }
+
+# load_env_file FILE: export its KEY=VALUE lines; variables already set in the environment win.
+load_env_file() {
+    local key value
+    while IFS='=' read -r key value; do
+        case "$key" in '' | \#*) continue ;; esac
+        [ -n "${!key+set}" ] || export "$key=$value"
+    done <"$1"
+}
