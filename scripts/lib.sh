@@ -82,9 +82,12 @@ ensure_venv() {
 
 # load_env_file FILE: export its KEY=VALUE lines; variables already set in the environment win.
 load_env_file() {
-    local key value
-    while IFS='=' read -r key value; do
-        case "$key" in '' | \#*) continue ;; esac
-        [ -n "${!key+set}" ] || export "$key=$value"
+    local line key
+    while IFS= read -r line; do
+        case "$line" in '' | \#*) continue ;; esac
+        # Split at the first "=" only: values such as Fernet keys end in "=" padding, which
+        # `IFS== read key value` would silently strip.
+        key="${line%%=*}"
+        [ -n "${!key+set}" ] || export "$key=${line#*=}"
     done <"$1"
 }
