@@ -12,7 +12,8 @@ def test_load_env_file_keeps_values_that_end_in_equals_signs(tmp_path):
     key = Fernet.generate_key().decode()  # base64 with "=" padding
     env_file = tmp_path / "slipway.env"
     env_file.write_text(f"# a comment\n\nPAAS_ENCRYPTION_KEY={key}\nURL=postgres://a:b@h/db?x=1\n")
-    script = f'source "{LIB}"; load_env_file "{env_file}"; printf "%s\\n%s" "$PAAS_ENCRYPTION_KEY" "$URL"'
+    show = 'printf "%s\\n%s" "$PAAS_ENCRYPTION_KEY" "$URL"'
+    script = f'source "{LIB}"; load_env_file "{env_file}"; {show}'
     out = subprocess.run(
         ["bash", "-c", script],
         capture_output=True,

@@ -112,3 +112,16 @@ def test_a_redis_restart_loses_no_deployment(platform, owner, tmp_path):
     assert wait_final(deployment).status == "succeeded"
     assert "static says hello" in through_proxy(app.environment("production").hostname).text
     assert settings.CELERY_BROKER_URL.startswith("redis://")
+
+
+def test_a_restarted_caddy_gets_every_route_back(platform, owner, tmp_path):
+    app = _deploy_static(owner, tmp_path, "rerouted")
+    subprocess.run(["pkill", "-TERM", "-x", "caddy"], check=False)
+    wait_for(
+        lambda: subprocess.run(["pgrep", "-x", "caddy"], capture_output=True).returncode != 0,
+        timeout=30,
+        message="caddy to exit",
+    )
+    _services_up()  # a fresh Caddy starts with no routes at all
+    wait_for(lambda: _serving(app, "static says hello"), timeout=60, message="the route to return")
+    assert not Deployment.objects.filter(app=app, status__in=ACTIVE_STATUSES).exists()
