@@ -34,9 +34,33 @@ def reconcile(runtime=None, proxy=None) -> dict:
         "recovered": recover_stale_deployments(runtime, proxy),
         "requeued": requeue_lost_pending(),
         "restarted": restart_crashed(runtime, proxy),
+        "addons": revive_addons(runtime),
         "routes": sync_routes(proxy, runtime),
         "notifications": requeue_lost_deliveries(),
     }
+
+
+def revive_addons(runtime) -> int:
+    """A running add-on whose container died or vanished goes back up on its volume (Docker's
+    restart policy covers a crash; this covers a removed container or an engine that gave up)."""
+    from apps.addon_models import AddOn, AddOnStatus, InvalidAddOnTransition
+    from deployments import addon_tasks
+
+    revived = 0
+    running = AddOn.objects.filter(
+        status=AddOnStatus.RUNNING, environment__app__cleanup_requested_at=None
+    )
+    for addon in running.select_related("environment__app"):
+        if addon.container_id and runtime.is_running(addon.container_id):
+            continue
+        try:
+            addon.mark_stopped()
+        except InvalidAddOnTransition:
+            continue  # detached or restarted meanwhile
+        logger.warning("add-on %s is not running; starting it again", addon)
+        addon_tasks.restart_addon.delay(addon.pk)
+        revived += 1
+    return revived
 
 
 def recover_stale_deployments(runtime, proxy) -> int:

@@ -239,3 +239,24 @@ def test_the_owner_attaches_from_the_add_ons_page(platform, make_app, owner):
         f"/apps/{app.name}/addons/attach/", {"kind": "redis", "environment": "staging"}
     )
     assert "already attached" in browser.get(again.url).content.decode()
+
+
+def test_the_warden_brings_back_an_add_on_whose_container_vanished(platform, make_app):
+    from deployments import warden
+
+    app = make_app("revived")
+    addon = wait_addon(addon_services.attach(app, "production", "redis"))
+    docker.from_env().containers.get(addon.container_id).remove(force=True)
+    assert warden.reconcile()["addons"] == 1
+    back = wait_for(
+        lambda: (
+            (a := AddOn.objects.get(pk=addon.pk)).status == "running"
+            and a.container_id != addon.container_id
+            and a
+        ),
+        timeout=60,
+        message="the add-on to run again",
+    )
+    assert docker.from_env().containers.get(back.container_id).status == "running"
+    assert connect(back).ping()
+    assert warden.reconcile()["addons"] == 0
