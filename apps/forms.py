@@ -9,7 +9,7 @@ from apps.validators import validate_app_name, validate_env_key, validate_env_va
 
 def _source_validators():
     # Imported late: the git adapter pulls in GitPython, which forms should not pay for at import.
-    from deployments.sources import validate_branch, validate_repository_url
+    from deployments.adapters.sources import validate_branch, validate_repository_url
 
     return validate_repository_url, validate_branch
 

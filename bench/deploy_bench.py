@@ -27,7 +27,7 @@ from django.contrib.auth import get_user_model  # noqa: E402
 
 from apps.models import App  # noqa: E402
 from deployments import services  # noqa: E402
-from deployments.builders import detect  # noqa: E402
+from deployments.adapters.builders import detect  # noqa: E402
 from deployments.models import Deployment  # noqa: E402
 from tests.support import Worker, commit, make_repo, sample_files, through_proxy  # noqa: E402
 
@@ -204,7 +204,7 @@ def main() -> None:
     finally:
         hand.cleanup()
         worker.stop()
-        from deployments.cleanup import cleanup_app
+        from deployments.workers.cleanup import cleanup_app
 
         app.request_cleanup()
         cleanup_app(app.pk)

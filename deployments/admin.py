@@ -3,8 +3,8 @@ from django.utils.html import format_html
 
 from deployments import services
 from deployments.models import Deployment, LogLine
-from deployments.promotion_models import PromotionPolicy, PromotionRequest
-from deployments.webhook_models import WebhookDelivery
+from deployments.models.promotion import PromotionPolicy, PromotionRequest
+from deployments.models.webhook import WebhookDelivery
 
 
 @admin.register(Deployment)

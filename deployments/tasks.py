@@ -18,30 +18,30 @@ RETRY = {
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def run_deployment(deployment_id: int) -> str:
-    from deployments.pipeline import run
+    from deployments.workers.pipeline import run
 
     return run(deployment_id)
 
 
 @shared_task(acks_late=True, **RETRY)
 def retire_deployment(deployment_id: int) -> bool:
-    from deployments.pipeline import default_runtime
-    from deployments.pipeline.lifecycle import retire
+    from deployments.workers.pipeline import default_runtime
+    from deployments.workers.pipeline.lifecycle import retire
 
     return retire(deployment_id, default_runtime())
 
 
 @shared_task(acks_late=True, **RETRY)
 def apply_power_state(environment_id: int) -> str:
-    from deployments.pipeline import default_proxy, default_runtime
-    from deployments.pipeline.lifecycle import apply_power_state as apply
+    from deployments.workers.pipeline import default_proxy, default_runtime
+    from deployments.workers.pipeline.lifecycle import apply_power_state as apply
 
     return apply(environment_id, default_runtime(), default_proxy())
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, **RETRY)
 def cleanup_app(app_id: int) -> bool:
-    from deployments.cleanup import cleanup_app as do_cleanup
+    from deployments.workers.cleanup import cleanup_app as do_cleanup
 
     return do_cleanup(app_id)
 
@@ -57,7 +57,7 @@ def register_webhook(app_id: int) -> str:
 
 @shared_task(acks_late=False, expires=30)
 def warden() -> dict:
-    from deployments.warden import reconcile
+    from deployments.workers.warden import reconcile
 
     return reconcile()
 
@@ -65,7 +65,7 @@ def warden() -> dict:
 @shared_task(acks_late=True, **RETRY)
 def remove_volume(name: str) -> bool:
     """Retried while a retiring container still holds the volume."""
-    from deployments.pipeline import default_runtime
+    from deployments.workers.pipeline import default_runtime
 
     if not default_runtime().remove_volume(name):
         raise RuntimeError(f"volume {name} is still in use")
@@ -74,7 +74,7 @@ def remove_volume(name: str) -> bool:
 
 @shared_task(**RETRY)
 def sync_routes() -> int:
-    from deployments.warden import sync_routes as do_sync
+    from deployments.workers.warden import sync_routes as do_sync
 
     return do_sync()
 

@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 
 from apps.models import ApiToken
-from apps.provider_models import ProviderCredential
+from apps.models.providers import ProviderCredential
 from tests.fakeforge import API_PREFIX, FakeForge
 
 
@@ -127,7 +127,7 @@ def _remove_instance_leftovers(instance: str) -> None:
     import docker
     import docker.errors
 
-    from deployments.proxy import get_proxy
+    from deployments.adapters.router import get_proxy
 
     client = docker.from_env()
     label = f"slipway.instance={instance}"

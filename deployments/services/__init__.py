@@ -188,7 +188,7 @@ def _reusable_image(source: Deployment | None, what: str) -> Deployment:
 
 
 def _image_exists(image_id: str) -> bool:
-    from deployments.runtime import get_runtime
+    from deployments.adapters.runtime import get_runtime
 
     return get_runtime().image_exists(image_id)
 
@@ -255,7 +255,7 @@ def cancel_deployment(deployment: Deployment) -> Deployment:
             f"Deployment #{deployment.number} is {deployment.status} and cannot be cancelled.",
             "not_cancellable",
         ) from None
-    from deployments.pipeline.lifecycle import refresh_app_status
+    from deployments.workers.pipeline.lifecycle import refresh_app_status
 
     refresh_app_status(deployment.app)  # a pending one never reached a worker to do it
     return deployment
@@ -263,7 +263,7 @@ def cancel_deployment(deployment: Deployment) -> Deployment:
 
 def runtime_logs(environment, since_ns: int = 0, limit: int = 200) -> list[tuple[int, str]]:
     """The live container's log lines after since_ns (empty when nothing is live)."""
-    from deployments.runtime import get_runtime
+    from deployments.adapters.runtime import get_runtime
 
     live = environment.live_deployment
     container = live.step_data.get("container_id") if live else None

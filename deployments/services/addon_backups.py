@@ -17,9 +17,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.addon_models import AddOn, AddOnKind, AddOnStatus, Backup, BackupStatus
-from deployments import addon_engines
-from deployments.runtime import RuntimeBackendError
+from apps.models.addons import AddOn, AddOnKind, AddOnStatus, Backup, BackupStatus
+from deployments.adapters import addon_engines
+from deployments.adapters.runtime import RuntimeBackendError
 from deployments.services import Conflict
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def _enqueue(task_name: str, *args) -> None:
 
 
 def _runtime(runtime=None):
-    from deployments.runtime import get_runtime
+    from deployments.adapters.runtime import get_runtime
 
     return runtime or get_runtime()
 

@@ -10,10 +10,10 @@ from functools import partial
 
 from django.db import IntegrityError, transaction
 
-from apps.addon_models import AddOn, AddOnKind, AddOnStatus, InvalidAddOnTransition
 from apps.models import App, EnvironmentName, EnvVar
-from deployments import addon_engines
-from deployments.runtime import RuntimeBackendError
+from apps.models.addons import AddOn, AddOnKind, AddOnStatus, InvalidAddOnTransition
+from deployments.adapters import addon_engines
+from deployments.adapters.runtime import RuntimeBackendError
 from deployments.services import Conflict, ServiceError
 
 logger = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ def _release_env_var(addon: AddOn) -> None:
 
 
 def _runtime(runtime=None):
-    from deployments.runtime import get_runtime
+    from deployments.adapters.runtime import get_runtime
 
     return runtime or get_runtime()
 

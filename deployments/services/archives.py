@@ -10,10 +10,10 @@ from django.conf import settings
 
 from apps.models import App, EnvironmentName
 from deployments import services
+from deployments.adapters.sources.archive import archive_limits, inspect_archive
+from deployments.adapters.sources.git import SourceError
 from deployments.models import Deployment, Trigger
 from deployments.services import ServiceError
-from deployments.sources.archive import archive_limits, inspect_archive
-from deployments.sources.git import SourceError
 
 
 class TooLarge(ServiceError):

@@ -16,9 +16,9 @@ def preview_build(user, repository: str, branch: str = "", method: str = "auto")
 
     The URL and branch must already be validated (the form does it). A private repository
     is fetched with the user's provider token, as deployments are."""
-    from apps.provider_tokens import clone_token_for_url
-    from deployments.builders import BuildError, detect
-    from deployments.sources import SourceError, fetch
+    from deployments.adapters.builders import BuildError, detect
+    from deployments.adapters.git_providers.tokens import clone_token_for_url
+    from deployments.adapters.sources import SourceError, fetch
 
     token, token_user = clone_token_for_url(user, repository)
     workdir = Path(tempfile.mkdtemp(prefix="slipway-detect-", dir=_scratch()))

@@ -84,7 +84,7 @@ def _enqueue_volume_removal(name: str) -> None:
 
 
 def volume_sizes(volumes) -> dict[int, int | None]:
-    from deployments.runtime import RuntimeBackendError, get_runtime
+    from deployments.adapters.runtime import RuntimeBackendError, get_runtime
 
     runtime = get_runtime()
     sizes = {}

@@ -33,7 +33,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.models import App
-from apps.notification_models import (
+from apps.models.notifications import (
     DeliveryStatus,
     NotificationDelivery,
     NotificationEvent,

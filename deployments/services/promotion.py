@@ -18,7 +18,7 @@ from django.utils import timezone
 from apps.models import App, EnvironmentName
 from deployments import services
 from deployments.models import Deployment
-from deployments.promotion_models import (
+from deployments.models.promotion import (
     PromotionDecided,
     PromotionPolicy,
     PromotionRequest,

@@ -8,7 +8,7 @@ def resource_usage(app: App, runtime=None) -> list[dict]:
 
     The engine samples each container for about a second, so this is for a panel that
     polls every few seconds, not for a list of every app."""
-    from deployments.runtime import get_runtime
+    from deployments.adapters.runtime import get_runtime
 
     runtime = runtime or get_runtime()
     envs = app.environments.filter(live_deployment__isnull=False).select_related("live_deployment")

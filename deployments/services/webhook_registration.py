@@ -19,7 +19,7 @@ def webhook_url(app: App, provider: str) -> str:
 
 def register(app: App) -> str:
     """Create the hook on the owner's provider; returns a note saying what happened."""
-    from apps import providers
+    from deployments.adapters import git_providers as providers
 
     if app.webhook_hook_id:
         return _note(app, "A push webhook is registered.")
@@ -51,7 +51,7 @@ def register(app: App) -> str:
 
 
 def unregister(app: App) -> bool:
-    from apps import providers
+    from deployments.adapters import git_providers as providers
 
     if not app.webhook_hook_id:
         return False

@@ -24,10 +24,10 @@ from django.db import IntegrityError, transaction
 
 from apps.models import App
 from deployments import services
+from deployments.adapters.sources.git import SHA_RE
 from deployments.models import Deployment, Trigger
+from deployments.models.webhook import WebhookDelivery, WebhookProvider
 from deployments.services import ServiceError
-from deployments.sources.git import SHA_RE
-from deployments.webhook_models import WebhookDelivery, WebhookProvider
 
 MAX_BODY_BYTES = 1024 * 1024
 BRANCH_PREFIX = "refs/heads/"

@@ -9,9 +9,9 @@ import docker.errors
 import pytest
 from django.conf import settings
 
-from apps.addon_models import AddOn
-from deployments import addon_engines
-from deployments.runtime.docker import DockerRuntime
+from apps.models.addons import AddOn
+from deployments.adapters import addon_engines
+from deployments.adapters.runtime.docker import DockerRuntime
 from tests.support import wait_for
 
 SETTLED = {"running", "failed", "detached"}

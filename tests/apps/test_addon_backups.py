@@ -7,7 +7,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from apps.addon_models import Backup
+from apps.models.addons import Backup
 from deployments.services import Conflict, addon_backups
 from deployments.services import addons as addon_services
 from tests.apps.addon_helpers import addon_leftovers, connect, wait_addon  # noqa: F401

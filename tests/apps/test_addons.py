@@ -6,8 +6,8 @@ import docker
 import pytest
 from django.db import connection
 
-from apps.addon_models import AddOn
 from apps.models import App, EnvVar
+from apps.models.addons import AddOn
 from deployments import services
 from deployments.services import Conflict
 from deployments.services import addons as addon_services
@@ -242,7 +242,7 @@ def test_the_owner_attaches_from_the_add_ons_page(platform, make_app, owner):
 
 
 def test_the_warden_brings_back_an_add_on_whose_container_vanished(platform, make_app):
-    from deployments import warden
+    from deployments.workers import warden
 
     app = make_app("revived")
     addon = wait_addon(addon_services.attach(app, "production", "redis"))

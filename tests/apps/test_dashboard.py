@@ -286,7 +286,7 @@ def test_the_name_check_says_whether_a_name_is_free_and_valid(web, make_app, typ
 @pytest.fixture
 def github(owner, settings):
     """A fake GitHub on loopback and the owner's credential for it."""
-    from apps.provider_models import ProviderCredential
+    from apps.models.providers import ProviderCredential
 
     fake = FakeForge("github")
     api_url = fake.url + API_PREFIX["github"]
@@ -370,7 +370,7 @@ def test_provider_errors_are_messages_in_the_partial_not_500s(web, github, owner
 
 
 def test_a_provider_repository_the_user_cannot_see_is_refused_at_creation(web, github, owner):
-    from apps.provider_models import ProviderCredential
+    from apps.models.providers import ProviderCredential
 
     # The credential's web host serves the URL; the fake API answers 404 for the repository.
     ProviderCredential.objects.filter(user=owner).update(web_url="https://git.example.test")
@@ -605,7 +605,7 @@ def test_the_runtime_log_shows_the_latest_page_then_older_pages_and_the_tail(
 
 
 def test_a_runtime_log_the_engine_cannot_read_is_a_message(web, live_app, monkeypatch):
-    from deployments.runtime import EngineError
+    from deployments.adapters.runtime import EngineError
 
     def broken(*args, **kwargs):
         raise EngineError("could not read logs of abc: connection refused")
@@ -745,7 +745,7 @@ def test_restart_stop_start_and_promote(web, make_app, image_id):
 
 
 def test_promotion_waiting_for_approval_says_so(web, make_app, image_id):
-    from deployments.promotion_models import PromotionPolicy
+    from deployments.models.promotion import PromotionPolicy
 
     app = make_app("shop")
     _live(app, "staging", image_id)

@@ -10,8 +10,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from apps import urls as dashboard_urls
 from apps.models import ApiToken, Domain, Volume
+from apps.web import urls as dashboard_urls
 from deployments import services
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ for everyone but the app's owner."""
 import pytest
 from django.test import Client
 
-from apps.addon_models import Backup
+from apps.models.addons import Backup
 from deployments.services import addons as addon_services
 from tests.apps.addon_helpers import addon_leftovers, connect, wait_addon  # noqa: F401
 

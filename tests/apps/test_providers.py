@@ -2,7 +2,7 @@
 
 The providers are real HTTP servers on loopback that answer with GitHub's, GitLab's and
 Gitea's JSON bodies and headers (pagination, rate limits, errors) and check the token in
-every request; nothing of apps.providers is mocked.
+every request; nothing of deployments.adapters.git_providers is mocked.
 """
 
 import json
@@ -17,10 +17,10 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from apps import providers
-from apps.provider_models import ProviderCredential
-from apps.provider_tokens import clone_token_for
-from apps.providers import ProviderError
+from apps.models.providers import ProviderCredential
+from deployments.adapters import git_providers as providers
+from deployments.adapters.git_providers import ProviderError
+from deployments.adapters.git_providers.tokens import clone_token_for
 from tests.fakeforge import API_PREFIX, AUTH_SCHEME, CLIENT, FakeForge, _iso_z  # noqa: F401
 
 pytestmark = pytest.mark.django_db

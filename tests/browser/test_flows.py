@@ -165,7 +165,7 @@ def test_api_tokens_are_created_once_and_revoked(page, owner):
 def test_picking_a_repository_from_a_connected_provider(page, owner, settings):
     from datetime import timedelta
 
-    from apps.provider_models import ProviderCredential
+    from apps.models.providers import ProviderCredential
     from tests.apps.test_providers import API_PREFIX, NOW, FakeForge
 
     fake = FakeForge("github")

@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
-from deployments.baseimages import (
+from deployments.adapters.baseimages import (
     AptSource,
     BaseImageError,
     dockerfile,

@@ -13,7 +13,7 @@ import docker
 import pytest
 import requests
 
-from deployments.builders import BuildError, BuildPlan, build_image, detect
+from deployments.adapters.builders import BuildError, BuildPlan, build_image, detect
 
 TEST_LABEL = "slipway.test"
 HELLO_PY = """\

@@ -8,9 +8,9 @@ from django.conf import settings
 
 from apps.models import App
 from deployments import services
-from deployments.cleanup import cleanup_app
+from deployments.adapters.router import get_proxy
 from deployments.models import Deployment
-from deployments.proxy import get_proxy
+from deployments.workers.cleanup import cleanup_app
 from tests.support import (
     commit,
     log_text,
@@ -173,8 +173,8 @@ def test_the_api_drives_rollback_restart_stop_and_start(live_app, api):
 
 
 def test_old_images_are_pruned_and_a_rollback_to_one_is_refused_clearly(live_app):
-    from deployments.pipeline import default_runtime
-    from deployments.pipeline.lifecycle import prune_images
+    from deployments.workers.pipeline import default_runtime
+    from deployments.workers.pipeline.lifecycle import prune_images
 
     for before, after in (("v1", "v2"), ("v2", "v3")):
         code = (live_app.repo / "app.py").read_text().replace(before, after)

@@ -13,12 +13,12 @@ from django.db import connection
 from django.test import Client
 
 from apps.models import App
-from apps.notification_models import NotificationDelivery, NotificationTarget
+from apps.models.notifications import NotificationDelivery, NotificationTarget
 from deployments import services
-from deployments.pipeline import lifecycle
-from deployments.pipeline.errors import StepFailed
 from deployments.services import notifications
 from deployments.services.notifications import TargetRefused
+from deployments.workers.pipeline import lifecycle
+from deployments.workers.pipeline.errors import StepFailed
 from tests.support import log_text, make_repo, sample_files, wait_final, wait_for
 
 PUBLIC_URL = "https://93.184.215.14/hooks/slipway"  # a literal: no DNS needed to check it
@@ -159,7 +159,7 @@ def test_the_warden_resends_a_delivery_whose_message_was_lost(
 
     from django.utils import timezone
 
-    from deployments import warden
+    from deployments.workers import warden
 
     hook = receiver()
     target, _ = _loopback_target(settings, make_app("lost"), hook.url)

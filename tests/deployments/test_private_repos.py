@@ -4,7 +4,7 @@ no log line, no error and no stored field."""
 import pytest
 
 from apps.models import App
-from apps.provider_models import ProviderCredential
+from apps.models.providers import ProviderCredential
 from deployments import services
 from deployments.models import Deployment, LogLine
 from tests.githttp import PrivateGitServer

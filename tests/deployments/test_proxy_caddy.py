@@ -20,8 +20,8 @@ import pytest
 import requests
 from django.conf import settings
 
-from deployments.proxy import ProxyError, RouteSpec, get_proxy
-from deployments.proxy.caddy import CaddyProxy, _etag, _seconds
+from deployments.adapters.router import ProxyError, RouteSpec, get_proxy
+from deployments.adapters.router.caddy import CaddyProxy, _etag, _seconds
 
 
 class Upstream(ThreadingHTTPServer):

@@ -5,7 +5,7 @@ from django.test import Client
 
 from apps.models import App
 from deployments import services
-from deployments.runtime.docker import _usage
+from deployments.adapters.runtime.docker import _usage
 from deployments.services.resources import resource_usage
 from tests.support import log_text, make_repo, sample_files, wait_final, wait_for
 

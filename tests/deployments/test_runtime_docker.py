@@ -8,7 +8,7 @@ import uuid
 import docker
 import pytest
 
-from deployments.runtime import (
+from deployments.adapters.runtime import (
     ContainerExited,
     ContainerSpec,
     Endpoint,
@@ -16,7 +16,7 @@ from deployments.runtime import (
     HealthCheckFailed,
     get_runtime,
 )
-from deployments.runtime.docker import DockerRuntime
+from deployments.adapters.runtime.docker import DockerRuntime
 
 BASE_IMAGE = "slipway/python:bookworm"
 SERVE = ["python3", "-m", "http.server", "--bind", "0.0.0.0"]

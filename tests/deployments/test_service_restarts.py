@@ -14,8 +14,9 @@ import pytest
 from django.conf import settings
 
 from apps.models import App
-from deployments import services, warden
+from deployments import services
 from deployments.models import ACTIVE_STATUSES, Deployment
+from deployments.workers import warden
 from tests.support import ROOT, make_repo, sample_files, through_proxy, wait_final, wait_for
 
 pytestmark = pytest.mark.restarts_services

@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ValidationError
 
-from deployments.sources import SourceError, fetch, redact, validate_branch, validate_repository_url
+from deployments.adapters.sources import (
+    SourceError,
+    fetch,
+    redact,
+    validate_branch,
+    validate_repository_url,
+)
 
 PWNED = Path("/tmp/pwned")
 

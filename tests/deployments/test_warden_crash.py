@@ -9,9 +9,10 @@ import pytest
 from django.conf import settings
 
 from apps.models import App
-from apps.notification_models import NotificationDelivery
-from deployments import services, warden
+from apps.models.notifications import NotificationDelivery
+from deployments import services
 from deployments.models import Deployment
+from deployments.workers import warden
 from tests.deployments.test_notifications import Receiver, _loopback_target
 from tests.support import log_text, make_repo, sample_files, through_proxy, wait_final, wait_for
 

@@ -4,8 +4,8 @@ and removes it when the app is deleted — against a fake forge on loopback."""
 import pytest
 
 from apps.models import App
-from deployments.cleanup import cleanup_app
 from deployments.services.webhook_registration import register, webhook_url
+from deployments.workers.cleanup import cleanup_app
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 
 from deployments.models import Deployment
-from deployments.webhook_models import WebhookDelivery
+from deployments.models.webhook import WebhookDelivery
 
 pytestmark = pytest.mark.django_db
 

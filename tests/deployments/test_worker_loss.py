@@ -8,8 +8,9 @@ import pytest
 from django.conf import settings
 
 from apps.models import App
-from deployments import services, warden
+from deployments import services
 from deployments.models import Deployment, LogLine
+from deployments.workers import warden
 from tests.support import log_text, make_repo, through_proxy, wait_final, wait_for
 
 

@@ -11,7 +11,12 @@ import docker.errors
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from deployments.baseimages import ADDON_RECIPES, RECIPES, AddOnImageBuilder, BaseImageError
+from deployments.adapters.baseimages import (
+    ADDON_RECIPES,
+    RECIPES,
+    AddOnImageBuilder,
+    BaseImageError,
+)
 
 
 class Command(BaseCommand):

@@ -1,0 +1,41 @@
+"""What users own. Django loads the models from this package; each module holds one feature."""
+
+from apps.models.addons import (  # noqa: F401
+    ADDON_MOVES,
+    KIND_FACTS,
+    RESTORE_FINAL,
+    AddOn,
+    AddOnKind,
+    AddOnStatus,
+    Backup,
+    BackupStatus,
+    InvalidAddOnTransition,
+    RestoreStatus,
+    S,
+)
+from apps.models.app import (  # noqa: F401
+    App,
+    AppCleanupRequested,
+    AppQuerySet,
+    AppStatus,
+    BuildMethod,
+    Domain,
+    Environment,
+    EnvironmentName,
+    EnvVar,
+    Volume,
+)
+from apps.models.notifications import (  # noqa: F401
+    DeliveryStatus,
+    NotificationDelivery,
+    NotificationEvent,
+    NotificationTarget,
+)
+from apps.models.providers import (  # noqa: F401
+    EXPIRY_MARGIN,
+    ProviderCredential,
+    ProviderKind,
+)
+from apps.models.tokens import (  # noqa: F401
+    ApiToken,
+)

@@ -1,0 +1,253 @@
+"""The applications users deploy: App, its environments, env vars and API tokens."""
+
+import secrets
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from apps.validators import validate_app_name, validate_env_key, validate_env_value
+from paas.crypto import EncryptedTextField
+
+
+class AppCleanupRequested(Exception):
+    """The app is being deleted: nothing new may start for it."""
+
+
+class BuildMethod(models.TextChoices):
+    AUTO = "auto", "Auto-detect"
+    DOCKERFILE = "dockerfile", "Dockerfile"
+    PYTHON = "python", "Python"
+    NODE = "node", "Node.js"
+    GO = "go", "Go"
+    STATIC = "static", "Static site"
+
+
+class AppStatus(models.TextChoices):
+    CREATED = "created"
+    DEPLOYING = "deploying"
+    RUNNING = "running"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    CRASHED = "crashed"
+    DELETING = "deleting"
+
+
+class EnvironmentName(models.TextChoices):
+    PRODUCTION = "production", "Production"
+    STAGING = "staging", "Staging"
+
+
+class AppQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Staff see every app; everyone else only their own."""
+        if user.is_staff:
+            return self
+        return self.filter(owner=user)
+
+
+class App(models.Model):
+    name = models.CharField(max_length=63, validators=[validate_app_name])
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="apps"
+    )
+    repository = models.CharField(max_length=500)
+    branch = models.CharField(max_length=255, blank=True, help_text="Empty: the default branch.")
+    build_method = models.CharField(max_length=16, choices=BuildMethod, default=BuildMethod.AUTO)
+    port = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Empty: Slipway sets $PORT and the app listens on it."
+    )
+    health_check_path = models.CharField(max_length=255, default="/")
+    status = models.CharField(max_length=16, choices=AppStatus, default=AppStatus.CREATED)
+    webhook_secret = EncryptedTextField(blank=True, default="")
+    webhook_environment = models.CharField(
+        max_length=16,
+        choices=EnvironmentName,
+        default=EnvironmentName.PRODUCTION,
+        help_text="Where a push to the app's branch deploys.",
+    )
+    # The push webhook Slipway registered on the Git provider, removed again on delete.
+    webhook_provider = models.CharField(max_length=16, blank=True, editable=False)
+    webhook_repository = models.CharField(max_length=300, blank=True, editable=False)
+    webhook_hook_id = models.CharField(max_length=64, blank=True, editable=False)
+    webhook_note = models.CharField(max_length=300, blank=True, editable=False)
+    deployment_counter = models.PositiveIntegerField(default=0, editable=False)
+    cleanup_requested_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AppQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(Lower("name"), name="app_name_unique_ci")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs):
+        self.name = self.name.lower()
+        if not self.webhook_secret:
+            self.webhook_secret = secrets.token_urlsafe(32)
+        creating = self._state.adding
+        super().save(*args, **kwargs)
+        if creating:
+            for env in EnvironmentName.values:
+                Environment.objects.get_or_create(app=self, name=env)
+
+    @property
+    def network(self) -> str:
+        """The app's Docker network (one per app, shared by its environments and add-ons)."""
+        return f"{settings.PAAS_INSTANCE}-{self.name}"
+
+    @property
+    def resource_labels(self) -> dict[str, str]:
+        """Labels on everything made for this app in Docker, for cleanup and reconciliation."""
+        return {"slipway.instance": settings.PAAS_INSTANCE, "slipway.app": self.name}
+
+    @property
+    def cleanup_requested(self) -> bool:
+        return self.cleanup_requested_at is not None
+
+    def environment(self, name: str) -> "Environment":
+        return self.environments.get(name=name)
+
+    def new_deployment(self, environment: "Environment", **fields):
+        """The only factory for deployments: numbers are per app, gap-free and unique.
+
+        The app row is locked for the rest of the transaction, so two deployments created at
+        the same moment queue on the lock and take consecutive numbers.
+        """
+        from deployments.models import Deployment
+
+        if environment.app_id != self.pk:
+            raise ValueError("environment belongs to another app")
+        with transaction.atomic():
+            locked = App.objects.select_for_update().get(pk=self.pk)
+            if locked.cleanup_requested_at is not None:
+                raise AppCleanupRequested(f"app {self.name} is being deleted")
+            locked.deployment_counter += 1
+            App.objects.filter(pk=self.pk).update(deployment_counter=locked.deployment_counter)
+            self.deployment_counter = locked.deployment_counter
+            return Deployment.objects.create(
+                app=self, environment=environment, number=locked.deployment_counter, **fields
+            )
+
+    def request_cleanup(self) -> None:
+        self.cleanup_requested_at = self.cleanup_requested_at or timezone.now()
+        self.status = AppStatus.DELETING
+        self.save(update_fields=["cleanup_requested_at", "status", "updated_at"])
+
+
+class Environment(models.Model):
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="environments")
+    name = models.CharField(max_length=16, choices=EnvironmentName)
+    live_deployment = models.ForeignKey(
+        "deployments.Deployment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    stopped = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["app__name", "-name"]
+        constraints = [models.UniqueConstraint(fields=["app", "name"], name="environment_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.app.name}/{self.name}"
+
+    @property
+    def hostname(self) -> str:
+        label = (
+            self.app.name if self.name == EnvironmentName.PRODUCTION else f"{self.app.name}-staging"
+        )
+        return f"{label}.{settings.PAAS_DOMAIN}"
+
+    @property
+    def url(self) -> str:
+        if settings.PAAS_DOMAIN == "localhost" or settings.PAAS_DOMAIN.endswith(".localhost"):
+            port = settings.PAAS_PROXY_HTTP_PORT
+            return f"http://{self.hostname}" + ("" if port == 80 else f":{port}")
+        return f"https://{self.hostname}"
+
+    @property
+    def network(self) -> str:
+        return self.app.network
+
+    @property
+    def route_id(self) -> str:
+        """The Caddy @id of this environment's route."""
+        return f"{settings.PAAS_INSTANCE}-{self.app.name}-{self.name}"
+
+    @property
+    def hostnames(self) -> list[str]:
+        """Every host this environment answers on: its platform address, then custom domains."""
+        return [
+            self.hostname,
+            *self.domains.order_by("hostname").values_list("hostname", flat=True),
+        ]
+
+    def env_dict(self) -> dict[str, str]:
+        return {var.key: var.value for var in self.env_vars.all()}
+
+    def volume_mounts(self) -> dict[str, str]:
+        return {volume.docker_name: volume.mount_path for volume in self.volumes.all()}
+
+
+class Domain(models.Model):
+    """A custom host name for an environment, beside <app>.<PAAS_DOMAIN>; unique platform-wide."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="domains")
+    hostname = models.CharField(max_length=253, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["hostname"]
+
+    def __str__(self) -> str:
+        return self.hostname
+
+
+class Volume(models.Model):
+    """A named Docker volume mounted into an environment's containers; kept across deploys."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="volumes")
+    name = models.CharField(max_length=32)
+    mount_path = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["environment", "name"], name="volume_name_unique"),
+            models.UniqueConstraint(
+                fields=["environment", "mount_path"], name="volume_path_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} → {self.mount_path}"
+
+    @property
+    def docker_name(self) -> str:
+        env = self.environment
+        return f"{settings.PAAS_INSTANCE}-{env.app.name}-{env.name}-{self.name}"
+
+
+class EnvVar(models.Model):
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="env_vars")
+    key = models.CharField(max_length=255, validators=[validate_env_key])
+    value = EncryptedTextField(validators=[validate_env_value], blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [models.UniqueConstraint(fields=["environment", "key"], name="envvar_unique")]
+        verbose_name = "env var"
+
+    def __str__(self) -> str:
+        return f"{self.key}=••••••"
+
+    @property
+    def masked(self) -> str:
+        return "••••••" if self.value else ""

@@ -1,0 +1,200 @@
+"""What the app page's buttons do: each a POST (CSRF-checked) that calls one use case and
+answers with a toast (htmx) or a message and a redirect (a plain form post).
+
+An action's response tells the page which panels to refresh with an HX-Trigger event:
+new-deployment (the current-deployment panel and the history) and app-changed (the
+environments, the history).
+"""
+
+from functools import wraps
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from apps.access import app_for, deployment_for
+from apps.forms import DeleteAppForm, EnvironmentChoiceForm
+from apps.web.pages import login_required
+from deployments import services
+from deployments.adapters.runtime import RuntimeBackendError
+from deployments.models import Deployment
+from deployments.services import ServiceError, promotion
+
+NEW_DEPLOYMENT = ("new-deployment", "app-changed")
+CHANGED = ("app-changed",)
+
+
+def feedback(request, app, message: str, level: str = "success", status: int = 200, events=()):
+    if not request.htmx:
+        add = messages.success if level == "success" else messages.error
+        add(request, message)
+        return redirect("app-detail", app.name)
+    response = render(
+        request, "apps/_toast.html", {"message": message, "level": level}, status=status
+    )
+    if events:
+        response["HX-Trigger"] = ", ".join(events)
+    return response
+
+
+def app_action(view):
+    """Look the app up (404 for anyone who may not see it), run the action, say what happened.
+    The view returns (message, events); a refusal from a service is shown, not raised."""
+
+    @login_required
+    @require_POST
+    @wraps(view)
+    def wrapper(request, name, **kwargs):
+        app = app_for(request.user, name)
+        try:
+            message, events = view(request, app, **kwargs)
+        except ServiceError as exc:
+            return feedback(request, app, exc.message, "error", exc.status)
+        except RuntimeBackendError as exc:
+            text = f"The container engine did not answer ({exc.message}); try again shortly."
+            return feedback(request, app, text, "error", 503)
+        return feedback(request, app, message, events=events)
+
+    return wrapper
+
+
+def _environment(request) -> str:
+    form = EnvironmentChoiceForm(request.POST)
+    if not form.is_valid():
+        raise ServiceError(
+            "Choose the production or the staging environment.", "invalid_environment"
+        )
+    return form.cleaned_data["environment"]
+
+
+@app_action
+def deploy(request, app):
+    environment = _environment(request)
+    d = services.queue_deployment(app, environment, requested_by=request.user)
+    return f"Deployment #{d.number} to {environment} is queued.", NEW_DEPLOYMENT
+
+
+@app_action
+def deploy_archive(request, app):
+    """Deploy an uploaded .tar.gz of the source (no git); a bad archive changes nothing."""
+    from deployments.services.archives import deploy_archive as queue_archive
+
+    upload = request.FILES.get("archive")
+    if upload is None:
+        raise ServiceError("Choose a .tar.gz file to upload.", "archive_missing")
+    environment = _environment(request)
+    d = queue_archive(app, environment, upload, request.user)
+    return (
+        f"Deployment #{d.number} of the uploaded archive to {environment} is queued.",
+        NEW_DEPLOYMENT,
+    )
+
+
+@app_action
+def redeploy(request, app, number):
+    source = deployment_for(app, number)
+    d = services.redeploy(source, requested_by=request.user)
+    return f"Redeploying #{source.number} as deployment #{d.number}.", NEW_DEPLOYMENT
+
+
+@app_action
+def rollback(request, app, number):
+    source = deployment_for(app, number)
+    d = services.rollback(source, requested_by=request.user)
+    where = source.environment.name
+    return f"Rolling {where} back to #{source.number} (deployment #{d.number}).", NEW_DEPLOYMENT
+
+
+@app_action
+def cancel(request, app, number):
+    d = services.cancel_deployment(deployment_for(app, number))
+    return f"Deployment #{d.number} is cancelled.", CHANGED
+
+
+@app_action
+def restart(request, app):
+    environment = _environment(request)
+    d = services.restart(app, environment, requested_by=request.user)
+    return (
+        f"Restarting {environment} with a fresh container (deployment #{d.number}).",
+        NEW_DEPLOYMENT,
+    )
+
+
+@app_action
+def stop(request, app):
+    environment = _environment(request)
+    services.stop(app, environment)
+    return f"Stopping {environment}; its address answers “stopped” until you start it.", CHANGED
+
+
+@app_action
+def start(request, app):
+    environment = _environment(request)
+    services.start(app, environment)
+    return f"Starting {environment} again.", CHANGED
+
+
+@app_action
+def promote(request, app):
+    """Through the promotion gates: promoted now, or waiting for a second person's approval."""
+    result = promotion.request_promotion(app, request.user)
+    if isinstance(result, Deployment):
+        return f"Promoting staging to production (deployment #{result.number}).", NEW_DEPLOYMENT
+    return (
+        "Promotion requested: someone else (the owner or staff) must approve it.",
+        CHANGED,
+    )
+
+
+@app_action
+def promotion_approve(request, app, request_id):
+    deployment = promotion.approve(_promotion_request(app, request_id), request.user)
+    return f"Approved: promoting to production (deployment #{deployment.number}).", NEW_DEPLOYMENT
+
+
+@app_action
+def promotion_reject(request, app, request_id):
+    promotion.reject(_promotion_request(app, request_id), request.user)
+    return "Promotion rejected.", CHANGED
+
+
+def _promotion_request(app, request_id):
+    from django.shortcuts import get_object_or_404
+
+    from deployments.models.promotion import PromotionRequest
+
+    return get_object_or_404(PromotionRequest.objects.select_related("app"), pk=request_id, app=app)
+
+
+@login_required
+@require_POST
+def delete(request, name):
+    """Typed confirmation, then services.request_cleanup (refused while a deployment runs)."""
+    app = app_for(request.user, name)
+    form = DeleteAppForm(request.POST, app=app)
+    if not form.is_valid():
+        return _danger_zone(request, app, form, 400)
+    try:
+        services.request_cleanup(app)
+    except ServiceError as exc:
+        form.add_error(None, exc.message)
+        return _danger_zone(request, app, form, exc.status)
+    messages.success(
+        request,
+        f"App {app.name} is being deleted: its containers, routes and images go in the background.",
+    )
+    if request.htmx:
+        return HttpResponseClientRedirect(reverse("home"))
+    return redirect("home")
+
+
+def _danger_zone(request, app, form, status):
+    if request.htmx:
+        context = {"app": app, "delete_form": form}
+        return render(request, "apps/_danger_zone.html", context, status=status)
+    from apps.web.settings import settings_page
+
+    return settings_page(request, app, delete_form=form, status=status)

@@ -1,0 +1,382 @@
+"""Dashboard pages and the partials that refresh them. Thin: look up what the user may see,
+call a service, render. The create page is in views_create, actions in views_actions,
+settings, env vars and API tokens in views_settings.
+
+Polling partials answer 286 (stop polling) once what they show can no longer change, and
+render themselves without their hx-trigger then, so both htmx 2 and 4 stop.
+"""
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required as django_login_required
+from django.contrib.auth.views import redirect_to_login
+from django.db.models import OuterRef, Subquery
+from django.http import HttpResponse, HttpResponseBadRequest
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.timesince import timesince
+from django_htmx.http import HttpResponseClientRedirect
+
+from apps.access import app_for, deployment_for, environment_for
+from apps.models import App, Environment, EnvironmentName
+from deployments import services
+from deployments.adapters.runtime import RuntimeBackendError
+from deployments.models import Deployment, LogLine, Status
+from deployments.workers.pipeline.context import IMAGE_REUSING_TRIGGERS
+
+STOP_POLLING = 286
+LOG_PAGE = 500  # log lines per poll
+LOG_FIRST_PAGE = 2000  # log lines rendered with the page
+# A log line may still be written just after the status turns final ("Live at …" follows
+# mark_succeeded), so the log poller keeps going this long after the end.
+LOG_GRACE = timedelta(seconds=3)
+RUNTIME_PAGE = 100
+RUNTIME_OLDER_WINDOW = 2000  # how far back "older lines" can reach (docker logs --tail)
+HISTORY_LENGTH = 50
+
+PIPELINE = [
+    ("fetch", "Fetch source"),
+    ("prepare", "Prepare build"),
+    ("build", "Build image"),
+    ("start", "Start container"),
+    ("health", "Health check"),
+    ("switch", "Switch traffic"),
+]
+IMAGE_STEPS = {"fetch", "prepare", "build"}  # skipped when a deployment reuses an image
+
+
+# --- access ---------------------------------------------------------------------------------
+
+
+def login_required(view):
+    """Django's, except that an htmx request from a tab whose session ended is sent to the
+    sign-in page as a whole page rather than having it swapped into a fragment."""
+    checked = django_login_required(view)
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.htmx and not request.user.is_authenticated:
+            next_url = request.htmx.current_url_abs_path or request.get_full_path()
+            return HttpResponseClientRedirect(redirect_to_login(next_url).url)
+        return checked(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _cursor(request, name: str) -> int | None:
+    """A non-negative integer query parameter; None when absent. Garbage is a 400."""
+    raw = request.GET.get(name, "")
+    if raw == "":
+        return None
+    if not raw.isdigit():
+        raise ValueError(name)
+    return int(raw)
+
+
+def _stop_if(request, done: bool, status: int = 200) -> int:
+    return STOP_POLLING if done and request.htmx else status
+
+
+# --- what templates show about a deployment ---------------------------------------------------
+
+
+def duration_text(delta: timedelta | None) -> str:
+    if delta is None:
+        return ""
+    seconds = max(int(delta.total_seconds()), 0)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def pipeline_steps(d: Deployment) -> list[dict]:
+    """The steps this deployment runs, each done, current, failed or todo."""
+    names = [
+        (name, label)
+        for name, label in PIPELINE
+        if not (d.trigger in IMAGE_REUSING_TRIGGERS and name in IMAGE_STEPS)
+    ]
+    reached = next((i for i, (name, _) in enumerate(names) if name == d.step), -1)
+    steps = []
+    for i, (name, label) in enumerate(names):
+        if d.status == Status.SUCCEEDED:
+            state = "done"
+        elif d.status in (Status.BUILDING, Status.STARTING):
+            at = max(reached, 0)
+            state = "done" if i < at else "current" if i == at else "todo"
+        elif d.status in (Status.FAILED, Status.CANCELLED) and reached >= 0:
+            state = "done" if i < reached else "failed" if i == reached else "todo"
+        else:
+            state = "todo"
+        steps.append({"name": name, "label": label, "state": state})
+    return steps
+
+
+def decorate(d: Deployment, now=None) -> Deployment:
+    """Attach what the templates show: elapsed time, the steps, the phase in words."""
+    now = now or timezone.now()
+    start = d.started_at or d.created_at
+    d.ui_elapsed = duration_text((d.finished_at or now) - start)
+    d.ui_duration = duration_text(d.duration) if d.duration else ""
+    d.ui_steps = pipeline_steps(d)
+    d.ui_short_sha = d.commit_sha[:7]
+    d.ui_number = str(d.number)  # for element ids built in templates
+    age = now - d.created_at
+    d.ui_ago = "just now" if age < timedelta(minutes=1) else f"{timesince(d.created_at, now)} ago"
+    current = next((s for s in d.ui_steps if s["state"] in ("current", "failed")), None)
+    d.ui_phase = {
+        Status.PENDING: "Queued, waiting for a worker",
+        Status.SUCCEEDED: "Deployed",
+        Status.SUPERSEDED: "Superseded by a newer deployment",
+        Status.CANCELLED: "Cancelled",
+    }.get(d.status, current["label"] if current else d.get_status_display())
+    if d.status == Status.FAILED:
+        d.ui_phase = f"Failed at: {current['label']}" if current else "Failed"
+    return d
+
+
+# --- home -----------------------------------------------------------------------------------
+
+
+def _home_context(request) -> dict:
+    latest = Deployment.objects.filter(app=OuterRef("pk")).order_by("-number").values("pk")[:1]
+    apps = list(
+        App.objects.visible_to(request.user)
+        .annotate(latest_id=Subquery(latest))
+        .prefetch_related("environments")
+    )
+    deployments = Deployment.objects.in_bulk([a.latest_id for a in apps if a.latest_id])
+    now = timezone.now()
+    for app in apps:
+        app.latest = deployments.get(app.latest_id)
+        if app.latest:
+            decorate(app.latest, now)
+        app.production = next((e for e in app.environments.all() if e.name == "production"), None)
+    return {"apps": apps}
+
+
+@login_required
+def home(request):
+    return render(request, "apps/home.html", _home_context(request))
+
+
+@login_required
+def home_apps(request):
+    return render(request, "apps/_app_list.html", _home_context(request))
+
+
+# --- the app page ---------------------------------------------------------------------------
+
+
+def _environments(app: App) -> list[Environment]:
+    envs = list(app.environments.select_related("live_deployment"))
+    return sorted(envs, key=lambda e: EnvironmentName.values.index(e.name))
+
+
+def _status_context(app: App) -> dict:
+    """The status strip, and a fingerprint of everything the other panels show: when it
+    changes, the strip's poll tells them to refresh (an HX-Trigger event)."""
+    latest = app.deployments.order_by("-number").first()
+    envs = _environments(app)
+    parts = [app.status, str(latest.number if latest else 0), latest.status if latest else ""]
+    parts += [f"{e.name}:{e.live_deployment_id}:{e.stopped}" for e in envs]
+    fingerprint = hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+    return {
+        "app": app,
+        "envs": envs,
+        "seen": latest.number if latest else 0,
+        "fingerprint": fingerprint,
+    }
+
+
+def _history_context(app: App) -> dict:
+    envs = _environments(app)
+    live_ids = {e.live_deployment_id for e in envs if e.live_deployment_id}
+    now = timezone.now()
+    deployments = list(
+        app.deployments.select_related("environment", "requested_by", "source_deployment")[
+            :HISTORY_LENGTH
+        ]
+    )
+    for d in deployments:
+        decorate(d, now)
+        d.ui_live = d.pk in live_ids
+        d.ui_can_rollback = d.status == Status.SUCCEEDED and bool(d.image_id) and not d.ui_live
+    return {"app": app, "deployments": deployments}
+
+
+def _current_context(app: App) -> dict:
+    latest = app.deployments.select_related("environment", "requested_by").first()
+    return {"app": app, **(_log_context(latest) if latest else {"d": None})}
+
+
+def _log_context(d: Deployment) -> dict:
+    lines = LogLine.page(d, after=0, limit=LOG_FIRST_PAGE)
+    cursor = lines[-1].id if lines else 0
+    return {"d": decorate(d), "lines": lines, "cursor": cursor, "log_done": _log_done(d, lines)}
+
+
+def _log_done(d: Deployment, lines) -> bool:
+    """Nothing more will be written: final, past the grace period, and this page not full."""
+    if not d.is_final or len(lines) >= LOG_PAGE:
+        return False
+    return d.finished_at is None or timezone.now() - d.finished_at > LOG_GRACE
+
+
+@login_required
+def app_detail(request, name):
+    app = app_for(request.user, name)
+    context = {**_status_context(app), **_history_context(app), **_current_context(app)}
+    context["is_owner"] = app.owner_id == request.user.pk
+    return render(request, "apps/app_detail.html", context)
+
+
+@login_required
+def app_status(request, name):
+    """The status strip's poll. Nothing changed: 204, so htmx leaves the strip (an aria-live
+    region) alone. Else the new strip, and HX-Trigger events that refresh the other panels."""
+    app = app_for(request.user, name)
+    context = _status_context(app)
+    events = []
+    if request.GET.get("seen", str(context["seen"])) != str(context["seen"]):
+        events.append("new-deployment")
+    if request.GET.get("fp", context["fingerprint"]) != context["fingerprint"]:
+        events.append("app-changed")
+    if request.htmx and "fp" in request.GET and not events:
+        return HttpResponse(status=204)
+    response = render(request, "apps/_app_status.html", context)
+    if events:
+        response["HX-Trigger"] = ", ".join(events)
+    return response
+
+
+@login_required
+def app_environments(request, name):
+    app = app_for(request.user, name)
+    return render(request, "apps/_environments.html", _status_context(app))
+
+
+@login_required
+def app_history(request, name):
+    app = app_for(request.user, name)
+    return render(request, "apps/_deployments.html", _history_context(app))
+
+
+@login_required
+def app_current(request, name):
+    app = app_for(request.user, name)
+    return render(request, "apps/_current.html", _current_context(app))
+
+
+# --- one deployment -------------------------------------------------------------------------
+
+
+@login_required
+def deployment_detail(request, name, number):
+    app = app_for(request.user, name)
+    d = deployment_for(app, number)
+    live_ids = {e.live_deployment_id for e in app.environments.all()}
+    d.ui_live = d.pk in live_ids
+    d.ui_can_rollback = d.status == Status.SUCCEEDED and bool(d.image_id) and not d.ui_live
+    return render(request, "apps/deployment_detail.html", {"app": app, **_log_context(d)})
+
+
+@login_required
+def deployment_panel(request, name, number):
+    """Step and elapsed time; polled while the deployment runs."""
+    app = app_for(request.user, name)
+    d = decorate(deployment_for(app, number))
+    # The screen-reader announcement is refreshed only when the step or status moved.
+    announce = request.GET.get("seen", f"{d.status}:{d.step}") != f"{d.status}:{d.step}"
+    context = {"app": app, "d": d, "announce": announce}
+    status = _stop_if(request, d.is_final)
+    return render(request, "apps/_deployment_panel.html", context, status=status)
+
+
+@login_required
+def deployment_log(request, name, number):
+    """The log lines after ?after=<cursor>, appended out of band, and the next poller."""
+    app = app_for(request.user, name)
+    d = deployment_for(app, number)  # read before the lines: see _log_done
+    try:
+        after = _cursor(request, "after") or 0
+    except ValueError:
+        return HttpResponseBadRequest("after: expected a non-negative whole number.")
+    lines = LogLine.page(d, after=after, limit=LOG_PAGE)
+    done = _log_done(d, lines)
+    context = {"app": app, "d": d, "lines": lines, "cursor": lines[-1].id if lines else after}
+    context["log_done"] = done
+    return render(request, "apps/_log_update.html", context, status=_stop_if(request, done))
+
+
+# --- runtime log ----------------------------------------------------------------------------
+
+
+def _runtime_lines(raw: list[tuple[int, str]]) -> list[dict]:
+    return [
+        {"ns": ns, "text": text, "at": datetime.fromtimestamp(ns / 1e9, tz=UTC)} for ns, text in raw
+    ]
+
+
+@login_required
+def runtime_log(request, name, environment):
+    """The live container's output: the latest page, ?before=<ns> for older lines, or
+    ?since=<ns> for the live tail (polled)."""
+    app = app_for(request.user, name)
+    env = environment_for(app, environment)
+    try:
+        since, before = _cursor(request, "since"), _cursor(request, "before")
+    except ValueError:
+        return HttpResponseBadRequest("since/before: expected nanoseconds since the epoch.")
+    context = {
+        "app": app,
+        "env": env,
+        "envs": _environments(app),
+        "live": bool(env.live_deployment_id),
+    }
+    try:
+        if before is not None:
+            return _runtime_older(request, env, before, context)
+        if since is not None:
+            return _runtime_tail(request, env, since, context)
+        raw = services.runtime_logs(env, since_ns=0, limit=RUNTIME_PAGE)
+    except RuntimeBackendError as exc:
+        context["error"] = exc.message
+        template = "apps/_runtime_update.html" if since is not None else "apps/_runtime_log.html"
+        return render(request, template, context, status=_stop_if(request, since is not None))
+    lines = _runtime_lines(raw)
+    context.update(
+        lines=lines,
+        since=lines[-1]["ns"] if lines else 0,
+        before=lines[0]["ns"] if lines else 0,
+        more=len(lines) >= RUNTIME_PAGE,
+    )
+    return render(request, "apps/_runtime_log.html", context)
+
+
+def _runtime_tail(request, env, since, context):
+    lines = _runtime_lines(services.runtime_logs(env, since_ns=since, limit=RUNTIME_PAGE))
+    context.update(lines=lines, since=lines[-1]["ns"] if lines else since, tail=True)
+    # Nothing deployed here any more (the app is going away): nothing will ever come.
+    return render(
+        request, "apps/_runtime_update.html", context, status=_stop_if(request, not context["live"])
+    )
+
+
+def _runtime_older(request, env, before, context):
+    window = services.runtime_logs(env, since_ns=0, limit=RUNTIME_OLDER_WINDOW)
+    older = [line for line in window if line[0] < before]
+    lines = _runtime_lines(older[-RUNTIME_PAGE:])
+    context.update(
+        lines=lines,
+        before=lines[0]["ns"] if lines else before,
+        more=len(older) > RUNTIME_PAGE,
+        older=True,
+    )
+    return render(request, "apps/_runtime_update.html", context)

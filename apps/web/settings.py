@@ -1,0 +1,163 @@
+"""An app's settings and env vars, and the user's API tokens.
+
+Changed settings and env vars take effect on the next deployment; every change says so and
+offers the button that starts one.
+"""
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from apps.access import app_for, environment_for
+from apps.forms import ApiTokenForm, AppSettingsForm, DeleteAppForm, EnvVarForm
+from apps.models import ApiToken, App, EnvironmentName
+from apps.web.domains import domains_context
+from apps.web.pages import login_required
+from deployments import services
+
+SETTINGS_FIELDS = ["repository", "branch", "build_method", "port", "health_check_path"]
+
+
+def _current_settings(app: App) -> dict:
+    return {field: getattr(app, field) for field in SETTINGS_FIELDS}
+
+
+def _env_context(app: App, env, user, form=None, saved: list[str] | None = None) -> dict:
+    return {
+        "app": app,
+        "env": env,
+        "vars": list(env.env_vars.all()),
+        "env_form": form or EnvVarForm(),
+        "saved": saved or [],
+        "can_reveal": app.owner_id == user.pk,
+    }
+
+
+def settings_page(request, app, form=None, delete_form=None, changed=None, status=200):
+    envs = sorted(app.environments.all(), key=lambda e: EnvironmentName.values.index(e.name))
+    context = {
+        "app": app,
+        "form": form or AppSettingsForm(initial=_current_settings(app)),
+        "changed": changed,
+        "env_sections": [_env_context(app, env, request.user) for env in envs],
+        "delete_form": delete_form or DeleteAppForm(app=app),
+        "is_owner": app.owner_id == request.user.pk,
+        "webhook_urls": _webhook_urls(app),
+        **domains_context(app),
+    }
+    return render(request, "apps/settings.html", context, status=status)
+
+
+def _webhook_urls(app) -> list[tuple[str, str]]:
+    from deployments.services.webhook_registration import webhook_url
+
+    return [
+        (label, webhook_url(app, key))
+        for key, label in (("github", "GitHub"), ("gitlab", "GitLab"), ("gitea", "Gitea / Forgejo"))
+    ]
+
+
+@login_required
+def app_settings(request, name):
+    app = app_for(request.user, name)
+    if request.method != "POST":
+        return settings_page(request, app)
+    form = AppSettingsForm(data=request.POST)
+    if not form.is_valid():
+        return _settings_form(request, app, form, None, 400)
+    changed = services.update_app(app, form.cleaned_data)
+    return _settings_form(request, app, AppSettingsForm(initial=_current_settings(app)), changed)
+
+
+def _settings_form(request, app, form, changed, status=200):
+    if request.htmx:
+        context = {"app": app, "form": form, "changed": changed}
+        return render(request, "apps/_settings_form.html", context, status=status)
+    return settings_page(request, app, form=form, changed=changed, status=status)
+
+
+@login_required
+@require_POST
+def env_set(request, name, environment):
+    """Add or change one variable, or many pasted as KEY=value lines."""
+    app = app_for(request.user, name)
+    env = environment_for(app, environment)
+    form = EnvVarForm(data=request.POST)
+    if not form.is_valid():
+        return _env_response(request, app, env, form=form, status=400)
+    values = form.values
+    services.set_env_vars(env, values)
+    return _env_response(request, app, env, saved=sorted(values))
+
+
+@login_required
+@require_POST
+def env_delete(request, name, environment, key):
+    app = app_for(request.user, name)
+    env = environment_for(app, environment)
+    if not services.delete_env_var(env, key):
+        raise Http404("no such variable")
+    return _env_response(request, app, env, saved=[f"{key} (removed)"])
+
+
+def _env_response(request, app, env, form=None, saved=None, status=200):
+    if not request.htmx:
+        if saved:
+            messages.success(request, "Saved; a redeploy is needed to apply the change.")
+        else:
+            messages.error(request, "The variable was not saved: " + " ".join(_errors(form)))
+        return redirect("app-settings", app.name)
+    context = _env_context(app, env, request.user, form=form, saved=saved)
+    return render(request, "apps/_env_vars.html", context, status=status)
+
+
+def _errors(form) -> list[str]:
+    return [message for messages_ in form.errors.values() for message in messages_]
+
+
+@never_cache
+@login_required
+def env_reveal(request, name, environment, key):
+    """The value, for the app's owner only (staff see the app but not its secrets);
+    ?show=0 masks it again."""
+    app = app_for(request.user, name)
+    if app.owner_id != request.user.pk:
+        raise Http404("no such variable")
+    env = environment_for(app, environment)
+    var = get_object_or_404(env.env_vars, key=key)
+    show = request.GET.get("show", "1") != "0"
+    context = {"app": app, "env": env, "var": var, "show": show, "can_reveal": True}
+    return render(request, "apps/_env_value.html", context)
+
+
+# --- API tokens -----------------------------------------------------------------------------
+
+
+@never_cache
+@login_required
+def tokens(request):
+    """Create (the raw token is in this one response and never again) and list tokens."""
+    form = ApiTokenForm(data=request.POST if request.method == "POST" else None)
+    raw, status = None, 200
+    if request.method == "POST":
+        if form.is_valid():
+            token, raw = ApiToken.issue(request.user, form.cleaned_data["name"])
+            form = ApiTokenForm()
+        else:
+            status = 400
+    context = {"form": form, "raw_token": raw, "tokens": request.user.api_tokens.all()}
+    return render(request, "apps/tokens.html", context, status=status)
+
+
+@login_required
+@require_POST
+def token_revoke(request, pk):
+    token = get_object_or_404(ApiToken, pk=pk, user=request.user)
+    token.delete()
+    if request.htmx:
+        context = {"tokens": request.user.api_tokens.all(), "revoked": token.name}
+        return render(request, "apps/_tokens_list.html", context)
+    messages.success(request, f"Token “{token.name}” is revoked.")
+    return redirect("settings-tokens")

@@ -1,0 +1,234 @@
+"""What Slipway knows about each add-on engine: how its container is started, how to tell
+it is ready, and which commands dump and restore it inside its own container.
+
+Commands get passwords through the exec's environment (PGPASSWORD, MYSQL_PWD,
+REDISCLI_AUTH), never on a command line. Both the official images and Slipway's
+Debian-built ones have these clients.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from apps.models.addons import AddOn, AddOnKind
+from deployments.adapters.runtime import ContainerSpec, Endpoint, RuntimeBackendError
+
+CONNECT_TIMEOUT = 3
+PROBE_INTERVAL = 0.3
+
+# Redis 7 started with --appendonly yes and no AOF yet begins empty, ignoring a dump.rdb
+# beside it. So: a dump.rdb without an AOF (the first start after a restore, or after a
+# crash before the AOF existed) starts with AOF off, and readiness turns it on again, which
+# writes the AOF from the loaded data. A restore leaves restore.rdb for the next start.
+REDIS_START = (
+    "cd /data; "
+    "if [ -f restore.rdb ]; then rm -rf appendonlydir && mv restore.rdb dump.rdb; fi; "
+    "aof=yes; if [ ! -d appendonlydir ] && [ -f dump.rdb ]; then aof=no; fi; "
+    'exec docker-entrypoint.sh redis-server --appendonly "$aof" --requirepass "$REDIS_PASSWORD"'
+)
+
+
+class AddOnNotReady(RuntimeBackendError):
+    code = "addon_not_ready"
+
+
+def container_spec(addon: AddOn) -> ContainerSpec:
+    return ContainerSpec(
+        name=addon.container_name,
+        image=settings.PAAS_ADDON_IMAGES[addon.kind],
+        env=container_env(addon),
+        port=addon.port,
+        labels=addon.labels,
+        network=addon.app.network,
+        memory=settings.PAAS_ADDON_MEMORY,
+        cpus=settings.PAAS_ADDON_CPUS,
+        command=["sh", "-c", REDIS_START] if addon.kind == AddOnKind.REDIS else None,
+        volumes={addon.volume: addon.data_path},
+        aliases=[addon.alias],
+    )
+
+
+def container_env(addon: AddOn) -> dict[str, str]:
+    """The official images' variable names: read once, when the data directory is new."""
+    if addon.kind == AddOnKind.POSTGRES:
+        return {
+            "POSTGRES_USER": addon.username,
+            "POSTGRES_PASSWORD": addon.password,
+            "POSTGRES_DB": addon.database,
+        }
+    if addon.kind == AddOnKind.MARIADB:
+        return {
+            "MARIADB_USER": addon.username,
+            "MARIADB_PASSWORD": addon.password,
+            "MARIADB_DATABASE": addon.database,
+            "MARIADB_RANDOM_ROOT_PASSWORD": "1",  # Slipway uses the app's account only
+        }
+    return {"REDIS_PASSWORD": addon.password}
+
+
+# --- connections (from this host to the container's address on the app network) --------------
+
+
+def connect(addon: AddOn, endpoint: Endpoint, timeout: float = CONNECT_TIMEOUT):
+    """A client connection to the add-on as its app account (the caller closes it)."""
+    if addon.kind == AddOnKind.POSTGRES:
+        import psycopg
+
+        return psycopg.connect(
+            host=endpoint.host,
+            port=endpoint.port,
+            user=addon.username,
+            password=addon.password,
+            dbname=addon.database,
+            connect_timeout=max(1, int(timeout)),
+            application_name="slipway",
+        )
+    if addon.kind == AddOnKind.MARIADB:
+        import pymysql
+
+        return pymysql.connect(
+            host=endpoint.host,
+            port=endpoint.port,
+            user=addon.username,
+            password=addon.password,
+            database=addon.database,
+            connect_timeout=timeout,
+            read_timeout=settings.PAAS_DB_VIEW_TIMEOUT_MS / 1000 + 10,
+            charset="utf8mb4",
+        )
+    import redis
+
+    return redis.Redis(
+        host=endpoint.host,
+        port=endpoint.port,
+        password=addon.password,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout + 5,
+    )
+
+
+def _probe(addon: AddOn, endpoint: Endpoint) -> None:
+    client = connect(addon, endpoint, timeout=2)
+    try:
+        if addon.kind == AddOnKind.REDIS:
+            client.ping()
+    finally:
+        client.close()
+
+
+def wait_ready(addon: AddOn, runtime, timeout: float | None = None) -> float:
+    """Poll until the add-on accepts its app account's connection; returns the seconds."""
+    timeout = settings.PAAS_ADDON_START_TIMEOUT if timeout is None else timeout
+    started = time.monotonic()
+    last = "no answer yet"
+    while time.monotonic() - started < timeout:
+        if not runtime.is_running(addon.container_id):
+            raise AddOnNotReady(f"the {addon.kind} container stopped: {_tail(runtime, addon)}")
+        try:
+            _probe(addon, runtime.endpoint(addon.container_id, addon.app.network))
+        except Exception as exc:  # noqa: BLE001 - any client's refusal means "not yet"
+            last = f"{type(exc).__name__}: {exc}"[:300]
+            time.sleep(PROBE_INTERVAL)
+            continue
+        after_ready(addon, runtime)
+        return time.monotonic() - started
+    raise AddOnNotReady(f"{addon.kind} did not accept connections within {timeout:g}s ({last})")
+
+
+def after_ready(addon: AddOn, runtime) -> None:
+    if addon.kind == AddOnKind.REDIS:  # see REDIS_START
+        runtime.exec_to_stream(
+            addon.container_id,
+            ["redis-cli", "CONFIG", "SET", "appendonly", "yes"],
+            lambda _chunk: None,
+            env={"REDISCLI_AUTH": addon.password},
+        )
+
+
+def _tail(runtime, addon: AddOn) -> str:
+    try:
+        lines = runtime.logs(addon.container_id, limit=15)
+    except RuntimeBackendError:
+        return "(no logs)"
+    return " | ".join(text for _, text in lines)[-1500:]
+
+
+# --- dumps and restores ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Command:
+    argv: list[str]
+    env: dict[str, str]
+
+
+def dump_command(addon: AddOn) -> Command:
+    if addon.kind == AddOnKind.POSTGRES:
+        return Command(
+            [
+                "pg_dump",
+                "--clean",
+                "--if-exists",
+                "--no-owner",
+                "--no-privileges",
+                "-U",
+                addon.username,
+                "-d",
+                addon.database,
+            ],
+            {"PGPASSWORD": addon.password},
+        )
+    if addon.kind == AddOnKind.MARIADB:
+        return Command(
+            [
+                "mariadb-dump",
+                "--single-transaction",
+                "--routines",
+                "--triggers",
+                "--add-drop-table",
+                "-u",
+                addon.username,
+                addon.database,
+            ],
+            {"MYSQL_PWD": addon.password},
+        )
+    # An RDB snapshot to stdout, from the server's own replication stream.
+    return Command(["redis-cli", "--rdb", "-"], {"REDISCLI_AUTH": addon.password})
+
+
+def restore_command(addon: AddOn) -> Command:
+    """Reads the dump on stdin. Redis cannot load an RDB while it runs: its file is put
+    beside the data and picked up by the next start (see REDIS_START)."""
+    if addon.kind == AddOnKind.POSTGRES:
+        return Command(
+            [
+                "psql",
+                "-q",
+                "-X",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "--single-transaction",
+                "-o",
+                "/dev/null",
+                "-U",
+                addon.username,
+                "-d",
+                addon.database,
+            ],
+            {"PGPASSWORD": addon.password},
+        )
+    if addon.kind == AddOnKind.MARIADB:
+        return Command(
+            ["mariadb", "-u", addon.username, addon.database], {"MYSQL_PWD": addon.password}
+        )
+    return Command(
+        ["sh", "-c", "cat > /data/restore.rdb.part && mv /data/restore.rdb.part /data/restore.rdb"],
+        {},
+    )
+
+
+def dump_suffix(addon: AddOn) -> str:
+    return ".rdb" if addon.kind == AddOnKind.REDIS else ".sql.gz"

@@ -1,0 +1,151 @@
+"""HTTP for the provider clients: short timeouts, the user's token, one refresh on a 401, and
+every failure turned into a ProviderError whose message is fit to show (no token, no raw page)."""
+
+import re
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
+
+import requests
+from django.conf import settings
+from django.utils import timezone
+
+from deployments.adapters.git_providers import ProviderClient, ProviderError
+from deployments.adapters.git_providers import tokens as provider_tokens
+
+# Enough for any real repository's branches; a runaway pagination stops here.
+MAX_PAGES = 10
+_FULL_NAME = re.compile(r"^[\w.-]+(/[\w.-]+)+$")
+
+
+def send(method: str, url: str, label: str, **kwargs) -> requests.Response:
+    timeout = settings.PAAS_GIT_PROVIDER_TIMEOUT
+    try:
+        return requests.request(method, url, timeout=timeout, **kwargs)
+    except requests.Timeout:
+        message = f"{label} did not answer within {timeout:g} seconds; try again."
+    except requests.RequestException:
+        message = f"Slipway could not reach {label}; try again in a moment."
+    # Raised outside the except blocks, so the requests error (and its URL) is not chained.
+    raise ProviderError("timeout", message)
+
+
+def error_for(response: requests.Response, label: str) -> ProviderError:
+    status = response.status_code
+    if status == 401:
+        return ProviderError("unauthorized", f"Your {label} sign-in has expired; sign in again.")
+    if status == 429 or (status == 403 and response.headers.get("X-RateLimit-Remaining") == "0"):
+        return _rate_limited(response, label)
+    if status == 404:
+        return ProviderError(
+            "not_found", f"{label} found nothing there, or your account cannot see it."
+        )
+    if status >= 500:
+        return ProviderError("provider_error", f"{label} failed (HTTP {status}); try again later.")
+    return ProviderError(
+        "provider_error", f"{label} refused the request (HTTP {status}){_detail(response)}."
+    )
+
+
+def _rate_limited(response: requests.Response, label: str) -> ProviderError:
+    retry_at = _retry_at(response.headers)
+    when = f"after {retry_at:%H:%M} UTC" if retry_at else "in a few minutes"
+    return ProviderError(
+        "rate_limited", f"{label}'s API rate limit is used up; try again {when}.", retry_at
+    )
+
+
+def _retry_at(headers) -> datetime | None:
+    after = headers.get("Retry-After", "")
+    if after.isdigit():
+        return timezone.now() + timedelta(seconds=int(after))
+    # GitHub and Gitea say X-RateLimit-Reset, GitLab RateLimit-Reset: epoch seconds.
+    reset = headers.get("X-RateLimit-Reset") or headers.get("RateLimit-Reset") or ""
+    return datetime.fromtimestamp(int(reset), tz=UTC) if reset.isdigit() else None
+
+
+def _detail(response: requests.Response) -> str:
+    """The provider's own one-line reason (GitHub, GitLab and Gitea all say "message")."""
+    try:
+        message = response.json().get("message")
+    except (ValueError, AttributeError):
+        return ""
+    return f": {message[:200]}" if isinstance(message, str) and message else ""
+
+
+def json_of(response: requests.Response, label: str):
+    try:
+        return response.json()
+    except ValueError:
+        raise ProviderError(
+            "provider_error", f"{label} answered with something unreadable."
+        ) from None
+
+
+def parse_time(value: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def repo_path(full_name: str, label: str) -> str:
+    """full_name checked and quoted for a URL path: no "..", no query, nothing to smuggle."""
+    if not _FULL_NAME.match(full_name) or ".." in full_name.split("/"):
+        raise ProviderError("not_found", f"{full_name!r} is not a {label} repository name.")
+    return quote(full_name, safe="/")
+
+
+class HttpClient(ProviderClient):
+    """A ProviderClient over REST: subclasses say how to authenticate and paginate."""
+
+    auth_scheme = "Bearer"
+    headers: dict[str, str] = {"Accept": "application/json"}
+
+    @property
+    def label(self) -> str:
+        return self.credential.display_name
+
+    def request(self, method: str, path: str, **kwargs) -> requests.Response:
+        token = provider_tokens.access_token(self.credential)
+        response = self._send(method, path, token, **kwargs)
+        if response.status_code == 401 and self.credential.refresh_token:
+            # Revoked early or expired by the provider's clock, not ours: refresh once.
+            response = self._send(method, path, provider_tokens.refresh(self.credential), **kwargs)
+        if response.status_code >= 400:
+            raise error_for(response, self.label)
+        return response
+
+    def json(self, response: requests.Response):
+        return json_of(response, self.label)
+
+    def get_json(self, path: str, **params):
+        return self.json(self.request("GET", path, params=params))
+
+    def post_json(self, path: str, body: dict):
+        return self.json(self.request("POST", path, json=body))
+
+    def exists(self, path: str) -> bool:
+        try:
+            self.request("GET", path)
+        except ProviderError as exc:
+            if exc.code == "not_found":
+                return False
+            raise
+        return True
+
+    def all_pages(self, path: str, params: dict, max_pages: int = MAX_PAGES) -> list:
+        rows: list = []
+        for page in range(1, max_pages + 1):
+            response = self.request("GET", path, params={**params, "page": page})
+            rows.extend(self.json(response))
+            if not self.has_next(response):
+                break
+        return rows
+
+    def has_next(self, response: requests.Response) -> bool:
+        return "next" in response.links
+
+    def _send(self, method: str, path: str, token: str, **kwargs) -> requests.Response:
+        headers = {**self.headers, "Authorization": f"{self.auth_scheme} {token}"}
+        url = self.credential.api_url.rstrip("/") + path
+        return send(method, url, self.label, headers=headers, **kwargs)

@@ -1,0 +1,62 @@
+"""The proxy that routes an app's hostnames to its live container.
+
+The pipeline switches a route once the new container is healthy; the warden calls
+`sync()` with what the database says so that a restarted proxy gets every route back.
+`get_proxy()` hands out the configured implementation (Caddy, through its admin API).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from django.conf import settings
+
+
+def managed_prefix(instance: str | None = None) -> str:
+    """Route ids this installation owns start with it; the proxy leaves all others alone."""
+    return f"{instance or settings.PAAS_INSTANCE}-"
+
+
+class ProxyError(Exception):
+    """The proxy could not be reached (`proxy_unreachable`) or refused a change."""
+
+    user_fault = False
+
+    def __init__(self, message: str, code: str = "proxy_unreachable"):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    route_id: str
+    hosts: list[str] = field(default_factory=list)
+    upstream: str | None = None  # "ip:port"; None serves the "app is stopped" page
+
+
+class Proxy(Protocol):
+    def ensure_server(self) -> None: ...
+
+    def set_route(self, route_id: str, hosts: list[str], upstream: str) -> None: ...
+
+    def set_static_route(
+        self, route_id: str, hosts: list[str], status: int = 503, body: str = ...
+    ) -> None: ...
+
+    def remove_route(self, route_id: str) -> None: ...
+
+    def get_route(self, route_id: str) -> dict | None: ...
+
+    def route_ids(self, prefix: str | None = None) -> list[str]: ...
+
+    def upstream_of(self, route_id: str) -> str | None: ...
+
+    def sync(self, routes: list[RouteSpec], prefix: str | None = None) -> None: ...
+
+
+def get_proxy() -> Proxy:
+    from deployments.adapters.router.caddy import CaddyProxy
+
+    return CaddyProxy()

@@ -1,0 +1,686 @@
+"""The Docker Engine runtime backend (Docker SDK for Python), for apps on this host.
+
+Caddy runs on the host and reaches each container by its IP on the app's user-defined
+bridge network, so containers publish no ports. Env values travel only in API request
+bodies and are never logged.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import http.client
+import logging
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import docker
+import requests
+from django.conf import settings
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.types import EndpointConfig, LogConfig
+from docker.utils.socket import frames_iter
+
+from deployments.adapters.runtime import (
+    ContainerExited,
+    ContainerInfo,
+    ContainerSpec,
+    Endpoint,
+    EngineError,
+    ExecResult,
+    HealthCheckFailed,
+    ImageCleanup,
+    ImageMissing,
+    RuntimeBackendError,
+)
+
+logger = logging.getLogger(__name__)
+
+PORT_LABEL = "slipway.port"  # lets endpoint() find the port without the spec
+RETRY_DELAYS = (0.2, 0.5, 1.0)  # seconds before the 2nd, 3rd and 4th attempt
+POLL_INTERVAL = 0.12
+CONNECT_TIMEOUT = 0.5
+MAX_READ_TIMEOUT = 5.0
+TAIL_LINES = 50
+# Docker's default set minus what no web app needs and an attacker on a shared bridge
+# would like: NET_RAW (raw sockets: ARP/DNS spoofing of neighbours), MKNOD, AUDIT_WRITE.
+# CHOWN/SETUID/SETGID stay: many images start as root and drop to a user (gosu, nginx).
+# Binding ports >= 1024 needs no capability, and NET_BIND_SERVICE stays for the rest.
+CAP_DROP = ["NET_RAW", "MKNOD", "AUDIT_WRITE"]
+PIDS_LIMIT = 4096  # stops a fork bomb from taking the host; generous for threaded servers
+# json-file explicitly: logs() needs a driver Docker can read back, and the size cap keeps
+# a chatty app from filling the disk.
+LOG_CONFIG = LogConfig(type="json-file", config={"max-size": "10m", "max-file": "3"})
+CRASHED_STATES = frozenset({"exited", "dead", "restarting"})
+EXEC_OUTPUT_TAIL = 8000  # characters of a command's messages kept for the caller
+SEND_CHUNK = 64 * 1024
+SEND_STALL = 2.0  # seconds a full socket waits before we ask whether the command still runs
+READER_GRACE = 2.0
+
+
+class DockerRuntime:
+    def __init__(self, client: docker.DockerClient | None = None):
+        self._client = client
+
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            with _engine_errors("connect to the Docker engine"):
+                self._client = docker.DockerClient(base_url=settings.PAAS_DOCKER_HOST)
+        return self._client
+
+    # --- networks -------------------------------------------------------------------
+
+    def ensure_network(self, name: str, labels: dict[str, str]) -> str:
+        # Docker 20.10 checks network names racily (CheckDuplicate included): two
+        # concurrent creates make twins, and a container then fails on an "ambiguous"
+        # name. A host-wide lock serializes Slipway's creators; twins made by anyone
+        # else are healed below.
+        with _engine_errors(f"ensure network {name}"), _host_lock("docker-networks"):
+            twins = self._networks_named(name)
+            if not twins:
+                return self.client.networks.create(name, driver="bridge", labels=labels).id
+            keep, *extra = sorted(twins, key=_keep_first)
+            for network in extra:
+                self._remove_if_empty(network)
+            return keep.id
+
+    def remove_network(self, name: str) -> bool:
+        """Remove the network; False when containers are still attached (remove them first)."""
+        with _engine_errors(f"remove network {name}"):
+            for network in self._networks_named(name):
+                try:
+                    network.remove()
+                except NotFound:
+                    pass
+                except APIError as exc:
+                    if exc.status_code in (403, 409):  # "has active endpoints"
+                        return False
+                    raise
+        return True
+
+    def _networks_named(self, name: str) -> list:
+        # The names filter matches substrings: keep only the exact name.
+        found = [n for n in self.client.networks.list(names=[name]) if n.name == name]
+        if len(found) > 1:
+            for network in found:  # twins: inspect each to see which has containers
+                network.reload()
+        return found
+
+    def _remove_if_empty(self, network) -> None:
+        try:
+            network.remove()
+        except NotFound:
+            pass
+        except APIError as exc:
+            if exc.status_code not in (403, 409):  # containers attached: keep it
+                raise
+
+    # --- containers -----------------------------------------------------------------
+
+    def start(self, spec: ContainerSpec) -> str:
+        attempts = len(RETRY_DELAYS) + 1
+        for attempt in range(attempts):
+            try:
+                return self._create_and_start(spec)
+            except ImageNotFound as exc:
+                raise ImageMissing(f"image {spec.image} is not on this host") from exc
+            except APIError as exc:
+                if exc.status_code == 409:
+                    with _engine_errors(f"remove a stale {spec.name}"):
+                        self._remove_stale(spec)
+                elif not _transient(exc) or attempt == attempts - 1:
+                    raise EngineError(f"could not start {spec.name}: {_describe(exc)}") from exc
+            except (DockerException, requests.RequestException) as exc:
+                if attempt == attempts - 1:
+                    raise EngineError(f"could not start {spec.name}: {_describe(exc)}") from exc
+            if attempt < len(RETRY_DELAYS):
+                logger.warning("retrying start of %s (attempt %d)", spec.name, attempt + 2)
+                time.sleep(RETRY_DELAYS[attempt])
+        raise EngineError(f"could not start {spec.name}: its name stayed taken")
+
+    def _create_and_start(self, spec: ContainerSpec) -> str:
+        kwargs = _create_kwargs(spec, self.client.api._version)
+        container = self.client.containers.create(**kwargs)
+        try:
+            container.start()
+        except Exception:
+            # A created-but-not-started container would make the retry's create hit 409.
+            self._force_remove(container.id)
+            raise
+        return container.id
+
+    def _remove_stale(self, spec: ContainerSpec) -> None:
+        """A 409 on create: a previous attempt left a container with this name behind."""
+        try:
+            stale = self.client.containers.get(spec.name)
+        except NotFound:
+            return  # removed meanwhile; the retry will do
+        if any(stale.labels.get(k) != v for k, v in spec.labels.items()):
+            raise EngineError(f"the name {spec.name} belongs to a container Slipway did not make")
+        self._force_remove(stale.id)
+
+    def _force_remove(self, container_id: str) -> None:
+        try:
+            self.client.api.remove_container(container_id, force=True)
+        except NotFound:
+            pass
+        except APIError as exc:
+            if exc.status_code != 409:  # 409: a removal is already in progress
+                raise
+
+    def endpoint(self, container_id: str, network: str) -> Endpoint:
+        with _engine_errors(f"inspect container {container_id[:12]}"):
+            container = self.client.containers.get(container_id)
+        networks = container.attrs["NetworkSettings"]["Networks"] or {}
+        ip = (networks.get(network) or {}).get("IPAddress")
+        port = container.labels.get(PORT_LABEL)
+        if not ip or not port:
+            raise EngineError(f"container {container.name} has no address on network {network}")
+        return Endpoint(ip, int(port))
+
+    def wait_healthy(
+        self,
+        container_id: str,
+        endpoint: Endpoint,
+        path: str = "/",
+        timeout: float = 60,
+        log: Callable[[str], object] = print,
+    ) -> float:
+        """Poll until the app answers HTTP below 500; returns the seconds it took.
+
+        A crashed container is left as it is (its restart policy keeps trying): the caller
+        removes it once it has the logs it needs.
+        """
+        started = time.monotonic()
+        deadline = started + timeout
+        log(f"Waiting for the app to answer on http://{endpoint}{path} (up to {timeout:g}s)")
+        while True:
+            self._raise_if_crashed(container_id)
+            answer = _probe(endpoint, path, deadline - time.monotonic())
+            if isinstance(answer, int) and answer < 500:
+                elapsed = time.monotonic() - started
+                log(f"The app answered HTTP {answer} after {elapsed:.2f}s")
+                return elapsed
+            if time.monotonic() + POLL_INTERVAL > deadline:
+                message = f"the app did not answer on port {endpoint.port} within {timeout:g}s"
+                raise HealthCheckFailed(
+                    f"{message} (last: {answer})", logs_tail=self._tail(container_id)
+                )
+            time.sleep(POLL_INTERVAL)
+
+    def _raise_if_crashed(self, container_id: str) -> None:
+        with _engine_errors(f"inspect container {container_id[:12]}"):
+            attrs = self.client.api.inspect_container(container_id)
+        state = attrs["State"]
+        # With a restart policy a crash shows as "restarting" or a new run: count both.
+        if state["Status"] in CRASHED_STATES or attrs.get("RestartCount", 0) > 0:
+            code = state.get("ExitCode")
+            raise ContainerExited(
+                f"the app exited with code {code} before it answered",
+                logs_tail=self._tail(container_id),
+                exit_code=code,
+            )
+
+    def _tail(self, container_id: str) -> str:
+        with _engine_errors(f"read logs of {container_id[:12]}"):
+            raw = self.client.api.logs(container_id, stdout=True, stderr=True, tail=TAIL_LINES)
+        return raw.decode("utf-8", "replace")
+
+    def stop(self, container_id: str, timeout: int = 10) -> None:
+        with _engine_errors(f"stop container {container_id[:12]}"):
+            try:
+                self.client.api.stop(container_id, timeout=timeout)
+            except NotFound:
+                pass
+
+    def remove(self, container_id: str) -> None:
+        with _engine_errors(f"remove container {container_id[:12]}"):
+            self._force_remove(container_id)
+
+    def is_running(self, container_id: str) -> bool:
+        with _engine_errors(f"inspect container {container_id[:12]}"):
+            try:
+                state = self.client.api.inspect_container(container_id)["State"]
+            except NotFound:
+                return False
+        return state["Status"] == "running"
+
+    def restart(self, container_id: str) -> None:
+        with _engine_errors(f"restart container {container_id[:12]}"):
+            self.client.api.restart(container_id, timeout=10)
+
+    def stats(self, container_id: str) -> dict:
+        """CPU and memory now, as `docker stats` counts them; {} when the container is gone.
+        Takes about a second: the engine samples CPU twice to get a rate."""
+        with _engine_errors(f"read stats of {container_id[:12]}"):
+            try:
+                raw = self.client.api.stats(container_id, stream=False)
+            except NotFound:
+                return {}
+        return _usage(raw)
+
+    # --- logs -----------------------------------------------------------------------
+
+    def logs(self, container_id: str, since_ns: int = 0, limit: int = 200) -> list[tuple[int, str]]:
+        """Log lines as (ns since epoch, text), oldest first, all newer than since_ns.
+
+        Without a cursor: the last `limit` lines. With one: the first `limit` lines after
+        it, so a caller paging with the last ns it saw never skips nor repeats a line.
+        """
+        with _engine_errors(f"read logs of {container_id[:12]}"):
+            if since_ns <= 0:
+                raw = self.client.api.logs(
+                    container_id, stdout=True, stderr=True, timestamps=True, tail=limit
+                )
+                return list(_parse_lines(raw.decode("utf-8", "replace").splitlines()))[-limit:]
+            return self._logs_after(container_id, since_ns, limit)
+
+    def _logs_after(self, container_id: str, since_ns: int, limit: int) -> list[tuple[int, str]]:
+        # A float of seconds cannot hold nanoseconds exactly (±0.25 µs today): ask from a
+        # microsecond earlier and drop what is not strictly newer here.
+        stream = self.client.api.logs(
+            container_id,
+            stdout=True,
+            stderr=True,
+            timestamps=True,
+            stream=True,
+            follow=False,
+            since=max(since_ns - 1_000, 1) / 1e9,
+        )
+        try:
+            return _take_after(_parse_lines(_split_lines(stream)), since_ns, limit)
+        finally:
+            stream.close()
+
+    # --- cleanup by labels --------------------------------------------------------------
+
+    def containers_with_labels(self, labels: dict[str, str]) -> list[ContainerInfo]:
+        with _engine_errors("list containers"):
+            found = self.client.containers.list(
+                all=True, sparse=True, filters={"label": _label_filter(labels)}
+            )
+        return [_container_info(c.attrs) for c in found]
+
+    def remove_by_labels(self, labels: dict[str, str]) -> int:
+        containers = self.containers_with_labels(labels)
+        with _engine_errors("remove containers"):
+            for container in containers:
+                self._force_remove(container.id)
+        return len(containers)
+
+    def image_exists(self, image: str) -> bool:
+        with _engine_errors("inspect image"):
+            try:
+                self.client.images.get(image)
+                return True
+            except ImageNotFound:
+                return False
+
+    def remove_image(self, image: str) -> bool:
+        """Untag/remove one image; False when a container still uses it (kept for later)."""
+        with _engine_errors("remove image"):
+            try:
+                self.client.images.remove(image)
+            except NotFound:
+                pass
+            except APIError as exc:
+                if exc.status_code != 409:
+                    raise
+                return False
+        return True
+
+    def remove_images_with_labels(self, labels: dict[str, str]) -> ImageCleanup:
+        result = ImageCleanup()
+        with _engine_errors("remove images"):
+            for image in self.client.images.list(filters={"label": _label_filter(labels)}):
+                try:
+                    self.client.images.remove(image.id, force=True)
+                    result.removed.append(image.id)
+                except NotFound:
+                    result.removed.append(image.id)
+                except APIError as exc:
+                    if exc.status_code != 409:  # 409: a running container uses it
+                        raise
+                    result.in_use.append(image.id)
+        return result
+
+    # --- volumes --------------------------------------------------------------------------
+
+    def ensure_volume(self, name: str, labels: dict[str, str]) -> str:
+        with _engine_errors(f"ensure volume {name}"):
+            try:
+                return self.client.volumes.get(name).name
+            except NotFound:
+                return self.client.volumes.create(name=name, labels=labels).name
+
+    def remove_volume(self, name: str) -> bool:
+        """Delete a volume and its data; False while a container still uses it."""
+        with _engine_errors(f"remove volume {name}"):
+            try:
+                self.client.api.remove_volume(name)
+            except NotFound:
+                pass
+            except APIError as exc:
+                if exc.status_code != 409:
+                    raise
+                return False
+        return True
+
+    def remove_volumes_with_labels(self, labels: dict[str, str]) -> int:
+        with _engine_errors("list volumes"):
+            volumes = self.client.volumes.list(filters={"label": _label_filter(labels)})
+        removed = 0
+        for volume in volumes:
+            if not self.remove_volume(volume.name):
+                raise EngineError(f"volume {volume.name} is still in use")
+            removed += 1
+        return removed
+
+    def volume_size(self, name: str) -> int | None:
+        """Bytes on disk, from the engine's disk usage report; None when it has no figure."""
+        with _engine_errors("read disk usage"):
+            volumes = self.client.api.df().get("Volumes") or []
+        for volume in volumes:
+            if volume.get("Name") == name:
+                size = (volume.get("UsageData") or {}).get("Size", -1)
+                return size if size >= 0 else None
+        return None
+
+    # --- commands inside a container --------------------------------------------------------
+
+    def exec_to_stream(
+        self,
+        container_id: str,
+        command: list[str],
+        sink: Callable[[bytes], object],
+        env: dict[str, str] | None = None,
+    ) -> ExecResult:
+        """Run a command; its stdout goes to sink chunk by chunk (never whole in memory)."""
+        messages = _Tail()
+        with _engine_errors(f"run a command in {container_id[:12]}"):
+            exec_id = self.client.api.exec_create(
+                container_id, command, stdout=True, stderr=True, environment=env or {}
+            )["Id"]
+            for out, err in self.client.api.exec_start(exec_id, stream=True, demux=True):
+                if out:
+                    sink(out)
+                if err:
+                    messages.add(err)
+            return ExecResult(self._exit_code(exec_id), messages.text())
+
+    def exec_from_stream(
+        self,
+        container_id: str,
+        command: list[str],
+        chunks: Iterable[bytes],
+        env: dict[str, str] | None = None,
+    ) -> ExecResult:
+        """Run a command fed chunks on its stdin; its output is read meanwhile, so a chatty
+        command never blocks on a full pipe while we are still writing."""
+        messages = _Tail()
+        with _engine_errors(f"run a command in {container_id[:12]}"):
+            exec_id = self.client.api.exec_create(
+                container_id, command, stdin=True, stdout=True, stderr=True, environment=env or {}
+            )["Id"]
+            stream = self.client.api.exec_start(exec_id, socket=True)
+            raw = getattr(stream, "_sock", stream)
+            reader = threading.Thread(target=_drain_frames, args=(stream, messages), daemon=True)
+            reader.start()
+            try:
+                if not _send_all(raw, chunks, lambda: self._exec_running(exec_id)):
+                    # The command stopped reading (it failed early). The engine keeps the
+                    # connection open all the same: give the reader a moment for the last
+                    # messages, then wake it up.
+                    reader.join(READER_GRACE)
+                    _shutdown(raw)
+                reader.join()
+            finally:
+                stream.close()
+            return ExecResult(self._exit_code(exec_id), messages.text())
+
+    def _exec_running(self, exec_id: str) -> bool:
+        return bool(self.client.api.exec_inspect(exec_id).get("Running"))
+
+    def _exit_code(self, exec_id: str) -> int:
+        # The stream can end a moment before the engine records the exit code.
+        for _ in range(50):
+            state = self.client.api.exec_inspect(exec_id)
+            if not state.get("Running"):
+                return int(state.get("ExitCode") or 0)
+            time.sleep(0.1)
+        raise EngineError("a command inside the container did not finish")
+
+
+# --- helpers -------------------------------------------------------------------------
+
+
+class _Tail:
+    """The last EXEC_OUTPUT_TAIL characters of a command's messages (thread-safe enough:
+    one writer)."""
+
+    def __init__(self):
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def add(self, data: bytes) -> None:
+        self.parts.append(data)
+        self.size += len(data)
+        while self.size > EXEC_OUTPUT_TAIL and len(self.parts) > 1:
+            self.size -= len(self.parts.pop(0))
+
+    def text(self) -> str:
+        return b"".join(self.parts).decode("utf-8", "replace")[-EXEC_OUTPUT_TAIL:]
+
+
+def _send_all(raw, chunks: Iterable[bytes], still_running: Callable[[], bool]) -> bool:
+    """Write everything, then EOF; False when the command stopped reading first.
+
+    A command that exits early leaves its stdin unread while the engine holds the connection
+    open, so a plain sendall would block for ever: wait for room with select, send without
+    blocking, and look whether the command still runs whenever the socket stays full.
+    """
+    for chunk in chunks:
+        view = memoryview(chunk)
+        while view:
+            _, writable, _ = select.select([], [raw], [], SEND_STALL)
+            if not writable:
+                if still_running():
+                    continue
+                return False
+            try:
+                sent = raw.send(view[:SEND_CHUNK], socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                return False
+            view = view[sent:]
+    raw.shutdown(socket.SHUT_WR)  # end of input: the command sees EOF
+    return True
+
+
+def _shutdown(raw) -> None:
+    try:
+        raw.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _drain_frames(stream, messages: _Tail) -> None:
+    try:
+        for _stream_id, data in frames_iter(stream, tty=False):
+            messages.add(data)
+    except OSError:
+        pass  # the connection closed under us: the exit code tells the outcome
+
+
+def _create_kwargs(spec: ContainerSpec, api_version: str = "1.41") -> dict:
+    kwargs = {
+        "image": spec.image,
+        "name": spec.name,
+        "command": spec.command,
+        "environment": dict(spec.env),  # sent in the JSON body, never on a command line
+        "labels": {**spec.labels, PORT_LABEL: str(spec.port)},
+        "network": spec.network,
+        "mem_limit": spec.memory,
+        "nano_cpus": int(spec.cpus * 1e9),
+        "pids_limit": PIDS_LIMIT,
+        "restart_policy": {"Name": "unless-stopped"},
+        "privileged": False,
+        "security_opt": ["no-new-privileges"],
+        "cap_drop": CAP_DROP,
+        # An init as PID 1 forwards SIGTERM (most servers ignore it as PID 1, so a stop
+        # would wait out its timeout) and reaps zombies.
+        "init": True,
+        "log_config": LOG_CONFIG,
+    }
+    if spec.volumes:
+        kwargs["volumes"] = {
+            name: {"bind": path, "mode": "rw"} for name, path in spec.volumes.items()
+        }
+    if spec.aliases:
+        endpoint = EndpointConfig(api_version, aliases=list(spec.aliases))
+        kwargs["networking_config"] = {spec.network: endpoint}
+    return kwargs
+
+
+@contextmanager
+def _host_lock(name: str) -> Iterator[None]:
+    """An exclusive lock shared by every Slipway process on this host (and its threads)."""
+    path = Path(settings.VAR_DIR) / "run" / f"{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _engine_errors(action: str) -> Iterator[None]:
+    try:
+        yield
+    except RuntimeBackendError:
+        raise
+    except (DockerException, requests.RequestException) as exc:
+        raise EngineError(f"could not {action}: {_describe(exc)}") from exc
+
+
+def _transient(exc: APIError) -> bool:
+    return exc.status_code is None or exc.status_code >= 500
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, APIError) and exc.explanation:
+        return f"{exc.status_code} {exc.explanation}"[:300]
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def _probe(endpoint: Endpoint, path: str, remaining: float) -> int | str:
+    """One GET; the HTTP status, or why there was none."""
+    conn = http.client.HTTPConnection(endpoint.host, endpoint.port, timeout=CONNECT_TIMEOUT)
+    try:
+        conn.connect()
+        conn.sock.settimeout(max(CONNECT_TIMEOUT, min(MAX_READ_TIMEOUT, remaining)))
+        conn.request("GET", path, headers={"User-Agent": "slipway-health-check"})
+        return conn.getresponse().status
+    except (OSError, http.client.HTTPException) as exc:
+        return type(exc).__name__
+    finally:
+        conn.close()
+
+
+def _split_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    buffer = b""
+    for chunk in chunks:
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        yield from (line.decode("utf-8", "replace") for line in lines)
+    if buffer:
+        yield buffer.decode("utf-8", "replace")
+
+
+def _parse_lines(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
+    for line in lines:
+        stamp, _, text = line.partition(" ")
+        ns = _rfc3339_ns(stamp)
+        if ns is not None:
+            yield ns, text.rstrip("\r")
+
+
+def _rfc3339_ns(stamp: str) -> int | None:
+    """Docker's RFC 3339 nano timestamps (UTC, trailing zeros trimmed) to ns since epoch."""
+    whole, _, fraction = stamp.rstrip("Z").partition(".")
+    try:
+        seconds = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp()
+        return int(seconds) * 1_000_000_000 + int((fraction or "0").ljust(9, "0")[:9])
+    except ValueError:
+        return None
+
+
+def _take_after(
+    lines: Iterable[tuple[int, str]], since_ns: int, limit: int
+) -> list[tuple[int, str]]:
+    taken: list[tuple[int, str]] = []
+    for ns, text in lines:
+        if ns <= since_ns:
+            continue
+        # Past the limit, keep lines sharing the last timestamp: the caller's next
+        # cursor is that timestamp, so cutting between them would lose one for good.
+        if len(taken) >= limit and ns != taken[-1][0]:
+            break
+        taken.append((ns, text))
+    return taken
+
+
+def _keep_first(network) -> tuple:
+    """Of twin networks, keep one in use, then the oldest: any fixed order would do."""
+    created = _rfc3339_ns(network.attrs.get("Created", "").split("+")[0]) or 0
+    return (not network.attrs.get("Containers"), created, network.id)
+
+
+def _label_filter(labels: dict[str, str]) -> list[str]:
+    return [f"{key}={value}" for key, value in labels.items()]
+
+
+def _container_info(attrs: dict) -> ContainerInfo:
+    names = attrs.get("Names") or [""]
+    return ContainerInfo(
+        id=attrs["Id"],
+        name=names[0].lstrip("/"),
+        status=attrs.get("State", ""),
+        labels=attrs.get("Labels") or {},
+    )
+
+
+def _usage(raw: dict) -> dict:
+    """CPU % (100 = one core busy) from the two samples' deltas; memory without page cache."""
+    cpu, pre = raw.get("cpu_stats") or {}, raw.get("precpu_stats") or {}
+    used = _cpu_total(cpu) - _cpu_total(pre)
+    system = cpu.get("system_cpu_usage", 0) - pre.get("system_cpu_usage", 0)
+    per_cpu = (cpu.get("cpu_usage") or {}).get("percpu_usage") or []
+    cores = cpu.get("online_cpus") or len(per_cpu) or 1
+    memory = raw.get("memory_stats") or {}
+    detail = memory.get("stats") or {}
+    # Page cache can be dropped at any time: cgroup v1 reports it as total_inactive_file,
+    # v2 as inactive_file (what `docker stats` subtracts too).
+    cache = detail.get("total_inactive_file", detail.get("inactive_file", 0))
+    usage = memory.get("usage", 0)
+    usage = usage - cache if cache < usage else usage
+    limit = memory.get("limit", 0)
+    return {
+        "cpu_percent": round(used / system * cores * 100, 2) if used > 0 and system > 0 else 0.0,
+        "memory_bytes": usage,
+        "memory_limit_bytes": limit,
+        "memory_percent": round(usage / limit * 100, 2) if limit else 0.0,
+    }
+
+
+def _cpu_total(sample: dict) -> int:
+    return (sample.get("cpu_usage") or {}).get("total_usage", 0)

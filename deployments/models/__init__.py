@@ -1,0 +1,23 @@
+"""The engine's records: deployments and their logs, promotions, webhook deliveries."""
+
+from deployments.models.deployment import (  # noqa: F401
+    ACTIVE_STATUSES,
+    FINAL_STATUSES,
+    Deployment,
+    DeploymentQuerySet,
+    InvalidTransition,
+    LogLine,
+    Status,
+    Trigger,
+)
+from deployments.models.promotion import (  # noqa: F401
+    PromotionDecided,
+    PromotionPolicy,
+    PromotionRequest,
+    PromotionStatus,
+    validate_check_path,
+)
+from deployments.models.webhook import (  # noqa: F401
+    WebhookDelivery,
+    WebhookProvider,
+)

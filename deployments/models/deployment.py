@@ -1,0 +1,217 @@
+"""Deployments, their guarded status machine, and their log lines."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class InvalidTransition(Exception):
+    """A deployment was asked to move to a status its current status does not allow."""
+
+    def __init__(self, deployment: "Deployment", target: str):
+        self.current, self.target = deployment.status, target
+        super().__init__(
+            f"deployment #{deployment.number} of {deployment.app_id} cannot go from "
+            f"{deployment.status} to {target}"
+        )
+
+
+class Status(models.TextChoices):
+    PENDING = "pending"
+    BUILDING = "building"
+    STARTING = "starting"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SUPERSEDED = "superseded"
+
+
+FINAL_STATUSES = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.SUPERSEDED})
+ACTIVE_STATUSES = frozenset({Status.PENDING, Status.BUILDING, Status.STARTING})
+
+# Every move a deployment may make. BUILDING/STARTING -> PENDING is the hand-back after a
+# worker died mid-run (the warden requeues it, the pipeline undoes what it had made first).
+TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.PENDING: frozenset(
+        {Status.BUILDING, Status.CANCELLED, Status.SUPERSEDED, Status.FAILED}
+    ),
+    Status.BUILDING: frozenset({Status.STARTING, Status.FAILED, Status.CANCELLED, Status.PENDING}),
+    Status.STARTING: frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.PENDING}),
+    Status.SUCCEEDED: frozenset(),
+    Status.FAILED: frozenset(),
+    Status.CANCELLED: frozenset(),
+    Status.SUPERSEDED: frozenset(),
+}
+
+
+class Trigger(models.TextChoices):
+    MANUAL = "manual"
+    GIT = "git"
+    WEBHOOK = "webhook"
+    REDEPLOY = "redeploy"
+    PROMOTE = "promote"
+    ROLLBACK = "rollback"
+    ARCHIVE = "archive"
+    RESTART = "restart"
+
+
+class DeploymentQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(status__in=ACTIVE_STATUSES)
+
+    def visible_to(self, user):
+        return self if user.is_staff else self.filter(app__owner=user)
+
+    def successful(self):
+        return self.filter(status=Status.SUCCEEDED)
+
+
+class Deployment(models.Model):
+    app = models.ForeignKey("apps.App", on_delete=models.CASCADE, related_name="deployments")
+    environment = models.ForeignKey(
+        "apps.Environment", on_delete=models.CASCADE, related_name="deployments"
+    )
+    number = models.PositiveIntegerField()
+    trigger = models.CharField(max_length=16, choices=Trigger, default=Trigger.MANUAL)
+    commit_sha = models.CharField(max_length=64, blank=True)
+    commit_message = models.CharField(max_length=500, blank=True)
+    branch = models.CharField(max_length=255, blank=True)
+    source_deployment = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=Status, default=Status.PENDING, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempt = models.PositiveSmallIntegerField(default=0)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    image_id = models.CharField(max_length=128, blank=True)
+    image_tag = models.CharField(max_length=200, blank=True)
+    build_method = models.CharField(max_length=16, blank=True)
+    containers = models.JSONField(default=list, blank=True)
+    step = models.CharField(max_length=32, blank=True, help_text="The pipeline step reached.")
+    step_data = models.JSONField(default=dict, blank=True)
+
+    objects = DeploymentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["app", "number"], name="deployment_number_unique")
+        ]
+        indexes = [models.Index(fields=["environment", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.app.name} #{self.number}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+    # --- guarded transitions -------------------------------------------------------------
+
+    def _move(self, target: str, **fields) -> None:
+        """Move only if the row still has the status this object saw (a conditional update),
+        so a cancel from the dashboard and a step finishing in the worker cannot both win."""
+        if target not in TRANSITIONS[self.status]:
+            raise InvalidTransition(self, target)
+        if target in FINAL_STATUSES:
+            fields["finished_at"] = timezone.now()
+        moved = Deployment.objects.filter(pk=self.pk, status=self.status).update(
+            status=target, **fields
+        )
+        if not moved:
+            self.refresh_from_db()
+            raise InvalidTransition(self, target)
+        self.status = target
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+    def can_move_to(self, target: str) -> bool:
+        return target in TRANSITIONS[self.status]
+
+    def mark_building(self) -> None:
+        self._move(Status.BUILDING, started_at=self.started_at or timezone.now())
+
+    def mark_starting(self) -> None:
+        self._move(Status.STARTING)
+
+    def mark_succeeded(self) -> None:
+        self._move(Status.SUCCEEDED, error_code="", error_message="")
+
+    def mark_failed(self, code: str, message: str) -> None:
+        self._move(Status.FAILED, error_code=code, error_message=message[:4000])
+
+    def mark_cancelled(self, message: str = "Cancelled.") -> None:
+        self._move(Status.CANCELLED, error_code="cancelled", error_message=message)
+
+    def mark_superseded(self, by: "Deployment") -> None:
+        self._move(
+            Status.SUPERSEDED,
+            error_code="superseded",
+            error_message=f"Superseded by deployment #{by.number}.",
+        )
+
+    def mark_pending_again(self) -> None:
+        """Hand a deployment whose worker died back to the queue."""
+        self._move(Status.PENDING, attempt=self.attempt + 1)
+
+    # --- claiming ------------------------------------------------------------------------
+
+    def claim(self) -> bool:
+        """Move pending -> building only if still pending; a duplicate task gets False."""
+        now = timezone.now()
+        claimed = Deployment.objects.filter(pk=self.pk, status=Status.PENDING).update(
+            status=Status.BUILDING, started_at=now, heartbeat_at=now
+        )
+        if claimed:
+            self.refresh_from_db()
+        return bool(claimed)
+
+    def beat(self) -> None:
+        self.heartbeat_at = timezone.now()
+        Deployment.objects.filter(pk=self.pk).update(heartbeat_at=self.heartbeat_at)
+
+    # --- pipeline bookkeeping ------------------------------------------------------------
+
+    def record_step(self, step: str, **data) -> None:
+        self.step = step
+        self.step_data = {**self.step_data, **data}
+        self.heartbeat_at = timezone.now()
+        self.save(update_fields=["step", "step_data", "heartbeat_at"])
+
+    def log(self, text: str, stream: str = "deploy") -> "LogLine":
+        return LogLine.objects.create(deployment=self, text=text, stream=stream)
+
+
+class LogLine(models.Model):
+    """One line of build or deploy output. The id is the cursor: a page after any cursor is
+    `deployment = X AND id > cursor ORDER BY id`, one range scan of the composite index."""
+
+    id = models.BigAutoField(primary_key=True)
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="log_lines")
+    stream = models.CharField(max_length=8, default="deploy")
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["deployment", "id"], name="logline_cursor")]
+
+    def __str__(self) -> str:
+        return self.text[:80]
+
+    @classmethod
+    def page(cls, deployment: Deployment, after: int = 0, limit: int = 500) -> list["LogLine"]:
+        return list(cls.objects.filter(deployment=deployment, id__gt=after).order_by("id")[:limit])

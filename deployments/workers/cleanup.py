@@ -1,0 +1,55 @@
+"""Delete an app and everything it runs. Idempotent: a retry after a crash finishes the job."""
+
+import logging
+import shutil
+
+from django.conf import settings
+
+from apps.models import App
+from deployments.services.addon_backups import delete_app_backups
+from deployments.services.webhook_registration import unregister
+
+logger = logging.getLogger(__name__)
+
+
+def cleanup_app(app_id: int, runtime=None, proxy=None) -> bool:
+    app = App.objects.filter(pk=app_id).first()
+    if app is None:
+        return False  # already gone: a duplicate delivery
+    if not app.cleanup_requested:
+        raise RuntimeError(f"app {app.name} was not marked for cleanup")
+    runtime = runtime or _runtime()
+    proxy = proxy or _proxy()
+    unregister(app)
+    for env in app.environments.all():
+        proxy.remove_route(env.route_id)
+    labels = app.resource_labels
+    runtime.remove_by_labels(labels)  # the add-ons' containers too: they carry the labels
+    # Deleting the app is itself the explicit confirmation that its add-ons' data goes:
+    # their volumes (kept ones of detached add-ons included) and their backups.
+    runtime.remove_volumes_with_labels(labels)
+    if not runtime.remove_network(app.network):
+        raise RuntimeError(f"network {app.network} still has containers attached")
+    leftover = runtime.remove_images_with_labels(labels)
+    if leftover.in_use:
+        raise RuntimeError(f"images of {app.name} still in use: {leftover.in_use}")
+    for build_dir in settings.PAAS_BUILD_DIR.glob(f"{app.name}-*"):
+        shutil.rmtree(build_dir, ignore_errors=True)
+    for archive in (settings.VAR_DIR / "archives").glob(f"{app.name}-*"):
+        archive.unlink(missing_ok=True)
+    delete_app_backups(app.name)
+    app.delete()
+    logger.info("app %s deleted", app.name)
+    return True
+
+
+def _runtime():
+    from deployments.adapters.runtime import get_runtime
+
+    return get_runtime()
+
+
+def _proxy():
+    from deployments.adapters.router import get_proxy
+
+    return get_proxy()

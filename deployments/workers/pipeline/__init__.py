@@ -1,0 +1,161 @@
+"""Run one deployment: claim it, run the steps, and roll back exactly what was made on failure.
+
+Only one deployment per app environment runs at a time: a task that finds its environment
+busy puts itself back on the queue a moment later (seelf does the same).
+"""
+
+import logging
+import threading
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import close_old_connections, transaction
+
+from apps.models import Environment
+from deployments.models import Deployment, InvalidTransition, Status
+from deployments.services.notifications import NotificationEvent, notify
+from deployments.workers.pipeline import lifecycle
+from deployments.workers.pipeline.context import Context
+from deployments.workers.pipeline.errors import Cancelled, StepFailed, as_step_failure
+from deployments.workers.pipeline.steps import STEPS
+
+logger = logging.getLogger(__name__)
+
+MAX_PLATFORM_ATTEMPTS = 3
+BUSY, CLAIMED, GONE = "busy", "claimed", "gone"
+
+
+def run(deployment_id: int, runtime=None, proxy=None) -> str:
+    outcome = claim(deployment_id)
+    if outcome == BUSY:
+        lifecycle.enqueue(deployment_id, countdown=1)
+    if outcome != CLAIMED:
+        return outcome
+    deployment = Deployment.objects.select_related("app", "environment__app").get(pk=deployment_id)
+    notify(deployment.app, NotificationEvent.DEPLOYMENT_STARTED, deployment)
+    ctx = Context(deployment, runtime or default_runtime(), proxy or default_proxy())
+    with Heartbeat(deployment_id):
+        execute(ctx)
+    return deployment.status
+
+
+def claim(deployment_id: int) -> str:
+    """pending -> building, unless the environment already has a deployment running."""
+    with transaction.atomic():
+        deployment = Deployment.objects.filter(pk=deployment_id).first()
+        if deployment is None or deployment.status != Status.PENDING:
+            return GONE
+        Environment.objects.select_for_update().get(pk=deployment.environment_id)
+        busy = (
+            Deployment.objects.filter(
+                environment_id=deployment.environment_id,
+                status__in=[Status.BUILDING, Status.STARTING],
+            )
+            .exclude(pk=deployment_id)
+            .exists()
+        )
+        if busy:
+            return BUSY
+        return CLAIMED if deployment.claim() else GONE
+
+
+def execute(ctx: Context) -> None:
+    reached = []
+    try:
+        for step in STEPS:
+            if step.skip(ctx):
+                continue
+            ensure_not_cancelled(ctx.deployment)
+            reached.append(step)
+            step.execute(ctx)
+        lifecycle.go_live(ctx)
+    except BaseException as exc:  # noqa: BLE001 - every failure must roll back first
+        rollback(ctx, reached)
+        handle_failure(ctx, exc)
+
+
+def ensure_not_cancelled(deployment: Deployment) -> None:
+    status = Deployment.objects.filter(pk=deployment.pk).values_list("status", flat=True).first()
+    if status not in (Status.BUILDING, Status.STARTING):
+        deployment.status = status
+        raise Cancelled()
+
+
+def rollback(ctx: Context, reached) -> None:
+    for step in reversed(reached):
+        try:
+            step.rollback(ctx)
+        except Exception:  # noqa: BLE001 - keep undoing the rest; the warden retries leftovers
+            logger.exception("rollback of %s failed for %s", step.name, ctx.deployment)
+            ctx.log(f"Warning: could not undo step {step.name}; it will be cleaned up later.")
+
+
+def handle_failure(ctx: Context, exc: BaseException) -> None:
+    d = ctx.deployment
+    if isinstance(exc, (Cancelled, InvalidTransition)):
+        ctx.log(f"==> Stopped: the deployment is {Deployment.objects.get(pk=d.pk).status}.")
+        lifecycle.refresh_app_status(ctx.app)
+        return
+    failure = classify(exc)
+    ctx.log(f"==> Failed ({failure.code}): {failure.message}")
+    if not failure.user_fault and d.attempt + 1 < MAX_PLATFORM_ATTEMPTS:
+        lifecycle.retry_later(d, failure)
+    else:
+        lifecycle.fail(d, failure)
+    if not isinstance(exc, Exception):
+        raise exc  # KeyboardInterrupt/SystemExit: recorded, now let the worker stop
+
+
+def classify(exc: BaseException) -> StepFailed:
+    if isinstance(exc, StepFailed):
+        return exc
+    if isinstance(exc, SoftTimeLimitExceeded):
+        return StepFailed("build_timeout", "The deployment took longer than the time limit.", True)
+    failure = as_step_failure(exc)
+    if failure is not None:
+        return failure
+    logger.exception("unexpected pipeline error", exc_info=exc)
+    return StepFailed("internal_error", f"Unexpected error: {type(exc).__name__}", False)
+
+
+def default_runtime():
+    from deployments.adapters.runtime import get_runtime
+
+    return get_runtime()
+
+
+def default_proxy():
+    from deployments.adapters.router import get_proxy
+
+    return get_proxy()
+
+
+class Heartbeat:
+    """Touch heartbeat_at every few seconds while the pipeline runs, so the warden can tell a
+    slow build from a dead worker."""
+
+    def __init__(self, deployment_id: int, every: float | None = None):
+        self.deployment_id = deployment_id
+        self.every = every or max(1.0, settings.PAAS_HEARTBEAT_TIMEOUT / 6)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopped.set()
+        self.thread.join(timeout=5)
+
+    def _loop(self):
+        from django.utils import timezone
+
+        try:
+            while not self.stopped.wait(self.every):
+                Deployment.objects.filter(pk=self.deployment_id).update(heartbeat_at=timezone.now())
+        finally:
+            close_old_connections()
+            from django.db import connection
+
+            connection.close()

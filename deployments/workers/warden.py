@@ -1,0 +1,355 @@
+"""The warden: a periodic reconciliation of PostgreSQL (the truth) with Docker and Caddy.
+
+It never fights a deployment in progress: it only touches deployments whose heartbeat went
+quiet, pending ones nobody took, and environments with nothing running for them.
+"""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.models import App, AppStatus, Environment
+from deployments.adapters.runtime import ContainerExited
+from deployments.models import Deployment, Status
+from deployments.services.notifications import NotificationEvent, notify, requeue_lost_deliveries
+from deployments.workers.pipeline import (
+    MAX_PLATFORM_ATTEMPTS,
+    default_proxy,
+    default_runtime,
+    lifecycle,
+)
+from deployments.workers.pipeline.context import Context
+from deployments.workers.pipeline.errors import StepFailed
+from deployments.workers.pipeline.steps import STEPS
+
+logger = logging.getLogger(__name__)
+
+# A pending deployment whose task was lost (Redis restarted, say) is enqueued again after
+# this long; the claim makes a duplicate harmless.
+PENDING_REQUEUE_SECONDS = 30
+
+
+def reconcile(runtime=None, proxy=None) -> dict:
+    runtime = runtime or default_runtime()
+    proxy = proxy or default_proxy()
+    return {
+        "recovered": recover_stale_deployments(runtime, proxy),
+        "requeued": requeue_lost_pending(),
+        "restarted": restart_crashed(runtime, proxy),
+        "addons": revive_addons(runtime),
+        "routes": sync_routes(proxy, runtime),
+        "notifications": requeue_lost_deliveries(),
+    }
+
+
+def revive_addons(runtime) -> int:
+    """A running add-on whose container died or vanished goes back up on its volume (Docker's
+    restart policy covers a crash; this covers a removed container or an engine that gave up)."""
+    from apps.models.addons import AddOn, AddOnStatus, InvalidAddOnTransition
+    from deployments import addon_tasks
+
+    revived = 0
+    running = AddOn.objects.filter(
+        status=AddOnStatus.RUNNING, environment__app__cleanup_requested_at=None
+    )
+    for addon in running.select_related("environment__app"):
+        if addon.container_id and runtime.is_running(addon.container_id):
+            continue
+        try:
+            addon.mark_stopped()
+        except InvalidAddOnTransition:
+            continue  # detached or restarted meanwhile
+        logger.warning("add-on %s is not running; starting it again", addon)
+        addon_tasks.restart_addon.delay(addon.pk)
+        revived += 1
+    return revived
+
+
+def recover_stale_deployments(runtime, proxy) -> int:
+    cutoff = timezone.now() - timedelta(seconds=settings.PAAS_HEARTBEAT_TIMEOUT)
+    stale = Deployment.objects.filter(
+        status__in=[Status.BUILDING, Status.STARTING], heartbeat_at__lt=cutoff
+    ).select_related("app", "environment__app")
+    count = 0
+    for deployment in stale:
+        if recover(deployment, runtime, proxy):
+            count += 1
+    return count
+
+
+def recover(deployment: Deployment, runtime, proxy) -> bool:
+    """Undo what a dead worker's run made, then run it again or fail it cleanly."""
+    claimed = Deployment.objects.filter(
+        pk=deployment.pk, status=deployment.status, heartbeat_at=deployment.heartbeat_at
+    ).update(heartbeat_at=timezone.now())
+    if not claimed:
+        return False  # its worker is alive after all, or another warden took it
+    deployment.refresh_from_db()
+    deployment.log("==> The worker running this deployment stopped answering; undoing its work.")
+    ctx = Context(deployment, runtime, proxy)
+    for step in reversed(STEPS):
+        try:
+            step.rollback(ctx)
+        except Exception:  # noqa: BLE001 - try the rest; the next round retries
+            logger.exception("warden rollback of %s failed for %s", step.name, deployment)
+    lost = StepFailed("worker_lost", "The worker running this deployment was lost.", False)
+    with transaction.atomic():
+        if deployment.attempt + 1 < MAX_PLATFORM_ATTEMPTS:
+            lifecycle.retry_later(deployment, lost)
+        else:
+            lifecycle.fail(deployment, lost)
+    return True
+
+
+def requeue_lost_pending() -> int:
+    cutoff = timezone.now() - timedelta(seconds=PENDING_REQUEUE_SECONDS)
+    lost = Deployment.objects.filter(status=Status.PENDING, created_at__lt=cutoff).exclude(
+        heartbeat_at__gte=cutoff
+    )
+    ids = list(lost.values_list("pk", flat=True))
+    Deployment.objects.filter(pk__in=ids).update(heartbeat_at=timezone.now())
+    for pk in ids:
+        lifecycle.enqueue(pk)
+    return len(ids)
+
+
+def desired_routes(runtime) -> list:
+    from deployments.adapters.router import RouteSpec
+
+    routes = []
+    envs = Environment.objects.filter(live_deployment__isnull=False).select_related(
+        "app", "live_deployment"
+    )
+    switching = set(
+        Deployment.objects.filter(status=Status.STARTING).values_list("environment_id", flat=True)
+    )
+    for env in envs.exclude(app__cleanup_requested_at__isnull=False):
+        if env.pk in switching:
+            # A deployment may be switching this route right now; the database still names
+            # the old container, so leave Caddy's current upstream alone this round.
+            upstream = proxy_upstream(env) or live_upstream(env, runtime)
+        else:
+            upstream = live_upstream(env, runtime)
+        routes.append(RouteSpec(env.route_id, env.hostnames, upstream))
+    return routes
+
+
+def proxy_upstream(env: Environment) -> str | None:
+    return default_proxy().upstream_of(env.route_id)
+
+
+def live_upstream(env: Environment, runtime) -> str | None:
+    """Where the live container answers now (its address may change across restarts)."""
+    if env.stopped:
+        return None
+    live = env.live_deployment
+    container = live.step_data.get("container_id")
+    if not container:
+        return None
+    try:
+        return str(runtime.endpoint(container, env.app.network))
+    except Exception:  # noqa: BLE001 - a dead container keeps its last known address
+        return live.step_data.get("upstream")
+
+
+def sync_routes(proxy=None, runtime=None) -> int:
+    proxy = proxy or default_proxy()
+    runtime = runtime or default_runtime()
+    routes = desired_routes(runtime)
+    proxy.sync(routes)
+    return len(routes)
+
+
+# --- crashed apps -----------------------------------------------------------------------------
+
+
+def restart_crashed(runtime, proxy) -> int:
+    """Bring back live containers that died or vanished: never a stopped environment, an app
+    being deleted, or an environment with a deployment in progress (it would fight it)."""
+    restarted = 0
+    for env in crash_candidates():
+        try:
+            restarted += revive(env, runtime, proxy)
+        except Exception:  # noqa: BLE001 - one environment must not keep the others down
+            logger.exception("the warden could not check or revive %s", env)
+    return restarted
+
+
+def crash_candidates():
+    busy = Deployment.objects.active().values("environment_id")
+    return (
+        Environment.objects.filter(
+            live_deployment__isnull=False, stopped=False, app__cleanup_requested_at__isnull=True
+        )
+        .exclude(pk__in=busy)
+        .select_related("app", "live_deployment")
+    )
+
+
+def revive(env: Environment, runtime, proxy) -> bool:
+    live = env.live_deployment
+    live.app, live.environment = env.app, env  # share the rows already loaded
+    container = live.step_data.get("container_id")
+    if container and runtime.is_running(container) and "crashed_at" not in live.step_data:
+        return False  # all is well (the common case: no lock taken)
+    if not _take_revive_lease(live):
+        return False  # another warden round is bringing it back right now
+    try:
+        # Again under the lease: the round that held it may have just brought it back.
+        container = live.step_data.get("container_id")
+        if container and runtime.is_running(container):
+            if "crashed_at" in live.step_data:
+                _recovered(env, live)  # back by Docker's restart policy or a start
+            return False
+        return _revive(env, live, container, runtime, proxy)
+    finally:
+        _patch_step_data(live, revive_until=None)
+
+
+def _revive(env: Environment, live: Deployment, container: str | None, runtime, proxy) -> bool:
+    try:
+        exists = _container_exists(runtime, env, live, container)
+        _crashed(env, live, exists)
+        revived = _bring_back(env, live, container if exists else None, runtime, proxy)
+    except Exception as exc:  # noqa: BLE001 - stays crashed; the next round tries again
+        live.log(f"==> The warden could not bring the app back ({_reason(exc)}); retrying soon.")
+        logger.warning("could not revive %s: %s", env, _reason(exc))
+        return False
+    if revived:
+        _recovered(env, live)
+    return revived
+
+
+def _reason(exc: Exception) -> str:
+    return getattr(exc, "message", None) or type(exc).__name__
+
+
+def _revive_lease() -> timedelta:
+    # Long enough for a restart, a fresh start and their health checks.
+    return timedelta(seconds=3 * settings.PAAS_HEALTH_TIMEOUT + 30)
+
+
+def _take_revive_lease(live: Deployment) -> bool:
+    now = timezone.now()
+
+    def free(data: dict) -> bool:
+        until = data.get("revive_until")
+        return not until or datetime.fromisoformat(until) < now
+
+    until = (now + _revive_lease()).isoformat()
+    return _patch_step_data(live, free, revive_until=until) is not None
+
+
+def _patch_step_data(live: Deployment, check=None, **changes) -> dict | None:
+    """Change some step_data keys under a row lock (None removes a key); with `check`, only
+    if it approves the current data. Returns the new data, or None when check refused."""
+    with transaction.atomic():
+        data = Deployment.objects.select_for_update().get(pk=live.pk).step_data
+        if check is not None and not check(data):
+            return None
+        data = {k: v for k, v in {**data, **changes}.items() if v is not None}
+        Deployment.objects.filter(pk=live.pk).update(step_data=data)
+    live.step_data = data
+    return data
+
+
+def _container_exists(runtime, env: Environment, live: Deployment, container: str | None) -> bool:
+    if not container:
+        return False
+    labels = {
+        **env.app.resource_labels,
+        "slipway.environment": env.name,
+        "slipway.deployment": str(live.number),
+    }
+    return any(c.id == container for c in runtime.containers_with_labels(labels))
+
+
+def _crashed(env: Environment, live: Deployment, exists: bool) -> None:
+    """Mark the app crashed; the first round that sees this crash tells the owner."""
+    first = "crashed_at" not in live.step_data
+    _patch_step_data(live, crashed_at=timezone.now().isoformat())
+    App.objects.filter(pk=env.app_id, cleanup_requested_at__isnull=True).update(
+        status=AppStatus.CRASHED
+    )
+    if not first:
+        return
+    what = "stopped" if exists else "is gone"
+    message = f"The container of deployment #{live.number} {what}; the warden is restarting it."
+    live.log(f"==> {message}")
+    notify(env.app, NotificationEvent.APP_CRASHED, live, env, error=("app_crashed", message))
+
+
+def _bring_back(env: Environment, live: Deployment, container: str | None, runtime, proxy) -> bool:
+    """Restart the container, or start a fresh one from the live image; then route to it."""
+    endpoint = None
+    if container:
+        runtime.restart(container)
+        try:
+            endpoint = _wait_healthy(runtime, env, container)
+        except ContainerExited:
+            # Docker's earlier automatic restarts count as a crash for the health check even
+            # when this run is fine: a fresh container starts with a clean slate.
+            runtime.remove(container)
+    if endpoint is None:
+        container = _start_fresh(env, live, runtime)
+        endpoint = _wait_healthy(runtime, env, container)
+    return _route(env, live, container, endpoint, runtime, proxy)
+
+
+def _wait_healthy(runtime, env: Environment, container: str):
+    endpoint = runtime.endpoint(container, env.app.network)
+    runtime.wait_healthy(
+        container, endpoint, env.app.health_check_path, settings.PAAS_HEALTH_TIMEOUT, logger.info
+    )
+    return endpoint
+
+
+def _start_fresh(env: Environment, live: Deployment, runtime) -> str:
+    from deployments.workers.pipeline.steps import container_spec
+
+    ctx = Context(live, runtime, None)
+    runtime.ensure_network(ctx.network, env.app.resource_labels)
+    started = runtime.start(container_spec(ctx))
+    # Recorded at once, so the deployment's retirement (or the next round) finds it.
+    old = live.step_data.get("container_id")
+    live.containers = [c for c in live.containers if c != old] + [started]
+    Deployment.objects.filter(pk=live.pk).update(containers=live.containers)
+    _patch_step_data(live, container_id=started)
+    live.log(f"==> Started a fresh container from the image of deployment #{live.number}")
+    return started
+
+
+def _route(env: Environment, live: Deployment, container: str, endpoint, runtime, proxy) -> bool:
+    """Point the route at the container, unless a deployment or a stop took over meanwhile:
+    the environment's row lock orders this against a deployment's claim."""
+    with transaction.atomic():
+        locked = Environment.objects.select_for_update().get(pk=env.pk)
+        busy = Deployment.objects.active().filter(environment_id=env.pk).exists()
+        taken_over = locked.live_deployment_id != live.pk or busy
+        if not taken_over and not locked.stopped:
+            proxy.set_route(env.route_id, env.hostnames, str(endpoint))
+            _patch_step_data(live, upstream=str(endpoint))
+    if locked.stopped and not taken_over:
+        runtime.stop(container)  # stopped while it came back: honour the stop
+    return not taken_over and not locked.stopped
+
+
+def _recovered(env: Environment, live: Deployment) -> None:
+    _patch_step_data(live, crashed_at=None)
+    lifecycle.refresh_app_status(env.app)
+    still_crashed = (
+        Environment.objects.filter(
+            app_id=env.app_id, stopped=False, live_deployment__step_data__has_key="crashed_at"
+        )
+        .exclude(pk=env.pk)
+        .exists()
+    )
+    if still_crashed:  # the app's other environment is still down
+        App.objects.filter(pk=env.app_id, cleanup_requested_at__isnull=True).update(
+            status=AppStatus.CRASHED
+        )
+    live.log("==> The app is running again.")
+    notify(env.app, NotificationEvent.APP_RECOVERED, live, env)
