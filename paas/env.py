@@ -4,6 +4,7 @@ A value that is present but malformed is an error at start-up, never a silent de
 (healthchecks does the same): an operator who typed DEBUG=ture wants to hear about it.
 """
 
+import math
 import os
 
 from django.core.exceptions import ImproperlyConfigured
@@ -36,6 +37,20 @@ def env_int(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from None
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from None
+    # float() also reads "nan" and "inf", which no timeout or CPU share means.
+    if not math.isfinite(value):
+        raise ImproperlyConfigured(f"{name} must be a finite number, not {raw!r}")
+    return value
 
 
 def env_list(name: str, default: list[str]) -> list[str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from paas.env import env_bool, env_int, env_list, env_str
+from paas.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PAAS_VAR_DIR", str(BASE_DIR / "var")))
@@ -142,8 +142,6 @@ ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_LOGOUT_ON_GET = False
 PAAS_OPEN_SIGNUP = env_bool("PAAS_OPEN_SIGNUP", False)
 ACCOUNT_ADAPTER = "apps.accounts.AccountAdapter"
-SOCIALACCOUNT_STORE_TOKENS = True
-SOCIALACCOUNT_PROVIDERS: dict = {}
 
 # Security headers that cost nothing behind a TLS-terminating proxy.
 SESSION_COOKIE_HTTPONLY = True
@@ -188,7 +186,7 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULE = {
-    "warden": {"task": "deployments.tasks.warden", "schedule": env_int("PAAS_WARDEN_SECONDS", 5)},
+    "warden": {"task": "deployments.tasks.run_warden", "schedule": env_int("PAAS_WARDEN_SECONDS", 5)},
 }
 
 # Docker, Caddy and the pipeline.
@@ -203,7 +201,7 @@ PAAS_PROXY_HTTPS_PORT = env_int("PAAS_PROXY_HTTPS_PORT", 443)
 PAAS_BUILD_DIR = Path(env_str("PAAS_BUILD_DIR", str(VAR_DIR / "builds")))
 PAAS_ALLOW_LOCAL_REPOSITORIES = env_bool("PAAS_ALLOW_LOCAL_REPOSITORIES", False)
 PAAS_CONTAINER_MEMORY = env_str("PAAS_CONTAINER_MEMORY", "512m")
-PAAS_CONTAINER_CPUS = float(env_str("PAAS_CONTAINER_CPUS", "1.0"))
+PAAS_CONTAINER_CPUS = env_float("PAAS_CONTAINER_CPUS", 1.0)
 PAAS_DEFAULT_PORT = env_int("PAAS_DEFAULT_PORT", 5000)
 PAAS_HEALTH_TIMEOUT = env_int("PAAS_HEALTH_TIMEOUT", 60)
 PAAS_DRAIN_SECONDS = env_int("PAAS_DRAIN_SECONDS", 10)
@@ -248,7 +246,7 @@ PAAS_GIT_PROVIDERS = {
     "gitea": {"name": "Gitea", "web_url": GITEA_URL, "api_url": f"{GITEA_URL}/api/v1"},
 }
 # Seconds to wait for a provider's API: a page that lists repositories must not hang.
-PAAS_GIT_PROVIDER_TIMEOUT = float(env_str("PAAS_GIT_PROVIDER_TIMEOUT", "8"))
+PAAS_GIT_PROVIDER_TIMEOUT = env_float("PAAS_GIT_PROVIDER_TIMEOUT", 8.0)
 PAAS_GIT_PROVIDER_CACHE_SECONDS = env_int("PAAS_GIT_PROVIDER_CACHE_SECONDS", 60)
 
 
@@ -283,20 +281,10 @@ SOCIALACCOUNT_PROVIDERS = {
 # that changes later cannot point Slipway at its own network — unless the operator allows
 # private addresses here (a target added while this is on keeps that permission).
 PAAS_NOTIFY_ALLOW_PRIVATE = env_bool("PAAS_NOTIFY_ALLOW_PRIVATE", False)
-
-
-def _env_float(name: str, default: float) -> float:
-    raw = env_str(name)
-    try:
-        return float(raw) if raw else default
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from None
-
-
 PAAS_NOTIFY_ATTEMPTS = env_int("PAAS_NOTIFY_ATTEMPTS", 5)
 # Seconds before the 2nd attempt; each later wait doubles (1, 2, 4, 8 s by default).
-PAAS_NOTIFY_BACKOFF_BASE = _env_float("PAAS_NOTIFY_BACKOFF_BASE", 1.0)
-PAAS_NOTIFY_TIMEOUT = _env_float("PAAS_NOTIFY_TIMEOUT", 10.0)
+PAAS_NOTIFY_BACKOFF_BASE = env_float("PAAS_NOTIFY_BACKOFF_BASE", 1.0)
+PAAS_NOTIFY_TIMEOUT = env_float("PAAS_NOTIFY_TIMEOUT", 10.0)
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
@@ -317,7 +305,7 @@ PAAS_ADDON_IMAGES = {
     "redis": env_str("PAAS_ADDON_IMAGE_REDIS", "redis:7"),
 }
 PAAS_ADDON_MEMORY = env_str("PAAS_ADDON_MEMORY", "512m")
-PAAS_ADDON_CPUS = float(env_str("PAAS_ADDON_CPUS", "1.0"))
+PAAS_ADDON_CPUS = env_float("PAAS_ADDON_CPUS", 1.0)
 # Seconds an add-on may take to accept connections after its container starts.
 PAAS_ADDON_START_TIMEOUT = env_int("PAAS_ADDON_START_TIMEOUT", 90)
 # The database view: how long one statement may run, and how many rows it shows.
@@ -328,6 +316,6 @@ PAAS_BACKUP_DIR = Path(env_str("PAAS_BACKUP_DIR", str(VAR_DIR / "backups")))
 PAAS_BACKUP_KEEP = env_int("PAAS_BACKUP_KEEP", 7)  # per add-on; the oldest go first
 PAAS_BACKUP_TIMEOUT = env_int("PAAS_BACKUP_TIMEOUT", 3600)
 CELERY_BEAT_SCHEDULE["addon-backups"] = {
-    "task": "deployments.addon_tasks.scheduled_backups",
+    "task": "deployments.tasks.scheduled_backups",
     "schedule": env_int("PAAS_BACKUP_EVERY_SECONDS", 24 * 3600),
 }

@@ -1,7 +1,7 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from paas.env import env_bool, env_int
+from paas.env import env_bool, env_float, env_int
 
 
 @pytest.mark.parametrize(
@@ -22,6 +22,19 @@ def test_env_int_refuses_words(monkeypatch):
     monkeypatch.setenv("X_NUM", "ten")
     with pytest.raises(ImproperlyConfigured):
         env_int("X_NUM", 1)
+
+
+@pytest.mark.parametrize("raw, expected", [("0.5", 0.5), ("8", 8.0), ("", 2.5)])
+def test_env_float_reads_numbers_and_falls_back_when_empty(monkeypatch, raw, expected):
+    monkeypatch.setenv("X_NUM", raw)
+    assert env_float("X_NUM", 2.5) == expected
+
+
+@pytest.mark.parametrize("raw", ["ten", "1,5", "nan", "inf"])
+def test_env_float_refuses_anything_else_and_names_the_variable(monkeypatch, raw):
+    monkeypatch.setenv("X_NUM", raw)
+    with pytest.raises(ImproperlyConfigured, match="X_NUM"):
+        env_float("X_NUM", 1.0)
 
 
 def test_tests_run_on_postgresql_and_redis():
