@@ -1,5 +1,5 @@
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 
 from apps.models import (
     AddOn,
@@ -12,6 +12,7 @@ from apps.models import (
     NotificationTarget,
 )
 from deployments import services
+from paas.admin_helpers import service_action
 
 
 class EnvVarForm(forms.ModelForm):
@@ -55,6 +56,16 @@ class EnvironmentInline(admin.TabularInline):
     readonly_fields = ["name", "live_deployment"]
 
 
+def _deploy_production(request, app) -> str:
+    d = services.queue_deployment(app, "production", requested_by=request.user)
+    return f"deployment #{d.number} queued."
+
+
+def _request_cleanup(request, app) -> str:
+    services.request_cleanup(app)
+    return "cleanup requested."
+
+
 @admin.register(App)
 class AppAdmin(admin.ModelAdmin):
     list_display = ["name", "owner", "status", "repository", "branch", "build_method", "updated_at"]
@@ -69,25 +80,14 @@ class AppAdmin(admin.ModelAdmin):
     ]
     exclude = ["webhook_secret"]
     inlines = [EnvironmentInline]
-    actions = ["deploy_production", "request_cleanup"]
-
-    @admin.action(description="Deploy production now")
-    def deploy_production(self, request, queryset):
-        for app in queryset:
-            try:
-                d = services.queue_deployment(app, "production", requested_by=request.user)
-                self.message_user(request, f"{app.name}: deployment #{d.number} queued.")
-            except services.ServiceError as exc:
-                self.message_user(request, f"{app.name}: {exc.message}", messages.ERROR)
-
-    @admin.action(description="Request cleanup (delete the app and everything it runs)")
-    def request_cleanup(self, request, queryset):
-        for app in queryset:
-            try:
-                services.request_cleanup(app)
-                self.message_user(request, f"{app.name}: cleanup requested.")
-            except services.ServiceError as exc:
-                self.message_user(request, f"{app.name}: {exc.message}", messages.ERROR)
+    actions = [
+        service_action("deploy_production", "Deploy production now", _deploy_production),
+        service_action(
+            "request_cleanup",
+            "Request cleanup (delete the app and everything it runs)",
+            _request_cleanup,
+        ),
+    ]
 
 
 @admin.register(ApiToken)

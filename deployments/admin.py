@@ -1,10 +1,21 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.utils.html import format_html
 
 from deployments import services
 from deployments.models import Deployment, LogLine
 from deployments.models.promotion import PromotionPolicy, PromotionRequest
 from deployments.models.webhook import WebhookDelivery
+from paas.admin_helpers import service_action
+
+
+def _redeploy(request, deployment) -> str:
+    new = services.redeploy(deployment, requested_by=request.user)
+    return f"redeploy queued as #{new.number}."
+
+
+def _cancel(request, deployment) -> str:
+    services.cancel_deployment(deployment)
+    return "cancelled."
 
 
 @admin.register(Deployment)
@@ -21,7 +32,15 @@ class DeploymentAdmin(admin.ModelAdmin):
     list_filter = ["status", "trigger", "app", "environment__name"]
     search_fields = ["app__name", "commit_sha"]
     list_select_related = ["app", "environment__app"]
-    actions = ["redeploy", "cancel"]
+    actions = [
+        service_action(
+            "redeploy",
+            "Redeploy (build the same source again)",
+            _redeploy,
+            select_related=("app", "environment"),
+        ),
+        service_action("cancel", "Cancel", _cancel),
+    ]
     readonly_fields = [f.name for f in Deployment._meta.fields if f.name not in ("id",)] + ["log"]
 
     def has_add_permission(self, request):
@@ -36,24 +55,6 @@ class DeploymentAdmin(admin.ModelAdmin):
         lines = LogLine.objects.filter(deployment=obj).order_by("-id")[:500]
         text = "\n".join(line.text for line in reversed(lines))
         return format_html("<pre style='white-space:pre-wrap'>{}</pre>", text)
-
-    @admin.action(description="Redeploy (build the same source again)")
-    def redeploy(self, request, queryset):
-        for deployment in queryset.select_related("app", "environment"):
-            try:
-                new = services.redeploy(deployment, requested_by=request.user)
-                self.message_user(request, f"{deployment}: redeploy queued as #{new.number}.")
-            except services.ServiceError as exc:
-                self.message_user(request, f"{deployment}: {exc.message}", messages.ERROR)
-
-    @admin.action(description="Cancel")
-    def cancel(self, request, queryset):
-        for deployment in queryset:
-            try:
-                services.cancel_deployment(deployment)
-                self.message_user(request, f"{deployment}: cancelled.")
-            except services.ServiceError as exc:
-                self.message_user(request, f"{deployment}: {exc.message}", messages.ERROR)
 
 
 @admin.register(WebhookDelivery)
