@@ -1,9 +1,21 @@
-"""Celery tasks: thin. Ids in; the pipeline, cleanup or warden does the work."""
+"""Every Celery task, and the composition root for the workers: ids in, adapters built here
+(through deployments.wiring) and handed to the worker that does the job.
+
+Nothing imports this module but the Celery app (autodiscovery); everyone else sends tasks
+by name through deployments.jobs.
+"""
 
 import logging
 
 from celery import shared_task
 from celery.signals import worker_ready
+
+from apps.models import App
+from deployments import wiring
+from deployments.services import addon_backups as backup_requests
+from deployments.workers import addons, backups, cleanup, deliveries, warden
+from deployments.workers import webhook_registration as webhooks
+from deployments.workers.pipeline import lifecycle, run
 
 logger = logging.getLogger(__name__)
 
@@ -14,79 +26,127 @@ RETRY = {
     "retry_backoff_max": 60,
     "max_retries": 8,
 }
+# A receiver that drips its answer must not hold a worker slot for long.
+DELIVERY_SOFT_LIMIT = 60
+
+
+# --- deployments ------------------------------------------------------------------------------
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def run_deployment(deployment_id: int) -> str:
-    from deployments.workers.pipeline import run
-
-    return run(deployment_id)
+    return run(deployment_id, wiring.runtime(), wiring.router())
 
 
 @shared_task(acks_late=True, **RETRY)
 def retire_deployment(deployment_id: int) -> bool:
-    from deployments.workers.pipeline import default_runtime
-    from deployments.workers.pipeline.lifecycle import retire
-
-    return retire(deployment_id, default_runtime())
+    return lifecycle.retire(deployment_id, wiring.runtime())
 
 
 @shared_task(acks_late=True, **RETRY)
 def apply_power_state(environment_id: int) -> str:
-    from deployments.workers.pipeline import default_proxy, default_runtime
-    from deployments.workers.pipeline.lifecycle import apply_power_state as apply
-
-    return apply(environment_id, default_runtime(), default_proxy())
+    return lifecycle.apply_power_state(environment_id, wiring.runtime(), wiring.router())
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, **RETRY)
 def cleanup_app(app_id: int) -> bool:
-    from deployments.workers.cleanup import cleanup_app as do_cleanup
-
-    return do_cleanup(app_id)
+    return cleanup.cleanup_app(app_id, wiring.runtime(), wiring.router())
 
 
 @shared_task(acks_late=True)
 def register_webhook(app_id: int) -> str:
-    from apps.models import App
-    from deployments.services.webhook_registration import register
-
     app = App.objects.filter(pk=app_id).first()
-    return register(app) if app else "gone"
-
-
-@shared_task(acks_late=False, expires=30)
-def warden() -> dict:
-    from deployments.workers.warden import reconcile
-
-    return reconcile()
+    return webhooks.register(app) if app else "gone"
 
 
 @shared_task(acks_late=True, **RETRY)
 def remove_volume(name: str) -> bool:
     """Retried while a retiring container still holds the volume."""
-    from deployments.workers.pipeline import default_runtime
-
-    if not default_runtime().remove_volume(name):
+    if not wiring.runtime().remove_volume(name):
         raise RuntimeError(f"volume {name} is still in use")
     return True
 
 
+# --- the warden -------------------------------------------------------------------------------
+
+
+@shared_task(acks_late=False, expires=30)
+def run_warden() -> dict:
+    return warden.reconcile(wiring.runtime(), wiring.router())
+
+
 @shared_task(**RETRY)
 def sync_routes() -> int:
-    from deployments.workers.warden import sync_routes as do_sync
-
-    return do_sync()
+    return warden.sync_routes(wiring.router(), wiring.runtime())
 
 
 @worker_ready.connect
 def _restore_routes_at_start(sender=None, **kwargs):
-    """A restarted Caddy, or a fresh host, gets every live route back when a worker starts."""
+    """A restarted router, or a fresh host, gets every live route back when a worker starts."""
     try:
         sync_routes.delay()
     except Exception:  # noqa: BLE001 - the broker may be starting too; the warden repeats it
         logger.warning("could not queue the route sync at worker start", exc_info=True)
 
 
-from deployments.addon_tasks import *  # noqa: E402,F401,F403
-from deployments.notification_tasks import *  # noqa: E402,F401,F403
+# --- add-ons and backups ----------------------------------------------------------------------
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def provision_addon(addon_id: int) -> str:
+    return addons.provision(addon_id, wiring.runtime())
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def restart_addon(addon_id: int) -> str:
+    return addons.restart_container(addon_id, wiring.runtime())
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, **RETRY)
+def teardown_addon(addon_id: int, delete_data: bool) -> str:
+    return addons.teardown(addon_id, delete_data, wiring.runtime())
+
+
+@shared_task(acks_late=True)
+def run_backup(backup_id: int) -> str:
+    return backups.run_backup(backup_id, wiring.runtime())
+
+
+@shared_task(acks_late=True)
+def run_restore(backup_id: int) -> str:
+    return backups.run_restore(backup_id, wiring.runtime())
+
+
+@shared_task(acks_late=False, expires=3600)
+def scheduled_backups() -> int:
+    return backup_requests.scheduled_backups()
+
+
+# --- notifications ----------------------------------------------------------------------------
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    max_retries=None,
+    soft_time_limit=DELIVERY_SOFT_LIMIT,
+    time_limit=DELIVERY_SOFT_LIMIT + 30,
+)
+def deliver_notification(self, delivery_id: int, attempt: int = 1) -> str:
+    delay = deliveries.attempt_delivery(delivery_id, attempt)
+    if delay is None:
+        return "done"
+    # The next attempt carries its number: a copy of this message (redelivered after a
+    # worker died) finds the attempt already made and does nothing.
+    raise self.retry(args=(delivery_id, attempt + 1), countdown=delay)
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(Exception,),
+    retry_backoff=2,
+    retry_backoff_max=300,
+    max_retries=6,
+)
+def email_notification(app_id: int, body: str) -> bool:
+    return deliveries.email_owner(app_id, body)

@@ -8,7 +8,7 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from apps.api.auth import error
+from apps.errors import error_response as error
 from deployments.services import ServiceError, webhooks
 
 

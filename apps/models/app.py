@@ -8,6 +8,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from apps.validators import validate_app_name, validate_env_key, validate_env_value
+from deployments.models import ACTIVE_STATUSES, Deployment, Status
 from paas.crypto import EncryptedTextField
 
 
@@ -119,8 +120,6 @@ class App(models.Model):
         The app row is locked for the rest of the transaction, so two deployments created at
         the same moment queue on the lock and take consecutive numbers.
         """
-        from deployments.models import Deployment
-
         if environment.app_id != self.pk:
             raise ValueError("environment belongs to another app")
         with transaction.atomic():
@@ -133,6 +132,30 @@ class App(models.Model):
             return Deployment.objects.create(
                 app=self, environment=environment, number=locked.deployment_counter, **fields
             )
+
+    def refresh_status(self) -> None:
+        """Settle the app's status from its environments and deployments (never while its
+        deletion is under way: that status is the cleanup's)."""
+        self.refresh_from_db(fields=["status", "cleanup_requested_at"])
+        if self.cleanup_requested_at:
+            return
+        status = self.derived_status()
+        if status != self.status:
+            App.objects.filter(pk=self.pk).update(status=status)
+            self.status = status
+
+    def derived_status(self) -> str:
+        if self.deployments.filter(status__in=ACTIVE_STATUSES).exists():
+            return AppStatus.DEPLOYING
+        envs = list(self.environments.all())
+        if any(env.live_deployment_id and not env.stopped for env in envs):
+            return AppStatus.RUNNING
+        if any(env.live_deployment_id and env.stopped for env in envs):
+            return AppStatus.STOPPED
+        latest = self.deployments.order_by("-number").first()
+        if latest and latest.status == Status.FAILED:
+            return AppStatus.FAILED
+        return AppStatus.CREATED
 
     def request_cleanup(self) -> None:
         self.cleanup_requested_at = self.cleanup_requested_at or timezone.now()

@@ -14,13 +14,15 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from apps.access import app_for, deployment_for
+from apps.access import app_for, deployment_for, promotion_request_for
 from apps.forms import DeleteAppForm, EnvironmentChoiceForm
 from apps.web.pages import login_required
+from apps.web.settings import settings_page
 from deployments import services
 from deployments.adapters.runtime import RuntimeBackendError
 from deployments.models import Deployment
 from deployments.services import ServiceError, promotion
+from deployments.services.archives import deploy_archive as queue_archive
 
 NEW_DEPLOYMENT = ("new-deployment", "app-changed")
 CHANGED = ("app-changed",)
@@ -79,8 +81,6 @@ def deploy(request, app):
 @app_action
 def deploy_archive(request, app):
     """Deploy an uploaded .tar.gz of the source (no git); a bad archive changes nothing."""
-    from deployments.services.archives import deploy_archive as queue_archive
-
     upload = request.FILES.get("archive")
     if upload is None:
         raise ServiceError("Choose a .tar.gz file to upload.", "archive_missing")
@@ -151,22 +151,15 @@ def promote(request, app):
 
 @app_action
 def promotion_approve(request, app, request_id):
-    deployment = promotion.approve(_promotion_request(app, request_id), request.user)
+    deployment = promotion.approve(promotion_request_for(app, request_id), request.user)
     return f"Approved: promoting to production (deployment #{deployment.number}).", NEW_DEPLOYMENT
 
 
 @app_action
 def promotion_reject(request, app, request_id):
-    promotion.reject(_promotion_request(app, request_id), request.user)
+    promotion.reject(promotion_request_for(app, request_id), request.user)
     return "Promotion rejected.", CHANGED
 
-
-def _promotion_request(app, request_id):
-    from django.shortcuts import get_object_or_404
-
-    from deployments.models.promotion import PromotionRequest
-
-    return get_object_or_404(PromotionRequest.objects.select_related("app"), pk=request_id, app=app)
 
 
 @login_required
@@ -195,6 +188,4 @@ def _danger_zone(request, app, form, status):
     if request.htmx:
         context = {"app": app, "delete_form": form}
         return render(request, "apps/_danger_zone.html", context, status=status)
-    from apps.web.settings import settings_page
-
     return settings_page(request, app, delete_form=form, status=status)

@@ -16,10 +16,10 @@ from apps.access import addon_for, app_for
 from apps.models import App, EnvironmentName
 from apps.models.addons import AddOn, AddOnKind, AddOnStatus, Backup
 from apps.web.pages import login_required
-from deployments.adapters import addon_browser
 from deployments.services import ServiceError
 from deployments.services import addon_backups as backups_service
 from deployments.services import addons as addons_service
+from deployments.services import database_view as addon_browser
 
 STOP_POLLING = 286
 SETTLING = {AddOnStatus.CREATING, AddOnStatus.STOPPED, AddOnStatus.DELETING}

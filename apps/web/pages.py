@@ -24,7 +24,7 @@ from apps.models import App, Environment, EnvironmentName
 from deployments import services
 from deployments.adapters.runtime import RuntimeBackendError
 from deployments.models import Deployment, LogLine, Status
-from deployments.workers.pipeline.context import IMAGE_REUSING_TRIGGERS
+from deployments.models.pipeline import planned_steps
 
 STOP_POLLING = 286
 LOG_PAGE = 500  # log lines per poll
@@ -36,15 +36,6 @@ RUNTIME_PAGE = 100
 RUNTIME_OLDER_WINDOW = 2000  # how far back "older lines" can reach (docker logs --tail)
 HISTORY_LENGTH = 50
 
-PIPELINE = [
-    ("fetch", "Fetch source"),
-    ("prepare", "Prepare build"),
-    ("build", "Build image"),
-    ("start", "Start container"),
-    ("health", "Health check"),
-    ("switch", "Switch traffic"),
-]
-IMAGE_STEPS = {"fetch", "prepare", "build"}  # skipped when a deployment reuses an image
 
 
 # --- access ---------------------------------------------------------------------------------
@@ -97,11 +88,7 @@ def duration_text(delta: timedelta | None) -> str:
 
 def pipeline_steps(d: Deployment) -> list[dict]:
     """The steps this deployment runs, each done, current, failed or todo."""
-    names = [
-        (name, label)
-        for name, label in PIPELINE
-        if not (d.trigger in IMAGE_REUSING_TRIGGERS and name in IMAGE_STEPS)
-    ]
+    names = planned_steps(d.trigger)
     reached = next((i for i, (name, _) in enumerate(names) if name == d.step), -1)
     steps = []
     for i, (name, label) in enumerate(names):

@@ -16,6 +16,7 @@ from apps.models import ApiToken, App, EnvironmentName
 from apps.web.domains import domains_context
 from apps.web.pages import login_required
 from deployments import services
+from deployments.services.webhooks import webhook_url
 
 SETTINGS_FIELDS = ["repository", "branch", "build_method", "port", "health_check_path"]
 
@@ -51,8 +52,6 @@ def settings_page(request, app, form=None, delete_form=None, changed=None, statu
 
 
 def _webhook_urls(app) -> list[tuple[str, str]]:
-    from deployments.services.webhook_registration import webhook_url
-
     return [
         (label, webhook_url(app, key))
         for key, label in (("github", "GitHub"), ("gitlab", "GitLab"), ("gitea", "Gitea / Forgejo"))

@@ -18,9 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from psycopg import errors, sql
 
 from apps.models.addons import AddOn, AddOnKind
 from deployments.adapters import addon_engines
+from deployments.adapters.runtime import RuntimeBackend, RuntimeBackendError
 
 CELL_CHARS = 300
 MAX_TABLES = 300
@@ -62,20 +64,18 @@ class KeyInfo:
 # --- connections ---------------------------------------------------------------------------------
 
 
-def _endpoint(addon: AddOn, runtime=None):
-    from deployments.adapters.runtime import RuntimeBackendError, get_runtime
-
+def _endpoint(addon: AddOn, runtime: RuntimeBackend):
     if not addon.is_usable or not addon.container_id:
         raise BrowseError(
             f"The add-on is {addon.status}; the view needs it running.", "not_running"
         )
     try:
-        return (runtime or get_runtime()).endpoint(addon.container_id, addon.app.network)
+        return runtime.endpoint(addon.container_id, addon.app.network)
     except RuntimeBackendError as exc:
         raise BrowseError(f"The add-on cannot be reached: {exc.message}", exc.code) from None
 
 
-def _connect(addon: AddOn, runtime=None):
+def _connect(addon: AddOn, runtime: RuntimeBackend):
     try:
         return addon_engines.connect(addon, _endpoint(addon, runtime))
     except BrowseError:
@@ -93,18 +93,18 @@ def _timeout_ms() -> int:
 # --- SQL: public entry points -------------------------------------------------------------------
 
 
-def tables(addon: AddOn, runtime=None) -> list[Table]:
+def tables(addon: AddOn, runtime: RuntimeBackend) -> list[Table]:
     _require_sql(addon)
     return _sql(addon, runtime, "tables")
 
 
-def table_rows(addon: AddOn, name: str, runtime=None) -> Result:
+def table_rows(addon: AddOn, name: str, runtime: RuntimeBackend) -> Result:
     """The first rows of a table the database lists (a name from anywhere else is refused)."""
     _require_sql(addon)
     return _sql(addon, runtime, "rows", name)
 
 
-def run_query(addon: AddOn, statement: str, runtime=None) -> Result:
+def run_query(addon: AddOn, statement: str, runtime: RuntimeBackend) -> Result:
     _require_sql(addon)
     statement = statement.strip().rstrip(";").strip()
     if not statement:
@@ -158,8 +158,6 @@ class _Postgres:
         return table if schema == "public" else f"{schema}.{table}"
 
     def tables(self) -> list[Table]:
-        from psycopg import errors, sql
-
         cur = self._begin()
         names = self._names(cur)
         if not names:
@@ -187,8 +185,6 @@ class _Postgres:
         return [Table(self._label(s, t), guess.get((s, t)), estimated=True) for s, t in names]
 
     def rows(self, name: str) -> Result:
-        from psycopg import sql
-
         cur = self._begin()
         found = {self._label(s, t): (s, t) for s, t in self._names(cur)}
         if name not in found:
@@ -209,8 +205,6 @@ class _Postgres:
 
     @staticmethod
     def explain(exc: Exception) -> BrowseError:
-        from psycopg import errors
-
         if isinstance(exc, errors.QueryCanceled):
             return _timed_out()
         if isinstance(exc, errors.ReadOnlySqlTransaction):
@@ -354,7 +348,7 @@ def _cell(value) -> str | None:
 # --- Redis ---------------------------------------------------------------------------------------
 
 
-def redis_keys(addon: AddOn, pattern: str = "*", runtime=None) -> tuple[list[KeyInfo], bool]:
+def redis_keys(addon: AddOn, pattern: str, runtime: RuntimeBackend) -> tuple[list[KeyInfo], bool]:
     """Keys matching pattern (SCAN, at most MAX_KEYS) with type, TTL and a short preview;
     the flag says whether there were more."""
     if addon.kind != AddOnKind.REDIS:

@@ -11,6 +11,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import psycopg
+import pymysql
+import redis
 from django.conf import settings
 
 from apps.models.addons import AddOn, AddOnKind
@@ -75,8 +78,6 @@ def container_env(addon: AddOn) -> dict[str, str]:
 def connect(addon: AddOn, endpoint: Endpoint, timeout: float = CONNECT_TIMEOUT):
     """A client connection to the add-on as its app account (the caller closes it)."""
     if addon.kind == AddOnKind.POSTGRES:
-        import psycopg
-
         return psycopg.connect(
             host=endpoint.host,
             port=endpoint.port,
@@ -87,8 +88,6 @@ def connect(addon: AddOn, endpoint: Endpoint, timeout: float = CONNECT_TIMEOUT):
             application_name="slipway",
         )
     if addon.kind == AddOnKind.MARIADB:
-        import pymysql
-
         return pymysql.connect(
             host=endpoint.host,
             port=endpoint.port,
@@ -99,8 +98,6 @@ def connect(addon: AddOn, endpoint: Endpoint, timeout: float = CONNECT_TIMEOUT):
             read_timeout=settings.PAAS_DB_VIEW_TIMEOUT_MS / 1000 + 10,
             charset="utf8mb4",
         )
-    import redis
-
     return redis.Redis(
         host=endpoint.host,
         port=endpoint.port,

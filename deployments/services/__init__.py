@@ -4,11 +4,13 @@ Nothing here talks to Docker or Caddy; work that does is enqueued after the tran
 commits, so a worker never sees a row that is not there yet.
 """
 
-from functools import partial
+
+from pathlib import Path
 
 from django.db import IntegrityError, transaction
 
 from apps.models import App, AppCleanupRequested, AppStatus, Environment, EnvironmentName, EnvVar
+from deployments import jobs, wiring
 from deployments.models import ACTIVE_STATUSES, Deployment, InvalidTransition, Status, Trigger
 
 
@@ -26,22 +28,6 @@ class Conflict(ServiceError):
     status = 409
 
 
-def _enqueue_deployment(deployment_id: int) -> None:
-    from deployments import tasks
-
-    tasks.run_deployment.delay(deployment_id)
-
-
-def _enqueue_webhook_registration(app_id: int) -> None:
-    from deployments import tasks
-
-    tasks.register_webhook.delay(app_id)
-
-
-def _enqueue_cleanup(app_id: int) -> None:
-    from deployments import tasks
-
-    tasks.cleanup_app.delay(app_id)
 
 
 # --- apps ---------------------------------------------------------------------------------
@@ -56,7 +42,7 @@ def create_app(owner, data: dict, env: dict | None = None, deploy: bool = False)
                 set_env_vars(app.environment(env_name), values)
             if deploy:
                 queue_deployment(app, EnvironmentName.PRODUCTION, requested_by=owner)
-            transaction.on_commit(partial(_enqueue_webhook_registration, app.pk))
+            jobs.register_webhook(app.pk)
     except IntegrityError:
         # Two creations raced past the form's check; the unique index decided.
         raise Conflict(f"An app called “{data['name']}” already exists.", "name_taken") from None
@@ -125,7 +111,7 @@ def queue_deployment(
             )
             _supersede_older_pending(deployment)
             App.objects.filter(pk=app.pk).update(status=AppStatus.DEPLOYING)
-            transaction.on_commit(partial(_enqueue_deployment, deployment.pk))
+            jobs.run_deployment(deployment.pk)
     except AppCleanupRequested:
         raise Conflict(f"App {app.name} is being deleted.", "app_deleting") from None
     return deployment
@@ -158,8 +144,6 @@ def redeploy(deployment: Deployment, requested_by=None) -> Deployment:
 
 
 def _redeploy_archive(deployment: Deployment, requested_by) -> Deployment:
-    from pathlib import Path
-
     archive = deployment.step_data.get("archive")
     if not archive or not Path(archive).is_file():
         raise Conflict(
@@ -188,9 +172,7 @@ def _reusable_image(source: Deployment | None, what: str) -> Deployment:
 
 
 def _image_exists(image_id: str) -> bool:
-    from deployments.adapters.runtime import get_runtime
-
-    return get_runtime().image_exists(image_id)
+    return wiring.runtime().image_exists(image_id)
 
 
 def _run_image_again(source: Deployment, environment_name: str, trigger: str, requested_by):
@@ -230,7 +212,7 @@ def stop(app: App, environment_name: str) -> None:
     if environment.live_deployment_id is None:
         raise Conflict("Nothing is running in this environment.", "not_running")
     Environment.objects.filter(pk=environment.pk).update(stopped=True)
-    transaction.on_commit(partial(_enqueue_power, environment.pk))
+    jobs.apply_power_state(environment.pk)
 
 
 def start(app: App, environment_name: str) -> None:
@@ -238,13 +220,9 @@ def start(app: App, environment_name: str) -> None:
     if environment.live_deployment_id is None:
         raise Conflict("Nothing has been deployed to this environment yet.", "not_deployed")
     Environment.objects.filter(pk=environment.pk).update(stopped=False)
-    transaction.on_commit(partial(_enqueue_power, environment.pk))
+    jobs.apply_power_state(environment.pk)
 
 
-def _enqueue_power(environment_id: int) -> None:
-    from deployments import tasks
-
-    tasks.apply_power_state.delay(environment_id)
 
 
 def cancel_deployment(deployment: Deployment) -> Deployment:
@@ -255,21 +233,17 @@ def cancel_deployment(deployment: Deployment) -> Deployment:
             f"Deployment #{deployment.number} is {deployment.status} and cannot be cancelled.",
             "not_cancellable",
         ) from None
-    from deployments.workers.pipeline.lifecycle import refresh_app_status
-
-    refresh_app_status(deployment.app)  # a pending one never reached a worker to do it
+    deployment.app.refresh_status()  # a pending one never reached a worker to do it
     return deployment
 
 
 def runtime_logs(environment, since_ns: int = 0, limit: int = 200) -> list[tuple[int, str]]:
     """The live container's log lines after since_ns (empty when nothing is live)."""
-    from deployments.adapters.runtime import get_runtime
-
     live = environment.live_deployment
     container = live.step_data.get("container_id") if live else None
     if not container:
         return []
-    return get_runtime().logs(container, since_ns=since_ns, limit=limit)
+    return wiring.runtime().logs(container, since_ns=since_ns, limit=limit)
 
 
 # --- deletion -----------------------------------------------------------------------------
@@ -285,6 +259,6 @@ def request_cleanup(app: App) -> App:
                 "deployment_in_progress",
             )
         locked.request_cleanup()
-        transaction.on_commit(partial(_enqueue_cleanup, locked.pk))
+        jobs.cleanup_app(locked.pk)
     app.refresh_from_db()
     return app

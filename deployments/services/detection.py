@@ -6,6 +6,9 @@ from pathlib import Path
 
 from django.conf import settings
 
+from deployments.adapters.builders import BuildError, detect
+from deployments.adapters.git_providers.tokens import clone_token_for_url
+from deployments.adapters.sources import SourceError, fetch
 from deployments.services import ServiceError
 
 PREVIEW_TIMEOUT = 30
@@ -16,10 +19,6 @@ def preview_build(user, repository: str, branch: str = "", method: str = "auto")
 
     The URL and branch must already be validated (the form does it). A private repository
     is fetched with the user's provider token, as deployments are."""
-    from deployments.adapters.builders import BuildError, detect
-    from deployments.adapters.git_providers.tokens import clone_token_for_url
-    from deployments.adapters.sources import SourceError, fetch
-
     token, token_user = clone_token_for_url(user, repository)
     workdir = Path(tempfile.mkdtemp(prefix="slipway-detect-", dir=_scratch()))
     try:

@@ -1,7 +1,6 @@
 """Custom domains and volumes: settings of an environment that the router or the next
 container picks up."""
 
-from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -9,6 +8,8 @@ from django.db import IntegrityError, transaction
 
 from apps.models import App, Domain, Volume
 from apps.validators import validate_custom_domain, validate_volume
+from deployments import jobs, wiring
+from deployments.adapters.runtime import RuntimeBackendError
 from deployments.services import Conflict, ServiceError
 
 
@@ -18,10 +19,6 @@ def _environment(app: App, environment_name: str):
     return app.environment(environment_name)
 
 
-def _sync_routes() -> None:
-    from deployments import tasks
-
-    tasks.sync_routes.delay()
 
 
 # --- domains ------------------------------------------------------------------------------
@@ -37,7 +34,7 @@ def add_domain(app: App, environment_name: str, hostname: str) -> Domain:
     try:
         with transaction.atomic():
             domain = Domain.objects.create(environment=environment, hostname=host)
-            transaction.on_commit(_sync_routes)
+            jobs.sync_routes()
     except IntegrityError:
         raise Conflict(f"{host} is already used by an app.", "domain_taken") from None
     return domain
@@ -47,7 +44,7 @@ def remove_domain(app: App, hostname: str) -> None:
     deleted, _ = Domain.objects.filter(environment__app=app, hostname=hostname.lower()).delete()
     if not deleted:
         raise ServiceError(f"{hostname} is not a domain of {app.name}.", "unknown_domain")
-    transaction.on_commit(_sync_routes)
+    jobs.sync_routes()
 
 
 # --- volumes ------------------------------------------------------------------------------
@@ -73,20 +70,14 @@ def remove_volume(volume: Volume, delete_data: bool = False) -> bool:
     volume.delete()
     if not delete_data:
         return False
-    transaction.on_commit(partial(_enqueue_volume_removal, name))
+    jobs.remove_volume(name)
     return True
 
 
-def _enqueue_volume_removal(name: str) -> None:
-    from deployments import tasks
-
-    tasks.remove_volume.delay(name)
 
 
 def volume_sizes(volumes) -> dict[int, int | None]:
-    from deployments.adapters.runtime import RuntimeBackendError, get_runtime
-
-    runtime = get_runtime()
+    runtime = wiring.runtime()
     sizes = {}
     for volume in volumes:
         try:

@@ -1,16 +1,15 @@
 """What an app's live containers use right now: CPU and memory, per environment."""
 
 from apps.models import App, EnvironmentName
+from deployments import wiring
 
 
-def resource_usage(app: App, runtime=None) -> list[dict]:
+def resource_usage(app: App) -> list[dict]:
     """One entry per environment with something deployed; stats only for running ones.
 
     The engine samples each container for about a second, so this is for a panel that
     polls every few seconds, not for a list of every app."""
-    from deployments.adapters.runtime import get_runtime
-
-    runtime = runtime or get_runtime()
+    runtime = wiring.runtime()
     envs = app.environments.filter(live_deployment__isnull=False).select_related("live_deployment")
     ordered = sorted(envs, key=lambda e: EnvironmentName.values.index(e.name))
     return [_usage(env, runtime) for env in ordered]

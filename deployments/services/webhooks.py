@@ -20,7 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 
 from apps.models import App
 from deployments import services
@@ -32,6 +34,12 @@ from deployments.services import ServiceError
 MAX_BODY_BYTES = 1024 * 1024
 BRANCH_PREFIX = "refs/heads/"
 ZERO_SHA_RE = re.compile(r"^0+$")
+
+
+def webhook_url(app: App, provider: str) -> str:
+    """The URL a provider posts pushes to (what the settings page shows to paste)."""
+    base = settings.PAAS_PUBLIC_URL or "http://localhost:8000"
+    return base + reverse("webhook", args=[provider, app.name])
 
 
 class Forbidden(ServiceError):

@@ -6,20 +6,20 @@ import shutil
 from django.conf import settings
 
 from apps.models import App
-from deployments.services.addon_backups import delete_app_backups
-from deployments.services.webhook_registration import unregister
+from deployments.adapters.router import Proxy
+from deployments.adapters.runtime import RuntimeBackend
+from deployments.workers.backups import delete_app_backups
+from deployments.workers.webhook_registration import unregister
 
 logger = logging.getLogger(__name__)
 
 
-def cleanup_app(app_id: int, runtime=None, proxy=None) -> bool:
+def cleanup_app(app_id: int, runtime: RuntimeBackend, proxy: Proxy) -> bool:
     app = App.objects.filter(pk=app_id).first()
     if app is None:
         return False  # already gone: a duplicate delivery
     if not app.cleanup_requested:
         raise RuntimeError(f"app {app.name} was not marked for cleanup")
-    runtime = runtime or _runtime()
-    proxy = proxy or _proxy()
     unregister(app)
     for env in app.environments.all():
         proxy.remove_route(env.route_id)
@@ -41,15 +41,3 @@ def cleanup_app(app_id: int, runtime=None, proxy=None) -> bool:
     app.delete()
     logger.info("app %s deleted", app.name)
     return True
-
-
-def _runtime():
-    from deployments.adapters.runtime import get_runtime
-
-    return get_runtime()
-
-
-def _proxy():
-    from deployments.adapters.router import get_proxy
-
-    return get_proxy()

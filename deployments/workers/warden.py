@@ -12,18 +12,20 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.models import App, AppStatus, Environment
-from deployments.adapters.runtime import ContainerExited
+from apps.models.addons import AddOn, AddOnStatus, InvalidAddOnTransition
+from deployments import jobs
+from deployments.adapters.router import Proxy, RouteSpec
+from deployments.adapters.runtime import ContainerExited, RuntimeBackend
 from deployments.models import Deployment, Status
-from deployments.services.notifications import NotificationEvent, notify, requeue_lost_deliveries
+from deployments.services.notifications import NotificationEvent, notify
+from deployments.workers.deliveries import requeue_lost_deliveries
 from deployments.workers.pipeline import (
     MAX_PLATFORM_ATTEMPTS,
-    default_proxy,
-    default_runtime,
     lifecycle,
 )
 from deployments.workers.pipeline.context import Context
 from deployments.workers.pipeline.errors import StepFailed
-from deployments.workers.pipeline.steps import STEPS
+from deployments.workers.pipeline.steps import STEPS, container_spec
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +34,7 @@ logger = logging.getLogger(__name__)
 PENDING_REQUEUE_SECONDS = 30
 
 
-def reconcile(runtime=None, proxy=None) -> dict:
-    runtime = runtime or default_runtime()
-    proxy = proxy or default_proxy()
+def reconcile(runtime: RuntimeBackend, proxy: Proxy) -> dict:
     return {
         "recovered": recover_stale_deployments(runtime, proxy),
         "requeued": requeue_lost_pending(),
@@ -48,8 +48,6 @@ def reconcile(runtime=None, proxy=None) -> dict:
 def revive_addons(runtime) -> int:
     """A running add-on whose container died or vanished goes back up on its volume (Docker's
     restart policy covers a crash; this covers a removed container or an engine that gave up)."""
-    from apps.models.addons import AddOn, AddOnStatus, InvalidAddOnTransition
-    from deployments import addon_tasks
 
     revived = 0
     running = AddOn.objects.filter(
@@ -63,7 +61,7 @@ def revive_addons(runtime) -> int:
         except InvalidAddOnTransition:
             continue  # detached or restarted meanwhile
         logger.warning("add-on %s is not running; starting it again", addon)
-        addon_tasks.restart_addon.delay(addon.pk)
+        jobs.restart_addon(addon.pk)
         revived += 1
     return revived
 
@@ -112,13 +110,11 @@ def requeue_lost_pending() -> int:
     ids = list(lost.values_list("pk", flat=True))
     Deployment.objects.filter(pk__in=ids).update(heartbeat_at=timezone.now())
     for pk in ids:
-        lifecycle.enqueue(pk)
+        jobs.run_deployment(pk)
     return len(ids)
 
 
-def desired_routes(runtime) -> list:
-    from deployments.adapters.router import RouteSpec
-
+def desired_routes(runtime: RuntimeBackend, proxy: Proxy) -> list:
     routes = []
     envs = Environment.objects.filter(live_deployment__isnull=False).select_related(
         "app", "live_deployment"
@@ -130,15 +126,11 @@ def desired_routes(runtime) -> list:
         if env.pk in switching:
             # A deployment may be switching this route right now; the database still names
             # the old container, so leave Caddy's current upstream alone this round.
-            upstream = proxy_upstream(env) or live_upstream(env, runtime)
+            upstream = proxy.upstream_of(env.route_id) or live_upstream(env, runtime)
         else:
             upstream = live_upstream(env, runtime)
         routes.append(RouteSpec(env.route_id, env.hostnames, upstream))
     return routes
-
-
-def proxy_upstream(env: Environment) -> str | None:
-    return default_proxy().upstream_of(env.route_id)
 
 
 def live_upstream(env: Environment, runtime) -> str | None:
@@ -155,10 +147,8 @@ def live_upstream(env: Environment, runtime) -> str | None:
         return live.step_data.get("upstream")
 
 
-def sync_routes(proxy=None, runtime=None) -> int:
-    proxy = proxy or default_proxy()
-    runtime = runtime or default_runtime()
-    routes = desired_routes(runtime)
+def sync_routes(proxy: Proxy, runtime: RuntimeBackend) -> int:
+    routes = desired_routes(runtime, proxy)
     proxy.sync(routes)
     return len(routes)
 
@@ -308,8 +298,6 @@ def _wait_healthy(runtime, env: Environment, container: str):
 
 
 def _start_fresh(env: Environment, live: Deployment, runtime) -> str:
-    from deployments.workers.pipeline.steps import container_spec
-
     ctx = Context(live, runtime, None)
     runtime.ensure_network(ctx.network, env.app.resource_labels)
     started = runtime.start(container_spec(ctx))
@@ -339,7 +327,7 @@ def _route(env: Environment, live: Deployment, container: str, endpoint, runtime
 
 def _recovered(env: Environment, live: Deployment) -> None:
     _patch_step_data(live, crashed_at=None)
-    lifecycle.refresh_app_status(env.app)
+    env.app.refresh_status()
     still_crashed = (
         Environment.objects.filter(
             app_id=env.app_id, stopped=False, live_deployment__step_data__has_key="crashed_at"

@@ -10,6 +10,7 @@ from django.test import Client
 from apps.models.addons import Backup
 from deployments.services import Conflict, addon_backups
 from deployments.services import addons as addon_services
+from deployments.workers import backups
 from tests.apps.addon_helpers import addon_leftovers, connect, wait_addon  # noqa: F401
 from tests.support import wait_for
 
@@ -75,7 +76,7 @@ def test_a_restore_brings_the_original_rows_back(postgres):
 
 def test_retention_keeps_the_newest_n(postgres):
     taken = [_backup(postgres) for _ in range(3)]
-    assert addon_backups.prune(postgres, keep=2) == 1
+    assert backups.prune(postgres, keep=2) == 1
     kept = list(Backup.objects.filter(addon=postgres).order_by("created_at"))
     assert [b.pk for b in kept] == [taken[1].pk, taken[2].pk]
     assert not taken[0].file.exists()

@@ -8,9 +8,10 @@ from django.db import connection
 
 from apps.models import App, EnvVar
 from apps.models.addons import AddOn
-from deployments import services
+from deployments import services, wiring
 from deployments.services import Conflict
 from deployments.services import addons as addon_services
+from deployments.workers import warden
 from tests.apps.addon_helpers import (  # noqa: F401 - addon_leftovers is a fixture
     addon_leftovers,
     connect,
@@ -242,12 +243,10 @@ def test_the_owner_attaches_from_the_add_ons_page(platform, make_app, owner):
 
 
 def test_the_warden_brings_back_an_add_on_whose_container_vanished(platform, make_app):
-    from deployments.workers import warden
-
     app = make_app("revived")
     addon = wait_addon(addon_services.attach(app, "production", "redis"))
     docker.from_env().containers.get(addon.container_id).remove(force=True)
-    assert warden.reconcile()["addons"] == 1
+    assert warden.reconcile(wiring.runtime(), wiring.router())["addons"] == 1
     back = wait_for(
         lambda: (
             (a := AddOn.objects.get(pk=addon.pk)).status == "running"
@@ -259,4 +258,4 @@ def test_the_warden_brings_back_an_add_on_whose_container_vanished(platform, mak
     )
     assert docker.from_env().containers.get(back.container_id).status == "running"
     assert connect(back).ping()
-    assert warden.reconcile()["addons"] == 0
+    assert warden.reconcile(wiring.runtime(), wiring.router())["addons"] == 0

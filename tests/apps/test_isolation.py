@@ -3,6 +3,8 @@
 import pytest
 from django.test import Client
 
+from tests.conftest import ApiClient
+
 pytestmark = pytest.mark.django_db
 
 API_ROUTES = [
@@ -65,7 +67,5 @@ def test_the_outsider_listing_does_not_show_the_app(secret_app, outsider_api):
 
 
 def test_no_token_or_a_wrong_one_is_401(secret_app):
-    from tests.conftest import ApiClient
-
     assert ApiClient().get("/apps/secret").status_code == 401
     assert ApiClient(raw_token="slw_wrong").get("/apps/secret").status_code == 401

@@ -11,6 +11,8 @@ import pytest
 from playwright.sync_api import expect
 
 from apps.models import App
+from apps.models.providers import ProviderCredential
+from tests.apps.test_providers import API_PREFIX, NOW, FakeForge
 from tests.support import ROOT, make_repo, sample_files, through_proxy, wait_for
 
 SHOTS = ROOT / "docs" / "screenshots"
@@ -164,9 +166,6 @@ def test_api_tokens_are_created_once_and_revoked(page, owner):
 @pytest.mark.django_db(transaction=True)
 def test_picking_a_repository_from_a_connected_provider(page, owner, settings):
     from datetime import timedelta
-
-    from apps.models.providers import ProviderCredential
-    from tests.apps.test_providers import API_PREFIX, NOW, FakeForge
 
     fake = FakeForge("github")
     try:

@@ -12,6 +12,10 @@ import pytest
 from deployments.adapters.sources.archive import extract_archive, inspect_archive
 from deployments.adapters.sources.git import SourceError
 from deployments.models import Deployment
+from deployments.services.archives import deploy_archive
+from deployments.workers.pipeline.context import Context
+from deployments.workers.pipeline.steps import FetchSource
+from tests.support import log_text
 
 MAX_BYTES = 1024 * 1024
 MAX_ENTRIES = 100
@@ -398,11 +402,6 @@ def test_an_outsider_cannot_upload_to_someone_elses_app(outsider_api, make_app, 
 
 @pytest.mark.django_db
 def test_the_fetch_step_unpacks_the_uploaded_archive(owner, make_app, uploads, tmp_path):
-    from deployments.services.archives import deploy_archive
-    from deployments.workers.pipeline.context import Context
-    from deployments.workers.pipeline.steps import FetchSource
-    from tests.support import log_text
-
     app = make_app("tarball")
     archive = make_archive(
         tmp_path / "site.tar.gz",

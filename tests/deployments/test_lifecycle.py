@@ -7,29 +7,19 @@ import pytest
 from django.conf import settings
 
 from apps.models import App
-from deployments import services
-from deployments.adapters.router import get_proxy
+from deployments import services, wiring
 from deployments.models import Deployment
 from deployments.workers.cleanup import cleanup_app
+from deployments.workers.pipeline.lifecycle import prune_images
 from tests.support import (
     commit,
     log_text,
-    make_repo,
-    sample_files,
     through_proxy,
     wait_final,
     wait_for,
 )
 
-
-@pytest.fixture
-def live_app(platform, owner, tmp_path):
-    repo = make_repo(tmp_path / "py", sample_files("python"))
-    app = App.objects.create(name="cycle", owner=owner, repository=str(repo))
-    first = wait_final(services.queue_deployment(app, "production"))
-    assert first.status == "succeeded", log_text(first)
-    app.repo = repo
-    return app
+pytestmark = pytest.mark.live_app("cycle", sample="python")
 
 
 def _host(app, env="production"):
@@ -143,14 +133,16 @@ def test_delete_is_refused_while_deploying_then_removes_everything(live_app, api
     remaining = {i.id for i in client.images.list()}
     assert not images_before & remaining
     assert not [
-        r for r in get_proxy().route_ids() if r.startswith(f"{settings.PAAS_INSTANCE}-cycle-")
+        r for r in wiring.router().route_ids() if r.startswith(f"{settings.PAAS_INSTANCE}-cycle-")
     ]
 
 
 def test_cleanup_is_idempotent(live_app):
     live_app.request_cleanup()
-    assert cleanup_app(live_app.pk) is True
-    assert cleanup_app(live_app.pk) is False  # a duplicate delivery finds nothing to do
+    assert cleanup_app(live_app.pk, wiring.runtime(), wiring.router()) is True
+    assert (
+        cleanup_app(live_app.pk, wiring.runtime(), wiring.router()) is False
+    )  # a duplicate delivery finds nothing to do
 
 
 def test_the_api_drives_rollback_restart_stop_and_start(live_app, api):
@@ -173,15 +165,12 @@ def test_the_api_drives_rollback_restart_stop_and_start(live_app, api):
 
 
 def test_old_images_are_pruned_and_a_rollback_to_one_is_refused_clearly(live_app):
-    from deployments.workers.pipeline import default_runtime
-    from deployments.workers.pipeline.lifecycle import prune_images
-
     for before, after in (("v1", "v2"), ("v2", "v3")):
         code = (live_app.repo / "app.py").read_text().replace(before, after)
         commit(live_app.repo, {"app.py": code}, after)
         assert wait_final(services.queue_deployment(live_app, "production")).status == "succeeded"
     first, second, third = Deployment.objects.filter(app=live_app).order_by("number")
-    runtime = default_runtime()
+    runtime = wiring.runtime()
 
     assert prune_images(live_app, runtime, keep=2) == [first.image_tag]
     assert not runtime.image_exists(first.image_tag)

@@ -14,11 +14,13 @@ from django.test import Client
 
 from apps.models import App
 from apps.models.notifications import NotificationDelivery, NotificationTarget
-from deployments import services
+from deployments import services, wiring
 from deployments.services import notifications
 from deployments.services.notifications import TargetRefused
+from deployments.workers import deliveries, warden
 from deployments.workers.pipeline import lifecycle
 from deployments.workers.pipeline.errors import StepFailed
+from paas.celery import app as celery_app
 from tests.support import log_text, make_repo, sample_files, wait_final, wait_for
 
 PUBLIC_URL = "https://93.184.215.14/hooks/slipway"  # a literal: no DNS needed to check it
@@ -159,8 +161,6 @@ def test_the_warden_resends_a_delivery_whose_message_was_lost(
 
     from django.utils import timezone
 
-    from deployments.workers import warden
-
     hook = receiver()
     target, _ = _loopback_target(settings, make_app("lost"), hook.url)
     # A delivery row whose queued message vanished (a Redis restart) two minutes ago.
@@ -171,8 +171,10 @@ def test_the_warden_resends_a_delivery_whose_message_was_lost(
         next_attempt_at=timezone.now() - timedelta(minutes=2),
     )
 
-    assert warden.reconcile()["notifications"] == 1
-    assert warden.reconcile()["notifications"] == 0  # not twice while it is under way
+    assert warden.reconcile(wiring.runtime(), wiring.router())["notifications"] == 1
+    assert (
+        warden.reconcile(wiring.runtime(), wiring.router())["notifications"] == 0
+    )  # not twice while it is under way
 
     wait_for(
         lambda: NotificationDelivery.objects.get(pk=lost.pk).status == "delivered",
@@ -192,7 +194,7 @@ def test_it_gives_up_after_the_configured_attempts(make_app, settings, receiver)
     target, _ = _loopback_target(settings, make_app("down"), hook.url)
     [delivery] = notifications.notify(target.app, "deployment.failed")
 
-    delays = [notifications.attempt_delivery(delivery.pk, n) for n in (1, 2, 3)]
+    delays = [deliveries.attempt_delivery(delivery.pk, n) for n in (1, 2, 3)]
 
     assert delays == [
         settings.PAAS_NOTIFY_BACKOFF_BASE,
@@ -202,7 +204,7 @@ def test_it_gives_up_after_the_configured_attempts(make_app, settings, receiver)
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.last_response_code) == ("failed", 3, 503)
     assert delivery.error_code == "http_error" and "503" in delivery.last_error
-    assert notifications.attempt_delivery(delivery.pk, 4) is None
+    assert deliveries.attempt_delivery(delivery.pk, 4) is None
     assert len(hook.requests) == 3
 
 
@@ -212,8 +214,8 @@ def test_a_duplicate_message_for_the_same_attempt_sends_nothing(make_app, settin
     target, _ = _loopback_target(settings, make_app("dup"), hook.url)
     [delivery] = notifications.notify(target.app, "deployment.started")
 
-    assert notifications.attempt_delivery(delivery.pk, 1) is not None
-    assert notifications.attempt_delivery(delivery.pk, 1) is None  # redelivered copy
+    assert deliveries.attempt_delivery(delivery.pk, 1) is not None
+    assert deliveries.attempt_delivery(delivery.pk, 1) is None  # redelivered copy
     assert len(hook.requests) == 1
 
 
@@ -224,7 +226,7 @@ def test_redirects_are_not_followed(make_app, settings, receiver):
     target, _ = _loopback_target(settings, make_app("redir"), hook.url)
     [delivery] = notifications.notify(target.app, "deployment.started")
 
-    notifications.attempt_delivery(delivery.pk, 1)
+    deliveries.attempt_delivery(delivery.pk, 1)
 
     delivery.refresh_from_db()
     assert (
@@ -241,7 +243,7 @@ def test_delivery_checks_the_address_again_and_refuses_a_private_one(make_app, r
     NotificationTarget.objects.filter(pk=target.pk).update(url=hook.url + "/hooks/slipway")
     [delivery] = notifications.notify(target.app, "deployment.started")
 
-    notifications.attempt_delivery(delivery.pk, 1)
+    deliveries.attempt_delivery(delivery.pk, 1)
 
     delivery.refresh_from_db()
     assert delivery.error_code == "private_address_refused" and "loopback" in delivery.last_error
@@ -252,7 +254,7 @@ def test_the_request_goes_to_the_checked_address_not_a_new_lookup(receiver):
     hook = receiver()
     port = hook.server.server_port
     # Resolving this name would fail: reaching the receiver proves no second lookup happened.
-    status = notifications.post(
+    status = deliveries.post(
         f"http://pinned.invalid:{port}/in", ["127.0.0.1"], {}, b"{}", timeout=5
     )
     assert status == 200
@@ -326,8 +328,6 @@ def test_unknown_events_are_refused(make_app):
 @pytest.fixture
 def local_mail(settings):
     """Tasks run in this process, so e-mail lands in this process's outbox."""
-    from paas.celery import app as celery_app
-
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     previous = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = True

@@ -5,7 +5,7 @@ import threading
 import pytest
 from django.db import connection, connections
 
-from apps.models import App
+from apps.models import App, AppCleanupRequested
 from deployments.models import Deployment
 
 THREADS = 12
@@ -54,8 +54,6 @@ def test_numbers_are_per_app(make_app):
 
 @pytest.mark.django_db(transaction=True)
 def test_an_app_being_deleted_refuses_new_deployments(make_app):
-    from apps.models import AppCleanupRequested
-
     app = make_app()
     app.request_cleanup()
     with pytest.raises(AppCleanupRequested):

@@ -15,6 +15,7 @@ from apps.models import Environment
 from deployments.models import Deployment, PromotionPolicy, PromotionRequest
 from deployments.services import ServiceError
 from deployments.services.promotion import approve, reject, request_promotion
+from tests.conftest import ApiClient
 
 pytestmark = pytest.mark.django_db
 
@@ -327,8 +328,6 @@ def test_the_check_path_is_a_path_on_staging_only(app, path):
 
 
 def test_the_api_sets_the_policy_and_a_second_person_approves(app, owner, staff):
-    from tests.conftest import ApiClient
-
     owner_api, staff_api = ApiClient(owner), ApiClient(staff)
     assert (
         owner_api.put_json("/apps/gated/promotion-policy", {"require_approval": True}).status_code
@@ -346,8 +345,6 @@ def test_the_api_sets_the_policy_and_a_second_person_approves(app, owner, staff)
 
 
 def test_an_outsider_cannot_see_or_decide_promotions(app, owner, outsider):
-    from tests.conftest import ApiClient
-
     gate(app, require_approval=True)
     request = request_promotion(app, owner)
     outsider_api = ApiClient(outsider)

@@ -20,7 +20,8 @@ import pytest
 import requests
 from django.conf import settings
 
-from deployments.adapters.router import ProxyError, RouteSpec, get_proxy
+from deployments import wiring
+from deployments.adapters.router import ProxyError, RouteSpec
 from deployments.adapters.router.caddy import CaddyProxy, _etag, _seconds
 
 
@@ -64,7 +65,7 @@ def upstreams():
 
 @pytest.fixture
 def proxy():
-    return get_proxy()
+    return wiring.router()
 
 
 @pytest.fixture

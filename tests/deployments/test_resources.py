@@ -3,22 +3,14 @@
 import pytest
 from django.test import Client
 
-from apps.models import App
 from deployments import services
 from deployments.adapters.runtime.docker import _usage
 from deployments.services.resources import resource_usage
-from tests.support import log_text, make_repo, sample_files, wait_final, wait_for
+from tests.support import wait_for
+
+pytestmark = pytest.mark.live_app("measured")
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture
-def live_app(platform, owner, tmp_path):
-    repo = make_repo(tmp_path / "site", sample_files("static"))
-    app = App.objects.create(name="measured", owner=owner, repository=str(repo))
-    first = wait_final(services.queue_deployment(app, "production"))
-    assert first.status == "succeeded", log_text(first)
-    return app
 
 
 def _htmx_client(user) -> Client:

@@ -8,13 +8,13 @@ import uuid
 import docker
 import pytest
 
+from deployments import wiring
 from deployments.adapters.runtime import (
     ContainerExited,
     ContainerSpec,
     Endpoint,
     EngineError,
     HealthCheckFailed,
-    get_runtime,
 )
 from deployments.adapters.runtime.docker import DockerRuntime
 
@@ -41,7 +41,7 @@ def runtime_label_filter(labels):
 
 
 @pytest.fixture(scope="module")
-def test_image(engine):
+def built_image(engine):
     image_id = build_image(engine, {"slipway.test": uuid.uuid4().hex})
     yield image_id
     try:
@@ -88,8 +88,8 @@ def start(runtime, labels, image, command, **kwargs):
     return runtime.start(spec)
 
 
-def test_it_starts_a_web_server_and_health_checks_it_quickly(runtime, labels, test_image):
-    container_id = start(runtime, labels, test_image, [*SERVE, "8000"])
+def test_it_starts_a_web_server_and_health_checks_it_quickly(runtime, labels, built_image):
+    container_id = start(runtime, labels, built_image, [*SERVE, "8000"])
     endpoint = runtime.endpoint(container_id, network_name(labels))
     assert endpoint.port == 8000 and str(endpoint) == f"{endpoint.host}:8000"
     lines = []
@@ -99,9 +99,9 @@ def test_it_starts_a_web_server_and_health_checks_it_quickly(runtime, labels, te
     assert runtime.is_running(container_id)
 
 
-def test_env_reaches_the_app_in_a_locked_down_container(runtime, labels, test_image, engine):
+def test_env_reaches_the_app_in_a_locked_down_container(runtime, labels, built_image, engine):
     env = {"PORT": "8000", "API_TOKEN": SECRET}
-    container_id = start(runtime, labels, test_image, [*SERVE, "8000"], env=env)
+    container_id = start(runtime, labels, built_image, [*SERVE, "8000"], env=env)
     container = engine.containers.get(container_id)
     assert f"API_TOKEN={SECRET}" in container.exec_run("env").output.decode()
     host = container.attrs["HostConfig"]
@@ -120,8 +120,8 @@ def test_the_spec_repr_hides_env_values(labels):
     assert SECRET not in repr(spec) and "API_TOKEN" in repr(spec)
 
 
-def test_a_crashing_app_raises_container_exited_with_its_output(runtime, labels, test_image):
-    container_id = start(runtime, labels, test_image, ["sh", "-c", "echo boom; exit 1"])
+def test_a_crashing_app_raises_container_exited_with_its_output(runtime, labels, built_image):
+    container_id = start(runtime, labels, built_image, ["sh", "-c", "echo boom; exit 1"])
     # It may be gone before it has an address: probe a port that never answers instead.
     silent = Endpoint("127.0.0.1", 9)
     with pytest.raises(ContainerExited) as caught:
@@ -131,8 +131,8 @@ def test_a_crashing_app_raises_container_exited_with_its_output(runtime, labels,
     assert caught.value.code == "app_crashed" and caught.value.user_fault
 
 
-def test_an_app_on_the_wrong_port_fails_the_health_check_in_time(runtime, labels, test_image):
-    container_id = start(runtime, labels, test_image, [*SERVE, "8001"], port=8000)
+def test_an_app_on_the_wrong_port_fails_the_health_check_in_time(runtime, labels, built_image):
+    container_id = start(runtime, labels, built_image, [*SERVE, "8001"], port=8000)
     endpoint = runtime.endpoint(container_id, network_name(labels))
     started = time.monotonic()
     with pytest.raises(HealthCheckFailed) as caught:
@@ -141,7 +141,7 @@ def test_an_app_on_the_wrong_port_fails_the_health_check_in_time(runtime, labels
     assert caught.value.code == "health_check_timeout" and caught.value.user_fault
 
 
-def test_logs_page_with_a_cursor_without_repeats_or_gaps(runtime, labels, test_image):
+def test_logs_page_with_a_cursor_without_repeats_or_gaps(runtime, labels, built_image):
     # Docker stamps stdout and stderr lines in separate goroutines, so their relative
     # order is the daemon's: stderr speaks once, well before stdout's numbered lines.
     script = (
@@ -153,7 +153,7 @@ def test_logs_page_with_a_cursor_without_repeats_or_gaps(runtime, labels, test_i
         "    if i % 10 == 0: time.sleep(0.01)\n"
         "time.sleep(600)\n"
     )
-    container_id = start(runtime, labels, test_image, ["python3", "-u", "-c", script])
+    container_id = start(runtime, labels, built_image, ["python3", "-u", "-c", script])
     _wait_for(lambda: len(runtime.logs(container_id)) >= 41)
     last_five = [text for _, text in runtime.logs(container_id, limit=5)]
     assert last_five == [f"line {i}" for i in range(35, 40)]
@@ -168,14 +168,14 @@ def test_logs_page_with_a_cursor_without_repeats_or_gaps(runtime, labels, test_i
     assert runtime.logs(container_id, since_ns=cursor) == []
 
 
-def test_start_replaces_a_stale_container_left_by_an_earlier_attempt(runtime, labels, test_image):
-    first = start(runtime, labels, test_image, [*SERVE, "8000"])
-    second = start(runtime, labels, test_image, [*SERVE, "8000"])
+def test_start_replaces_a_stale_container_left_by_an_earlier_attempt(runtime, labels, built_image):
+    first = start(runtime, labels, built_image, [*SERVE, "8000"])
+    second = start(runtime, labels, built_image, [*SERVE, "8000"])
     assert first != second
     assert [c.id for c in runtime.containers_with_labels(labels)] == [second]
 
 
-def test_start_retries_a_transient_engine_error(runtime, labels, test_image, monkeypatch):
+def test_start_retries_a_transient_engine_error(runtime, labels, built_image, monkeypatch):
     collection = type(runtime.client.containers)
     real_create = collection.create
     calls = []
@@ -187,14 +187,14 @@ def test_start_retries_a_transient_engine_error(runtime, labels, test_image, mon
         return real_create(self, **kwargs)
 
     monkeypatch.setattr(collection, "create", flaky_create)
-    container_id = start(runtime, labels, test_image, [*SERVE, "8000"])
+    container_id = start(runtime, labels, built_image, [*SERVE, "8000"])
     assert len(calls) == 2 and runtime.is_running(container_id)
 
 
-def test_start_refuses_to_remove_a_container_it_does_not_own(runtime, labels, test_image, engine):
-    spec = make_spec(labels, test_image, [*SERVE, "8000"])
+def test_start_refuses_to_remove_a_container_it_does_not_own(runtime, labels, built_image, engine):
+    spec = make_spec(labels, built_image, [*SERVE, "8000"])
     runtime.ensure_network(spec.network, labels)
-    foreign = engine.containers.create(test_image, name=spec.name, labels={"other": "x"})
+    foreign = engine.containers.create(built_image, name=spec.name, labels={"other": "x"})
     try:
         with pytest.raises(EngineError):
             runtime.start(spec)
@@ -203,8 +203,8 @@ def test_start_refuses_to_remove_a_container_it_does_not_own(runtime, labels, te
         foreign.remove(force=True)
 
 
-def test_stop_restart_and_is_running(runtime, labels, test_image):
-    container_id = start(runtime, labels, test_image, [*SERVE, "8000"])
+def test_stop_restart_and_is_running(runtime, labels, built_image):
+    container_id = start(runtime, labels, built_image, [*SERVE, "8000"])
     started = time.monotonic()
     runtime.stop(container_id, timeout=10)
     assert time.monotonic() - started < 5  # the init forwards SIGTERM: no 10 s wait
@@ -260,7 +260,7 @@ def test_cleanup_by_labels_leaves_no_container_network_or_image(runtime, labels,
 def test_an_unreachable_engine_raises_engine_unreachable(settings):
     settings.PAAS_DOCKER_HOST = "unix:///nonexistent/docker.sock"
     with pytest.raises(EngineError) as caught:
-        get_runtime().is_running("anything")
+        wiring.runtime().is_running("anything")
     assert caught.value.code == "engine_unreachable" and not caught.value.user_fault
 
 

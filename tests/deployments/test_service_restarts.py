@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 
 from apps.models import App
-from deployments import services
+from deployments import services, wiring
 from deployments.models import ACTIVE_STATUSES, Deployment
 from deployments.workers import warden
 from tests.support import ROOT, make_repo, sample_files, through_proxy, wait_final, wait_for
@@ -38,7 +38,7 @@ def _stop_dockerd() -> None:
 
 
 def _serving(app, text: str) -> bool:
-    warden.reconcile()  # what the beat does every few seconds
+    warden.reconcile(wiring.runtime(), wiring.router())  # what the beat does every few seconds
     try:
         return text in through_proxy(app.environment("production").hostname, timeout=2).text
     except Exception:  # noqa: BLE001 - not routed yet
@@ -109,7 +109,7 @@ def test_a_redis_restart_loses_no_deployment(platform, owner, tmp_path):
     Deployment.objects.filter(pk=deployment.pk).update(
         created_at=deployment.created_at.replace(year=2000)
     )
-    assert warden.reconcile()["requeued"] == 1
+    assert warden.reconcile(wiring.runtime(), wiring.router())["requeued"] == 1
     assert wait_final(deployment).status == "succeeded"
     assert "static says hello" in through_proxy(app.environment("production").hostname).text
     assert settings.CELERY_BROKER_URL.startswith("redis://")

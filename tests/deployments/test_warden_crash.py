@@ -10,11 +10,13 @@ from django.conf import settings
 
 from apps.models import App
 from apps.models.notifications import NotificationDelivery
-from deployments import services
+from deployments import services, wiring
 from deployments.models import Deployment
 from deployments.workers import warden
 from tests.deployments.test_notifications import Receiver, _loopback_target
-from tests.support import log_text, make_repo, sample_files, through_proxy, wait_final, wait_for
+from tests.support import log_text, through_proxy, wait_for
+
+pytestmark = pytest.mark.live_app("crashy")
 
 
 @pytest.fixture
@@ -24,15 +26,13 @@ def hook():
     receiver.close()
 
 
-@pytest.fixture
-def live_app(platform, owner, tmp_path, hook, settings):
-    repo = make_repo(tmp_path / "site", sample_files("static"))
-    app = App.objects.create(name="crashy", owner=owner, repository=str(repo))
-    app.target, _ = _loopback_target(settings, app, hook.url, ["app.crashed", "app.recovered"])
-    first = wait_final(services.queue_deployment(app, "production"))
-    assert first.status == "succeeded", log_text(first)
-    assert through_proxy(_host(app)).status_code == 200
-    return app
+@pytest.fixture(autouse=True)
+def _crash_notifications(live_app, hook, settings):
+    """Every test here deploys an app that answers, and listens to what the warden reports."""
+    assert through_proxy(_host(live_app)).status_code == 200
+    live_app.target, _ = _loopback_target(
+        settings, live_app, hook.url, ["app.crashed", "app.recovered"]
+    )
 
 
 def _host(app):
@@ -62,7 +62,7 @@ def test_a_killed_container_is_restarted_and_answers_again(live_app, hook):
     container.kill()
     assert through_proxy(_host(live_app)).status_code >= 500
 
-    assert warden.reconcile()["restarted"] == 1
+    assert warden.reconcile(wiring.runtime(), wiring.router())["restarted"] == 1
 
     wait_for(lambda: through_proxy(_host(live_app)).status_code == 200, timeout=10, message="200")
     back_after = time.monotonic() - killed_at
@@ -88,7 +88,7 @@ def test_a_removed_container_is_replaced_by_a_fresh_one(live_app):
     old_id = before.step_data["container_id"]
     _container(live_app).remove(force=True)
 
-    assert warden.reconcile()["restarted"] == 1
+    assert warden.reconcile(wiring.runtime(), wiring.router())["restarted"] == 1
 
     after = _live(live_app)
     new_id = after.step_data["container_id"]
@@ -104,10 +104,12 @@ def test_an_app_that_cannot_come_back_stays_crashed_and_is_retried(live_app):
     _container(live_app).remove(force=True)
     docker.from_env().images.remove(live.image_id, force=True)  # nothing to start it from
 
-    assert warden.reconcile()["restarted"] == 0
+    assert warden.reconcile(wiring.runtime(), wiring.router())["restarted"] == 0
     assert _status(live_app) == "crashed"
     assert "could not bring the app back" in log_text(live)
-    assert warden.reconcile()["restarted"] == 0  # the next round tries again...
+    assert (
+        warden.reconcile(wiring.runtime(), wiring.router())["restarted"] == 0
+    )  # the next round tries again...
     assert log_text(live).count("could not bring the app back") == 2
     assert [event for event, _ in _events(live_app)] == ["app.crashed"]  # ...and tells once
 
@@ -117,7 +119,7 @@ def test_a_stopped_app_is_left_stopped(live_app):
     wait_for(lambda: through_proxy(_host(live_app)).status_code == 503, timeout=30, message="503")
     wait_for(lambda: _container(live_app).status == "exited", timeout=30, message="stopped")
 
-    assert warden.reconcile()["restarted"] == 0
+    assert warden.reconcile(wiring.runtime(), wiring.router())["restarted"] == 0
 
     assert _container(live_app).status == "exited"
     assert through_proxy(_host(live_app)).status_code == 503
@@ -130,7 +132,7 @@ def test_an_environment_with_a_deployment_in_progress_is_not_touched(live_app):
     # Created, not enqueued: it stays pending for as long as the test needs.
     live_app.new_deployment(live_app.environment("production"))
 
-    assert warden.reconcile()["restarted"] == 0
+    assert warden.reconcile(wiring.runtime(), wiring.router())["restarted"] == 0
 
     container.reload()
     assert container.status == "exited"

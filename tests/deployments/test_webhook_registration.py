@@ -4,8 +4,11 @@ and removes it when the app is deleted — against a fake forge on loopback."""
 import pytest
 
 from apps.models import App
-from deployments.services.webhook_registration import register, webhook_url
+from deployments import wiring
+from deployments.services.webhooks import webhook_url
 from deployments.workers.cleanup import cleanup_app
+from deployments.workers.webhook_registration import register
+from tests.conftest import ApiClient
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +34,7 @@ def test_it_registers_and_removes_the_hook(kind, forge, connect, owner, public_u
     assert app.webhook_hook_id and app.webhook_provider == kind
 
     app.request_cleanup()
-    assert cleanup_app(app.pk) is True
+    assert cleanup_app(app.pk, wiring.runtime(), wiring.router()) is True
     assert fake.hooks == {}
 
 
@@ -71,8 +74,6 @@ def test_the_api_shows_urls_and_secret_to_the_owner_only(make_app, api, outsider
 
 
 def test_staff_see_the_webhook_urls_but_not_the_secret(make_app, staff):
-    from tests.conftest import ApiClient
-
     app = make_app("hooked")
     body = ApiClient(staff).get("/apps/hooked/webhook").json()
     assert body["secret"] is None and body["urls"]["gitea"].endswith("/hooks/gitea/hooked")

@@ -6,101 +6,29 @@ user's OAuth token (refreshed when it expires — see deployments.adapters.git_p
 """
 
 import hashlib
-import re
-from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from datetime import datetime
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.cache import cache
 
-from apps.models.providers import ProviderCredential, ProviderKind
-
-
-class ProviderError(Exception):
-    """A provider call that failed, with a stable code and a message fit for the user.
-
-    code: unauthorized | rate_limited | timeout | not_found | provider_error. The message never
-    holds a token nor the provider's raw error page.
-    """
-
-    # What the user can fix (sign in again, name an existing repo) versus what may pass.
-    USER_FAULTS = {"unauthorized", "not_found"}
-
-    def __init__(self, code: str, message: str, retry_at: datetime | None = None):
-        super().__init__(message)
-        self.code, self.message, self.retry_at = code, message, retry_at
-
-    @property
-    def user_fault(self) -> bool:
-        return self.code in self.USER_FAULTS
-
-
-@dataclass
-class Repository:
-    provider: str
-    full_name: str
-    clone_url: str
-    default_branch: str
-    private: bool
-    updated_at: datetime | None
-    html_url: str
-
-
-@dataclass
-class RepositoryPage:
-    items: list[Repository] = field(default_factory=list)
-    page: int = 1
-    has_next: bool = False
-    query: str = ""
-
-
-class ProviderClient(ABC):
-    """One provider's API for one credential. full_name is "owner/repo" (GitLab: the full path)."""
-
-    def __init__(self, credential: ProviderCredential):
-        self.credential = credential
-
-    @abstractmethod
-    def list_repositories(self, query: str, page: int, per_page: int) -> RepositoryPage: ...
-
-    @abstractmethod
-    def list_branches(self, full_name: str) -> list[str]: ...
-
-    @abstractmethod
-    def get_repository(self, full_name: str) -> Repository: ...
-
-    @abstractmethod
-    def has_branch(self, full_name: str, branch: str) -> bool: ...
-
-    @abstractmethod
-    def create_webhook(self, full_name: str, url: str, secret: str) -> str: ...
-
-    @abstractmethod
-    def delete_webhook(self, full_name: str, hook_id: str) -> None: ...
+from apps.models.providers import ProviderCredential
+from deployments.adapters.git_providers.base import (  # noqa: F401 - the package's interface
+    ProviderClient,
+    ProviderError,
+    Repository,
+    RepositoryPage,
+    connected_providers,
+    credential_for,
+    credential_for_url,
+    split_clone_url,
+)
+from deployments.adapters.git_providers.gitea import GiteaClient
+from deployments.adapters.git_providers.github import GitHubClient
+from deployments.adapters.git_providers.gitlab import GitLabClient
 
 
 def client_for(credential: ProviderCredential) -> ProviderClient:
-    # Imported here: the implementations import this module's names.
-    from deployments.adapters.git_providers.gitea import GiteaClient
-    from deployments.adapters.git_providers.github import GitHubClient
-    from deployments.adapters.git_providers.gitlab import GitLabClient
-
     classes = {"github": GitHubClient, "gitlab": GitLabClient, "gitea": GiteaClient}
     return classes[credential.provider](credential)
-
-
-def connected_providers(user) -> list[ProviderCredential]:
-    return list(ProviderCredential.objects.filter(user=user))
-
-
-def credential_for(user, provider: str) -> ProviderCredential:
-    credential = ProviderCredential.objects.filter(user=user, provider=provider).first()
-    if credential is None:
-        name = ProviderKind(provider).label if provider in ProviderKind.values else provider
-        raise ProviderError("unauthorized", f"Sign in with {name} first to use its repositories.")
-    return credential
 
 
 def list_repositories(
@@ -158,42 +86,7 @@ def delete_webhook(user, provider: str, full_name: str, hook_id: str) -> None:
             raise
 
 
-def credential_for_url(user, clone_url: str) -> tuple[ProviderCredential, str] | None:
-    """The user's credential whose web host serves clone_url, and the repo's full name."""
-    host, path = split_clone_url(clone_url)
-    for credential in connected_providers(user):
-        web = urlsplit(credential.web_url)
-        if host and _netloc(web.hostname, web.port) == host:
-            return credential, _strip_prefix(path, web.path.rstrip("/"))
-    return None
-
-
 # "git@host:owner/repo.git", the scp-like form git accepts beside URLs.
-_SCP_LIKE = re.compile(r"^[\w.-]+@(?P<host>[\w.-]+):(?P<path>[^/].*)$")
-
-
-def split_clone_url(url: str) -> tuple[str, str]:
-    """(host[:port], path) of a clone URL, lowercased host, default ports dropped."""
-    url = url.strip()
-    if match := _SCP_LIKE.match(url):
-        return match["host"].lower(), "/" + match["path"]
-    try:
-        parts = urlsplit(url)
-        return _netloc(parts.hostname, parts.port), parts.path
-    except ValueError:  # a malformed port or bracket: no provider serves it
-        return "", ""
-
-
-def _netloc(hostname: str | None, port: int | None) -> str:
-    host = (hostname or "").lower()
-    return f"{host}:{port}" if port and port not in (80, 443) else host
-
-
-def _strip_prefix(path: str, prefix: str) -> str:
-    if prefix and path.startswith(prefix + "/"):
-        path = path[len(prefix) :]
-    path = path.strip("/")
-    return path[:-4] if path.endswith(".git") else path
 
 
 def _not_found(exc: ProviderError, message: str) -> ProviderError:

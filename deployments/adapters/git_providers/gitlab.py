@@ -2,8 +2,9 @@
 
 from urllib.parse import quote
 
-from deployments.adapters.git_providers import Repository, RepositoryPage
-from deployments.adapters.git_providers.http import HttpClient, parse_time, repo_path
+from deployments.adapters.git_providers.base import Repository, RepositoryPage
+from deployments.adapters.git_providers.http import parse_time, repo_path
+from deployments.adapters.git_providers.rest import HttpClient
 
 
 class GitLabClient(HttpClient):

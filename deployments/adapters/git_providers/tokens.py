@@ -7,11 +7,13 @@ under a row lock: two workers that find the same expired token refresh it once.
 
 from datetime import timedelta
 
+from allauth.socialaccount.adapter import get_adapter
 from django.db import transaction
 from django.utils import timezone
 
 from apps.models.providers import ProviderCredential
-from deployments.adapters.git_providers import ProviderError, credential_for_url
+from deployments.adapters.git_providers.base import ProviderError, credential_for_url
+from deployments.adapters.git_providers.http import error_for, json_of, send
 
 TOKEN_PATHS = {
     "github": "/login/oauth/access_token",  # only GitHub App tokens expire; OAuth app ones don't
@@ -59,12 +61,6 @@ def refresh(credential: ProviderCredential) -> str:
 
 
 def _exchange(credential: ProviderCredential) -> None:
-    from deployments.adapters.git_providers.http import (  # http imports this module
-        error_for,
-        json_of,
-        send,
-    )
-
     if not credential.refresh_token:
         raise _expired(credential)
     url = credential.web_url.rstrip("/") + TOKEN_PATHS[credential.provider]
@@ -86,8 +82,6 @@ def _exchange(credential: ProviderCredential) -> None:
 
 def _client(credential: ProviderCredential) -> dict[str, str]:
     """The OAuth client id and secret allauth knows for this provider (settings or admin)."""
-    from allauth.socialaccount.adapter import get_adapter
-
     apps = get_adapter().list_apps(None, provider=credential.provider)
     if not apps:
         raise _expired(credential)

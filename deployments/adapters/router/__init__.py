@@ -2,7 +2,7 @@
 
 The pipeline switches a route once the new container is healthy; the warden calls
 `sync()` with what the database says so that a restarted proxy gets every route back.
-`get_proxy()` hands out the configured implementation (Caddy, through its admin API).
+deployments/wiring.py builds the configured implementation (Caddy, through its admin API).
 """
 
 from __future__ import annotations
@@ -55,8 +55,3 @@ class Proxy(Protocol):
 
     def sync(self, routes: list[RouteSpec], prefix: str | None = None) -> None: ...
 
-
-def get_proxy() -> Proxy:
-    from deployments.adapters.router.caddy import CaddyProxy
-
-    return CaddyProxy()

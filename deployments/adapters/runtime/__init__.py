@@ -1,6 +1,6 @@
 """Runtime backends: where an app's containers run.
 
-The pipeline and the warden talk to a `RuntimeBackend`; `get_runtime()` hands out the
+The pipeline and the warden talk to a `RuntimeBackend`; deployments/wiring.py builds the
 configured one (Docker on this host for now; a Swarm backend would implement the same
 interface). Every error carries a stable `code` and says whether the user can fix it.
 """
@@ -179,9 +179,3 @@ class RuntimeBackend(Protocol):
         env: dict[str, str] | None = None,
     ) -> ExecResult: ...
 
-
-def get_runtime() -> RuntimeBackend:
-    # Imported here so that importing the interface never needs the Docker SDK.
-    from deployments.adapters.runtime.docker import DockerRuntime
-
-    return DockerRuntime()

@@ -9,9 +9,13 @@ import threading
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
 
 from apps.models import Environment
+from deployments import jobs
+from deployments.adapters.router import Proxy
+from deployments.adapters.runtime import RuntimeBackend
 from deployments.models import Deployment, InvalidTransition, Status
 from deployments.services.notifications import NotificationEvent, notify
 from deployments.workers.pipeline import lifecycle
@@ -25,15 +29,15 @@ MAX_PLATFORM_ATTEMPTS = 3
 BUSY, CLAIMED, GONE = "busy", "claimed", "gone"
 
 
-def run(deployment_id: int, runtime=None, proxy=None) -> str:
+def run(deployment_id: int, runtime: RuntimeBackend, proxy: Proxy) -> str:
     outcome = claim(deployment_id)
     if outcome == BUSY:
-        lifecycle.enqueue(deployment_id, countdown=1)
+        jobs.run_deployment(deployment_id, countdown=1)
     if outcome != CLAIMED:
         return outcome
     deployment = Deployment.objects.select_related("app", "environment__app").get(pk=deployment_id)
     notify(deployment.app, NotificationEvent.DEPLOYMENT_STARTED, deployment)
-    ctx = Context(deployment, runtime or default_runtime(), proxy or default_proxy())
+    ctx = Context(deployment, runtime, proxy)
     with Heartbeat(deployment_id):
         execute(ctx)
     return deployment.status
@@ -94,7 +98,7 @@ def handle_failure(ctx: Context, exc: BaseException) -> None:
     d = ctx.deployment
     if isinstance(exc, (Cancelled, InvalidTransition)):
         ctx.log(f"==> Stopped: the deployment is {Deployment.objects.get(pk=d.pk).status}.")
-        lifecycle.refresh_app_status(ctx.app)
+        ctx.app.refresh_status()
         return
     failure = classify(exc)
     ctx.log(f"==> Failed ({failure.code}): {failure.message}")
@@ -118,18 +122,6 @@ def classify(exc: BaseException) -> StepFailed:
     return StepFailed("internal_error", f"Unexpected error: {type(exc).__name__}", False)
 
 
-def default_runtime():
-    from deployments.adapters.runtime import get_runtime
-
-    return get_runtime()
-
-
-def default_proxy():
-    from deployments.adapters.router import get_proxy
-
-    return get_proxy()
-
-
 class Heartbeat:
     """Touch heartbeat_at every few seconds while the pipeline runs, so the warden can tell a
     slow build from a dead worker."""
@@ -149,13 +141,9 @@ class Heartbeat:
         self.thread.join(timeout=5)
 
     def _loop(self):
-        from django.utils import timezone
-
         try:
             while not self.stopped.wait(self.every):
                 Deployment.objects.filter(pk=self.deployment_id).update(heartbeat_at=timezone.now())
         finally:
             close_old_connections()
-            from django.db import connection
-
             connection.close()

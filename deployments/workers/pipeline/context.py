@@ -5,9 +5,8 @@ from functools import cached_property
 
 from django.conf import settings
 
-from deployments.models import Deployment, Trigger
-
-IMAGE_REUSING_TRIGGERS = frozenset({Trigger.PROMOTE, Trigger.ROLLBACK, Trigger.RESTART})
+from deployments.models import Deployment
+from deployments.models.pipeline import reuses_image
 
 
 @dataclass
@@ -36,7 +35,7 @@ class Context:
 
     @property
     def reuses_image(self) -> bool:
-        return self.deployment.trigger in IMAGE_REUSING_TRIGGERS
+        return reuses_image(self.deployment.trigger)
 
     @property
     def network(self) -> str:

@@ -1,14 +1,14 @@
 """What happens around the steps: going live, failing, retrying, retiring the old container."""
 
 import logging
-from functools import partial
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.models import App, AppStatus, Environment
-from deployments.models import ACTIVE_STATUSES, Deployment, Status
+from apps.models import App, Environment
+from deployments import jobs
+from deployments.models import Deployment
 from deployments.services.notifications import NotificationEvent, notify
 
 logger = logging.getLogger(__name__)
@@ -17,10 +17,6 @@ logger = logging.getLogger(__name__)
 TRIGGER_DATA = frozenset({"archive"})
 
 
-def enqueue(deployment_id: int, countdown: float = 0) -> None:
-    from deployments import tasks
-
-    tasks.run_deployment.apply_async((deployment_id,), countdown=countdown)
 
 
 def go_live(ctx) -> None:
@@ -36,17 +32,12 @@ def go_live(ctx) -> None:
         ctx.deployment.environment.live_deployment_id = d.pk
         elapsed = (d.finished_at - d.started_at).total_seconds() if d.started_at else 0
         ctx.log(f"==> Live at {ctx.environment.url} ({elapsed:.1f}s)")
-        refresh_app_status(ctx.app)
+        ctx.app.refresh_status()
         if previous_id and previous_id != d.pk:
-            transaction.on_commit(partial(schedule_retirement, previous_id))
+            jobs.retire_deployment(previous_id)
     notify(ctx.app, NotificationEvent.DEPLOYMENT_SUCCEEDED, d)
 
 
-def schedule_retirement(deployment_id: int) -> None:
-    """Retire the old container after the drain period, off the deployment's critical path."""
-    from deployments import tasks
-
-    tasks.retire_deployment.apply_async((deployment_id,), countdown=settings.PAAS_DRAIN_SECONDS)
 
 
 def retire(deployment_id: int, runtime) -> bool:
@@ -91,39 +82,16 @@ def retry_later(d: Deployment, failure) -> None:
     Deployment.objects.filter(pk=d.pk).update(step="", step_data=kept, heartbeat_at=timezone.now())
     countdown = 2**d.attempt
     d.log(f"==> Platform error; retrying in {countdown}s (attempt {d.attempt + 1}).")
-    transaction.on_commit(partial(enqueue, d.pk, countdown))
+    jobs.run_deployment(d.pk, countdown)
 
 
 def fail(d: Deployment, failure) -> None:
     with transaction.atomic():
         d.mark_failed(failure.code, failure.message)
-        refresh_app_status(d.app)
+        d.app.refresh_status()
     notify(d.app, NotificationEvent.DEPLOYMENT_FAILED, d)
 
 
-def refresh_app_status(app: App) -> None:
-    """The app's status, derived from its environments and deployments."""
-    app.refresh_from_db(fields=["status", "cleanup_requested_at"])
-    if app.cleanup_requested_at:
-        return
-    status = derive_status(app)
-    if status != app.status:
-        App.objects.filter(pk=app.pk).update(status=status)
-        app.status = status
-
-
-def derive_status(app: App) -> str:
-    if app.deployments.filter(status__in=ACTIVE_STATUSES).exists():
-        return AppStatus.DEPLOYING
-    envs = list(app.environments.all())
-    if any(env.live_deployment_id and not env.stopped for env in envs):
-        return AppStatus.RUNNING
-    if any(env.live_deployment_id and env.stopped for env in envs):
-        return AppStatus.STOPPED
-    latest = app.deployments.order_by("-number").first()
-    if latest and latest.status == Status.FAILED:
-        return AppStatus.FAILED
-    return AppStatus.CREATED
 
 
 STOPPED_PAGE = "This app is stopped."
@@ -156,5 +124,5 @@ def apply_power_state(environment_id: int, runtime, proxy) -> str:
         )
         proxy.set_route(env.route_id, env.hostnames, str(endpoint))
         state = "started"
-    refresh_app_status(env.app)
+    env.app.refresh_status()
     return state

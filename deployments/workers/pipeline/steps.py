@@ -3,9 +3,15 @@ on the deployment (ctx.save) before the next step starts, so rollback — in thi
 after a crash, in the warden — knows exactly what exists and undoes only that."""
 
 import shutil
+from pathlib import Path
 
 from django.conf import settings
 
+from deployments.adapters.builders import BuildPlan, build_image, detect
+from deployments.adapters.git_providers.tokens import clone_token_for
+from deployments.adapters.runtime import ContainerSpec
+from deployments.adapters.sources import fetch
+from deployments.adapters.sources.archive import archive_limits, extract_archive
 from deployments.workers.pipeline.context import Context
 from deployments.workers.pipeline.errors import StepFailed
 
@@ -30,16 +36,9 @@ class FetchSource(Step):
         return ctx.reuses_image
 
     def execute(self, ctx):
-        from deployments.adapters.git_providers.tokens import clone_token_for
-        from deployments.adapters.sources import fetch
-
         ctx.save(self.name, clone_dir=str(ctx.build_dir))
         d = ctx.deployment
         if d.trigger == "archive":
-            from pathlib import Path
-
-            from deployments.adapters.sources.archive import archive_limits, extract_archive
-
             archive = ctx.data.get("archive")
             if not archive or not Path(archive).is_file():
                 raise StepFailed(
@@ -76,8 +75,6 @@ class PrepareBuild(Step):
         return ctx.reuses_image
 
     def execute(self, ctx):
-        from deployments.adapters.builders import detect
-
         plan = detect(ctx.build_dir, ctx.deployment.build_method or ctx.app.build_method)
         ctx.log(f"==> Build plan: {plan.description}")
         ctx.deployment.build_method = plan.method
@@ -92,8 +89,6 @@ class BuildImage(Step):
         return ctx.reuses_image
 
     def execute(self, ctx):
-        from deployments.adapters.builders import BuildPlan, build_image
-
         plan = BuildPlan(
             method=ctx.data["method"], dockerfile_path=ctx.data["dockerfile"], description=""
         )
@@ -191,8 +186,6 @@ def image_tag(ctx) -> str:
 
 
 def container_spec(ctx):
-    from deployments.adapters.runtime import ContainerSpec
-
     env = ctx.environment.env_dict()
     env["PORT"] = str(ctx.port)
     return ContainerSpec(

@@ -1,0 +1,78 @@
+"""The one seam to Celery: one function per kind of background work.
+
+Each sends its task by name once the current transaction commits, so a worker never sees a
+row that is not there yet, and nothing here imports the task modules (only the Celery app
+does). Outside a transaction, on_commit runs at once.
+"""
+
+from functools import partial
+
+from django.conf import settings
+from django.db import transaction
+
+from paas.celery import app as celery_app
+
+TASKS = "deployments.tasks."
+
+
+def _send(task: str, *args, countdown: float = 0) -> None:
+    transaction.on_commit(
+        partial(celery_app.send_task, TASKS + task, args=args, countdown=countdown or None)
+    )
+
+
+def run_deployment(deployment_id: int, countdown: float = 0) -> None:
+    _send("run_deployment", deployment_id, countdown=countdown)
+
+
+def retire_deployment(deployment_id: int) -> None:
+    """After the drain period, so requests in flight to the old container finish first."""
+    _send("retire_deployment", deployment_id, countdown=settings.PAAS_DRAIN_SECONDS)
+
+
+def apply_power_state(environment_id: int) -> None:
+    _send("apply_power_state", environment_id)
+
+
+def cleanup_app(app_id: int) -> None:
+    _send("cleanup_app", app_id)
+
+
+def register_webhook(app_id: int) -> None:
+    _send("register_webhook", app_id)
+
+
+def sync_routes() -> None:
+    _send("sync_routes")
+
+
+def remove_volume(name: str) -> None:
+    _send("remove_volume", name)
+
+
+def provision_addon(addon_id: int) -> None:
+    _send("provision_addon", addon_id)
+
+
+def restart_addon(addon_id: int) -> None:
+    _send("restart_addon", addon_id)
+
+
+def teardown_addon(addon_id: int, delete_data: bool) -> None:
+    _send("teardown_addon", addon_id, delete_data)
+
+
+def run_backup(backup_id: int) -> None:
+    _send("run_backup", backup_id)
+
+
+def run_restore(backup_id: int) -> None:
+    _send("run_restore", backup_id)
+
+
+def deliver_notification(delivery_id: int, attempt: int, countdown: float = 0) -> None:
+    _send("deliver_notification", delivery_id, attempt, countdown=countdown)
+
+
+def email_notification(app_id: int, body: str) -> None:
+    _send("email_notification", app_id, body)

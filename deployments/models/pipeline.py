@@ -1,0 +1,29 @@
+"""The pipeline's shape, as data both the worker and the dashboard read.
+
+The worker's step classes (deployments/workers/pipeline/steps.py) carry these names, in
+this order; a test checks that the two agree.
+"""
+
+from deployments.models.deployment import Trigger
+
+PIPELINE_STEPS: tuple[tuple[str, str], ...] = (
+    ("fetch", "Fetch source"),
+    ("prepare", "Prepare build"),
+    ("build", "Build image"),
+    ("start", "Start container"),
+    ("health", "Health check"),
+    ("switch", "Switch traffic"),
+)
+# Promote, rollback and restart start an image that exists: no fetch, no build.
+IMAGE_REUSING_TRIGGERS = frozenset({Trigger.PROMOTE, Trigger.ROLLBACK, Trigger.RESTART})
+IMAGE_STEPS = frozenset({"fetch", "prepare", "build"})
+
+
+def reuses_image(trigger: str) -> bool:
+    return trigger in IMAGE_REUSING_TRIGGERS
+
+
+def planned_steps(trigger: str) -> list[tuple[str, str]]:
+    """The (name, label) of each step a deployment with this trigger runs."""
+    skipped = IMAGE_STEPS if reuses_image(trigger) else frozenset()
+    return [(name, label) for name, label in PIPELINE_STEPS if name not in skipped]

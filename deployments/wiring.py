@@ -1,0 +1,22 @@
+"""The composition root: the one place where Slipway's adapters are chosen and built.
+
+Tasks build what a worker needs here and hand it in; a worker never looks an adapter up
+itself, so tests can pass others. Request-side use cases that read engine state (stats,
+volume sizes, logs) take theirs from here too. seelf's infra/mod.go is the model.
+"""
+
+from deployments.adapters.router import Proxy
+from deployments.adapters.router.caddy import CaddyProxy
+from deployments.adapters.runtime import RuntimeBackend
+from deployments.adapters.runtime.docker import DockerRuntime
+
+
+def runtime() -> RuntimeBackend:
+    """The container runtime (Docker Engine). A new client each time: a cached one would
+    hold pooled connections to an engine that may have restarted since."""
+    return DockerRuntime()
+
+
+def router() -> Proxy:
+    """The HTTP router in front of the apps."""
+    return CaddyProxy()
