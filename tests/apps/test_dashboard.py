@@ -18,8 +18,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.models import ApiToken, App, EnvVar
+from apps.models.providers import ProviderCredential
 from deployments import services
+from deployments.adapters.runtime import EngineError
 from deployments.models import Deployment
+from deployments.models.promotion import PromotionPolicy
 from tests.apps.test_providers import API_PREFIX, NOW, FakeForge
 
 pytestmark = pytest.mark.django_db
@@ -30,8 +33,7 @@ XSS_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 
 
 @pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def _proxy_port(settings):
     settings.PAAS_PROXY_HTTP_PORT = 8088  # the app URLs below name it
 
 
@@ -286,8 +288,6 @@ def test_the_name_check_says_whether_a_name_is_free_and_valid(web, make_app, typ
 @pytest.fixture
 def github(owner, settings):
     """A fake GitHub on loopback and the owner's credential for it."""
-    from apps.models.providers import ProviderCredential
-
     fake = FakeForge("github")
     api_url = fake.url + API_PREFIX["github"]
     settings.PAAS_GIT_PROVIDERS = {
@@ -370,8 +370,6 @@ def test_provider_errors_are_messages_in_the_partial_not_500s(web, github, owner
 
 
 def test_a_provider_repository_the_user_cannot_see_is_refused_at_creation(web, github, owner):
-    from apps.models.providers import ProviderCredential
-
     # The credential's web host serves the URL; the fake API answers 404 for the repository.
     ProviderCredential.objects.filter(user=owner).update(web_url="https://git.example.test")
     response = web.post(
@@ -569,14 +567,15 @@ class FakeContainerLog:
 
 
 @pytest.fixture
-def live_app(make_app, image_id):
+def shop_with_live_deployment(make_app, image_id):
+    """Production of "shop" has a succeeded deployment on record as live (nothing runs)."""
     app = make_app("shop")
     _live(app, "production", image_id)
     return app
 
 
 def test_the_runtime_log_shows_the_latest_page_then_older_pages_and_the_tail(
-    web, live_app, monkeypatch
+    web, shop_with_live_deployment, monkeypatch
 ):
     log = FakeContainerLog(250)
     monkeypatch.setattr(services, "runtime_logs", log)
@@ -604,9 +603,9 @@ def test_the_runtime_log_shows_the_latest_page_then_older_pages_and_the_tail(
     assert "fresh line" in body and "line 249" not in body and f"?since={log.lines[-1][0]}" in body
 
 
-def test_a_runtime_log_the_engine_cannot_read_is_a_message(web, live_app, monkeypatch):
-    from deployments.adapters.runtime import EngineError
-
+def test_a_runtime_log_the_engine_cannot_read_is_a_message(
+    web, shop_with_live_deployment, monkeypatch
+):
     def broken(*args, **kwargs):
         raise EngineError("could not read logs of abc: connection refused")
 
@@ -618,7 +617,7 @@ def test_a_runtime_log_the_engine_cannot_read_is_a_message(web, live_app, monkey
     assert tail.status_code == 286 and "The log stopped following" in _text(tail)
 
 
-def test_runtime_log_lines_are_escaped(web, live_app, monkeypatch):
+def test_runtime_log_lines_are_escaped(web, shop_with_live_deployment, monkeypatch):
     monkeypatch.setattr(services, "runtime_logs", FakeContainerLog(3, text=XSS + " {n}"))
     url = reverse("app-runtime-log", args=["shop", "production"])
     for params in ({}, {"since": "1"}, {"before": str(2_000_000_000_000_000_000)}):
@@ -745,8 +744,6 @@ def test_restart_stop_start_and_promote(web, make_app, image_id):
 
 
 def test_promotion_waiting_for_approval_says_so(web, make_app, image_id):
-    from deployments.models.promotion import PromotionPolicy
-
     app = make_app("shop")
     _live(app, "staging", image_id)
     PromotionPolicy.objects.create(app=app, require_approval=True)
@@ -949,8 +946,6 @@ def test_an_expired_session_sends_htmx_to_the_sign_in_page(make_app):
 def test_the_settings_page_shows_webhook_urls_and_the_secret_to_the_owner_only(
     owner, staff, make_app
 ):
-    from django.test import Client
-
     app = make_app("hooked")
     owner_client, staff_client = Client(), Client()
     owner_client.force_login(owner)
@@ -963,8 +958,6 @@ def test_the_settings_page_shows_webhook_urls_and_the_secret_to_the_owner_only(
 
 
 def test_the_app_page_links_add_ons_and_loads_resources(owner, make_app):
-    from django.test import Client
-
     make_app("linked")
     client = Client()
     client.force_login(owner)

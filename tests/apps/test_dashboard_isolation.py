@@ -85,11 +85,6 @@ PERSONAL_ROUTES = [
 ALL_ROUTES = APP_ROUTES + OWN_ROUTES + PERSONAL_ROUTES
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def secret_app(make_app):
     app = make_app("secret")
