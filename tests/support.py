@@ -74,6 +74,8 @@ class Worker:
 
     def start(self) -> "Worker":
         env = {**os.environ, "DATABASE_URL": worker_database_url()}
+        # A restart appends to the same log: only what this start writes says it is ready.
+        log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.log_file = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [
@@ -98,15 +100,15 @@ class Worker:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self._wait_ready()
+        self._wait_ready(log_start)
         return self
 
-    def _wait_ready(self, timeout: float = 60) -> None:
+    def _wait_ready(self, log_start: int, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"celery worker exited: {self.log_path.read_text()[-3000:]}")
-            if b" ready." in self.log_path.read_bytes():
+            if b" ready." in self.log_path.read_bytes()[log_start:]:
                 return
             time.sleep(0.2)
         raise RuntimeError("celery worker did not become ready")
