@@ -1,16 +1,18 @@
 """A worker killed with SIGKILL mid-build leaves nothing stuck and nothing orphaned."""
 
-import time
 import uuid
+from datetime import timedelta
 
 import docker
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from apps.models import App
-from deployments import services
+from deployments import services, wiring
 from deployments.models import Deployment, LogLine
 from deployments.workers import warden
+from paas.celery import app as celery_app
 from tests.support import log_text, make_repo, through_proxy, wait_final, wait_for
 
 
@@ -35,6 +37,12 @@ def _containers_of(app, marker):
     return labelled, builders
 
 
+def _silence_the_heartbeat(deployment) -> None:
+    """Leave the row as PAAS_HEARTBEAT_TIMEOUT of silence would, without waiting it out."""
+    stale = timezone.now() - timedelta(seconds=settings.PAAS_HEARTBEAT_TIMEOUT + 1)
+    Deployment.objects.filter(pk=deployment.pk).update(heartbeat_at=stale)
+
+
 def test_a_worker_killed_mid_build_is_recovered_without_orphans(platform, owner, tmp_path):
     marker = uuid.uuid4().hex
     repo = make_repo(tmp_path / "slow", {"Dockerfile": _slow_dockerfile(marker)})
@@ -52,8 +60,8 @@ def test_a_worker_killed_mid_build_is_recovered_without_orphans(platform, owner,
     assert Deployment.objects.get(pk=deployment.pk).status == "building"
 
     platform.start()
-    time.sleep(settings.PAAS_HEARTBEAT_TIMEOUT + 1)  # let the heartbeat go stale
-    result = warden.reconcile()
+    _silence_the_heartbeat(deployment)
+    result = warden.reconcile(wiring.runtime(), wiring.router())
     assert result["recovered"] == 1
 
     final = wait_final(deployment)
@@ -70,8 +78,6 @@ def test_a_worker_killed_mid_build_is_recovered_without_orphans(platform, owner,
 
 
 def test_the_warden_requeues_a_pending_deployment_whose_message_was_lost(platform, owner, tmp_path):
-    from paas.celery import app as celery_app
-
     repo = make_repo(tmp_path / "st", {"index.html": "<h1>hi</h1>"})
     app = App.objects.create(name="lostmsg", owner=owner, repository=str(repo))
     platform.kill()  # nobody consumes the message...
@@ -81,7 +87,7 @@ def test_the_warden_requeues_a_pending_deployment_whose_message_was_lost(platfor
     Deployment.objects.filter(pk=deployment.pk).update(
         created_at=deployment.created_at.replace(year=2000)
     )
-    assert warden.reconcile()["requeued"] == 1
+    assert warden.reconcile(wiring.runtime(), wiring.router())["requeued"] == 1
     assert wait_final(deployment).status == "succeeded"
 
 
