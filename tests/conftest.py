@@ -7,12 +7,17 @@ service is an error, never a skip.
 import contextlib
 import json
 
+import docker
+import docker.errors
 import pytest
 from django.test import Client
 
-from apps.models import ApiToken
+from apps.models import ApiToken, App
 from apps.models.providers import ProviderCredential
+from deployments import wiring
+from paas.celery import app as celery_app
 from tests.fakeforge import API_PREFIX, FakeForge
+from tests.support import Worker
 
 
 def pytest_configure(config):
@@ -95,7 +100,6 @@ def outsider_api(outsider):
 @pytest.fixture
 def make_app(owner):
     """Create an app straight through the model (no deployment, no worker)."""
-    from apps.models import App
 
     def make(name="demo", user=None, **fields):
         fields.setdefault("repository", "https://example.com/acme/demo.git")
@@ -107,10 +111,7 @@ def make_app(owner):
 @pytest.fixture(scope="session")
 def worker(django_db_setup, tmp_path_factory):
     """One real Celery worker on the test database for the whole session."""
-    from paas.celery import app
-    from tests.support import Worker
-
-    app.control.purge()
+    celery_app.control.purge()
     process = Worker(tmp_path_factory.mktemp("worker") / "worker.log").start()
     yield process
     process.stop()
@@ -124,11 +125,6 @@ def platform(worker, transactional_db, settings):
 
 
 def _remove_instance_leftovers(instance: str) -> None:
-    import docker
-    import docker.errors
-
-    from deployments.adapters.router import get_proxy
-
     client = docker.from_env()
     label = f"slipway.instance={instance}"
     # The worker may be retiring the same containers right now: gone already is fine.
@@ -138,7 +134,7 @@ def _remove_instance_leftovers(instance: str) -> None:
     for network in client.networks.list(filters={"label": label}):
         with contextlib.suppress(docker.errors.NotFound):
             network.remove()
-    proxy = get_proxy()
+    proxy = wiring.router()
     for route_id in proxy.route_ids():
         if route_id.startswith(f"{instance}-"):
             proxy.remove_route(route_id)

@@ -1,5 +1,8 @@
 import pytest
+import redis
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
 
 from paas.env import env_bool, env_float, env_int
 
@@ -38,9 +41,5 @@ def test_env_float_refuses_anything_else_and_names_the_variable(monkeypatch, raw
 
 
 def test_tests_run_on_postgresql_and_redis():
-    import redis
-    from django.conf import settings
-    from django.db import connection
-
     assert connection.vendor == "postgresql"
     assert redis.Redis.from_url(settings.CELERY_BROKER_URL).ping() is True
