@@ -186,7 +186,10 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULE = {
-    "warden": {"task": "deployments.tasks.run_warden", "schedule": env_int("PAAS_WARDEN_SECONDS", 5)},
+    "warden": {
+        "task": "deployments.tasks.run_warden",
+        "schedule": env_int("PAAS_WARDEN_SECONDS", 5),
+    },
 }
 
 # Docker, Caddy and the pipeline.
