@@ -329,6 +329,8 @@ def test_unknown_events_are_refused(make_app):
 def local_mail(settings):
     """Tasks run in this process, so e-mail lands in this process's outbox."""
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    # Jobs go by task name; the eager path needs the tasks registered here, as a worker has.
+    celery_app.loader.import_default_modules()
     previous = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = True
     yield mail.outbox
