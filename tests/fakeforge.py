@@ -126,8 +126,8 @@ class FakeForge:
             "html_url": f"{self.url}/{repo['full_name']}",
             "clone_url": f"{self.url}/{repo['full_name']}.git",
             "default_branch": repo["default"],
-            "pushed_at": _iso_z(repo["updated"]),
-            "updated_at": _iso_z(repo["updated"]),
+            "pushed_at": iso_z(repo["updated"]),
+            "updated_at": iso_z(repo["updated"]),
         }
 
     # GitLab: /projects[?search], /projects/:id[/repository/branches[/b]|/hooks[/id]], /user.
@@ -333,5 +333,5 @@ def _token_body(access, refresh):
     return json.dumps(body).encode()
 
 
-def _iso_z(moment: datetime) -> str:
+def iso_z(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

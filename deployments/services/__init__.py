@@ -4,7 +4,6 @@ Nothing here talks to Docker or Caddy; work that does is enqueued after the tran
 commits, so a worker never sees a row that is not there yet.
 """
 
-
 from pathlib import Path
 
 from django.db import IntegrityError, transaction
@@ -28,6 +27,15 @@ class Conflict(ServiceError):
     status = 409
 
 
+def check_environment_name(name: str) -> str:
+    """Every way in names an environment the same way; an unknown one changes nothing."""
+    if name not in EnvironmentName.values:
+        raise ServiceError(f"Unknown environment “{name}”.", "invalid_environment")
+    return name
+
+
+def environment_named(app: App, name: str) -> Environment:
+    return app.environment(check_environment_name(name))
 
 
 # --- apps ---------------------------------------------------------------------------------
@@ -94,9 +102,7 @@ def queue_deployment(
     """Create a deployment, supersede older pending ones, enqueue it once committed.
 
     trigger_data is what the trigger brings beyond git (an uploaded archive's path)."""
-    if environment_name not in EnvironmentName.values:
-        raise ServiceError(f"Unknown environment “{environment_name}”.", "invalid_environment")
-    environment = app.environment(environment_name)
+    environment = environment_named(app, environment_name)
     try:
         with transaction.atomic():
             deployment = app.new_deployment(
@@ -221,8 +227,6 @@ def start(app: App, environment_name: str) -> None:
         raise Conflict("Nothing has been deployed to this environment yet.", "not_deployed")
     Environment.objects.filter(pk=environment.pk).update(stopped=False)
     jobs.apply_power_state(environment.pk)
-
-
 
 
 def cancel_deployment(deployment: Deployment) -> Deployment:

@@ -8,10 +8,10 @@ import logging
 
 from django.db import IntegrityError, transaction
 
-from apps.models import App, EnvironmentName, EnvVar
+from apps.models import App, EnvVar
 from apps.models.addons import AddOn, AddOnKind, AddOnStatus, InvalidAddOnTransition
 from deployments import jobs
-from deployments.services import Conflict, ServiceError
+from deployments.services import Conflict, ServiceError, check_environment_name
 
 logger = logging.getLogger(__name__)
 
@@ -22,8 +22,7 @@ logger = logging.getLogger(__name__)
 def attach(app: App, environment_name: str, kind: str) -> AddOn:
     """Create the add-on (or bring a detached one back with its data) and point the app's
     env var at it. The app sees it from its next deployment or restart."""
-    if environment_name not in EnvironmentName.values:
-        raise ServiceError(f"Unknown environment “{environment_name}”.", "invalid_environment")
+    check_environment_name(environment_name)
     if kind not in AddOnKind.values:
         raise ServiceError(
             f"Unknown add-on “{kind}”: use {', '.join(AddOnKind.values)}.", "invalid_kind"

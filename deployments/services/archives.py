@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from apps.models import App, EnvironmentName
+from apps.models import App
 from deployments import services
 from deployments.adapters.sources.archive import archive_limits, inspect_archive
 from deployments.adapters.sources.git import SourceError
@@ -26,8 +26,7 @@ def archive_dir() -> Path:
 
 def deploy_archive(app: App, environment_name: str, uploaded_file, user) -> Deployment:
     """Save and check the upload, then queue a deployment that builds from it."""
-    if environment_name not in EnvironmentName.values:
-        raise ServiceError(f"Unknown environment “{environment_name}”.", "invalid_environment")
+    services.check_environment_name(environment_name)
     max_bytes, max_entries = archive_limits()
     path = save_upload(app, uploaded_file, max_bytes)
     try:

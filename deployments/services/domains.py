@@ -1,7 +1,6 @@
 """Custom domains and volumes: settings of an environment that the router or the next
 container picks up."""
 
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -10,23 +9,14 @@ from apps.models import App, Domain, Volume
 from apps.validators import validate_custom_domain, validate_volume
 from deployments import jobs, wiring
 from deployments.adapters.runtime import RuntimeBackendError
-from deployments.services import Conflict, ServiceError
-
-
-def _environment(app: App, environment_name: str):
-    if environment_name not in ("production", "staging"):
-        raise ValidationError({"environment": ["Use production or staging."]})
-    return app.environment(environment_name)
-
-
-
+from deployments.services import Conflict, ServiceError, environment_named
 
 # --- domains ------------------------------------------------------------------------------
 
 
 def add_domain(app: App, environment_name: str, hostname: str) -> Domain:
     """Answer on hostname too; the route changes at once when something is live."""
-    environment = _environment(app, environment_name)
+    environment = environment_named(app, environment_name)
     try:
         host = validate_custom_domain(hostname, settings.PAAS_DOMAIN)
     except ValidationError as exc:
@@ -52,7 +42,7 @@ def remove_domain(app: App, hostname: str) -> None:
 
 def add_volume(app: App, environment_name: str, name: str, mount_path: str) -> Volume:
     """Mounted from the next deployment on (the answer says a redeploy is needed)."""
-    environment = _environment(app, environment_name)
+    environment = environment_named(app, environment_name)
     validate_volume(name, mount_path)
     try:
         with transaction.atomic():
@@ -72,8 +62,6 @@ def remove_volume(volume: Volume, delete_data: bool = False) -> bool:
         return False
     jobs.remove_volume(name)
     return True
-
-
 
 
 def volume_sizes(volumes) -> dict[int, int | None]:

@@ -239,5 +239,3 @@ def _app_status(app: App) -> str | None:
 
 
 # --- lost messages and e-mail ---------------------------------------------------------------
-
-

@@ -21,7 +21,7 @@ from apps.models.providers import ProviderCredential
 from deployments.adapters import git_providers as providers
 from deployments.adapters.git_providers import ProviderError
 from deployments.adapters.git_providers.tokens import clone_token_for
-from tests.fakeforge import API_PREFIX, AUTH_SCHEME, CLIENT, FakeForge, _iso_z  # noqa: F401
+from tests.fakeforge import API_PREFIX, AUTH_SCHEME, CLIENT, FakeForge, iso_z  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

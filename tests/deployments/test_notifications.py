@@ -86,7 +86,7 @@ def _verifies(secret: str, headers: dict, body: bytes) -> bool:
     return hmac.compare_digest(headers["X-Slipway-Signature"], expected)
 
 
-def _loopback_target(settings, app, url, events=None):
+def loopback_target(settings, app, url, events=None):
     """Loopback receivers need the operator's permission, stamped on the target when it is
     added: the worker, whose own setting stays off, then delivers to it."""
     settings.PAAS_NOTIFY_ALLOW_PRIVATE = True
@@ -104,7 +104,7 @@ def test_it_retries_a_failing_receiver_and_logs_one_delivered_event(
 ):
     hook = receiver(500, 500)
     app = make_app("hooked")
-    target, secret = _loopback_target(settings, app, hook.url + "/in?team=ops", ["app.crashed"])
+    target, secret = loopback_target(settings, app, hook.url + "/in?team=ops", ["app.crashed"])
 
     notifications.notify(
         app, "app.crashed", environment=app.environment("production"), error=("app_crashed", "boom")
@@ -135,7 +135,7 @@ def test_a_real_deployment_sends_started_then_succeeded(
     hook = receiver()
     repo = make_repo(tmp_path / "site", sample_files("static"))
     app = App.objects.create(name="notified", owner=owner, repository=str(repo))
-    target, secret = _loopback_target(settings, app, hook.url)
+    target, secret = loopback_target(settings, app, hook.url)
 
     deployment = wait_final(services.queue_deployment(app, "production"))
     assert deployment.status == "succeeded", log_text(deployment)
@@ -162,7 +162,7 @@ def test_the_warden_resends_a_delivery_whose_message_was_lost(
     from django.utils import timezone
 
     hook = receiver()
-    target, _ = _loopback_target(settings, make_app("lost"), hook.url)
+    target, _ = loopback_target(settings, make_app("lost"), hook.url)
     # A delivery row whose queued message vanished (a Redis restart) two minutes ago.
     lost = NotificationDelivery.objects.create(
         target=target,
@@ -191,7 +191,7 @@ def test_the_warden_resends_a_delivery_whose_message_was_lost(
 def test_it_gives_up_after_the_configured_attempts(make_app, settings, receiver):
     settings.PAAS_NOTIFY_ATTEMPTS = 3
     hook = receiver(503, 503, 503, 503)
-    target, _ = _loopback_target(settings, make_app("down"), hook.url)
+    target, _ = loopback_target(settings, make_app("down"), hook.url)
     [delivery] = notifications.notify(target.app, "deployment.failed")
 
     delays = [deliveries.attempt_delivery(delivery.pk, n) for n in (1, 2, 3)]
@@ -211,7 +211,7 @@ def test_it_gives_up_after_the_configured_attempts(make_app, settings, receiver)
 @pytest.mark.django_db
 def test_a_duplicate_message_for_the_same_attempt_sends_nothing(make_app, settings, receiver):
     hook = receiver(500)
-    target, _ = _loopback_target(settings, make_app("dup"), hook.url)
+    target, _ = loopback_target(settings, make_app("dup"), hook.url)
     [delivery] = notifications.notify(target.app, "deployment.started")
 
     assert deliveries.attempt_delivery(delivery.pk, 1) is not None
@@ -223,7 +223,7 @@ def test_a_duplicate_message_for_the_same_attempt_sends_nothing(make_app, settin
 def test_redirects_are_not_followed(make_app, settings, receiver):
     elsewhere = receiver()
     hook = receiver(302, headers={"Location": elsewhere.url + "/steal"})
-    target, _ = _loopback_target(settings, make_app("redir"), hook.url)
+    target, _ = loopback_target(settings, make_app("redir"), hook.url)
     [delivery] = notifications.notify(target.app, "deployment.started")
 
     deliveries.attempt_delivery(delivery.pk, 1)

@@ -22,7 +22,7 @@ from django.conf import settings
 
 from deployments import wiring
 from deployments.adapters.router import ProxyError, RouteSpec
-from deployments.adapters.router.caddy import CaddyProxy, _etag, _seconds
+from deployments.adapters.router.caddy import CaddyProxy, as_seconds, etag_of
 
 
 class Upstream(ThreadingHTTPServer):
@@ -234,7 +234,7 @@ def test_ensure_server_is_idempotent_and_keeps_routes(proxy, prefix, upstreams, 
     assert server["listen"] == [f":{settings.PAAS_PROXY_HTTP_PORT}"]
     assert server["automatic_https"] == {"disable": True}
     grace = requests.get(proxy.admin_url + "/config/apps/http/grace_period", timeout=5).json()
-    assert _seconds(grace) >= settings.PAAS_DRAIN_SECONDS
+    assert as_seconds(grace) >= settings.PAAS_DRAIN_SECONDS
 
 
 def test_sync_restores_missing_routes_and_removes_strays_under_its_prefix(
@@ -397,8 +397,8 @@ def test_the_etag_is_caddys_including_leading_zeros(private_caddy):
     # Caddy sends the ETag only as a trailer, which requests drops: the adapter computes it.
     for path in ("/config/", "/config/apps", "/config/admin/listen"):
         body, trailer = raw_get_with_trailer(private_caddy.admin_port, path)
-        assert _etag(path, body) == trailer
-    assert _etag("/config/apps", b"null\n") == '"/config/apps 0e7c22ea"'  # seen from Caddy
+        assert etag_of(path, body) == trailer
+    assert etag_of("/config/apps", b"null\n") == '"/config/apps 0e7c22ea"'  # seen from Caddy
 
 
 def raw_get_with_trailer(port, path):

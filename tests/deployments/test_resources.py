@@ -4,7 +4,7 @@ import pytest
 from django.test import Client
 
 from deployments import services
-from deployments.adapters.runtime.docker import _usage
+from deployments.adapters.runtime.docker import container_usage
 from deployments.services.resources import resource_usage
 from tests.support import wait_for
 
@@ -80,12 +80,12 @@ def test_usage_counts_cpu_per_core_and_memory_without_page_cache():
             "stats": {"inactive_file": 44 * MiB},
         },
     }
-    usage = _usage(sample)
+    usage = container_usage(sample)
     assert usage["cpu_percent"] == 100.0  # one of two cores busy for the whole interval
     assert usage["memory_bytes"] == 256 * MiB and usage["memory_percent"] == 25.0
     cgroup_v1 = {
         **sample,
         "memory_stats": {**sample["memory_stats"], "stats": {"total_inactive_file": 44 * MiB}},
     }
-    assert _usage(cgroup_v1)["memory_bytes"] == 256 * MiB
-    assert _usage({})["cpu_percent"] == 0.0  # a stopped container reports nothing
+    assert container_usage(cgroup_v1)["memory_bytes"] == 256 * MiB
+    assert container_usage({})["cpu_percent"] == 0.0  # a stopped container reports nothing

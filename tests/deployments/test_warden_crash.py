@@ -13,7 +13,7 @@ from apps.models.notifications import NotificationDelivery
 from deployments import services, wiring
 from deployments.models import Deployment
 from deployments.workers import warden
-from tests.deployments.test_notifications import Receiver, _loopback_target
+from tests.deployments.test_notifications import Receiver, loopback_target
 from tests.support import log_text, through_proxy, wait_for
 
 pytestmark = pytest.mark.live_app("crashy")
@@ -30,7 +30,7 @@ def hook():
 def _crash_notifications(live_app, hook, settings):
     """Every test here deploys an app that answers, and listens to what the warden reports."""
     assert through_proxy(_host(live_app)).status_code == 200
-    live_app.target, _ = _loopback_target(
+    live_app.target, _ = loopback_target(
         settings, live_app, hook.url, ["app.crashed", "app.recovered"]
     )
 

@@ -70,7 +70,7 @@ class CaddyProxy:
             return "POST", "/config/apps", {"http": http_app}
         if apps.get("http") is None:
             return "POST", HTTP_APP, http_app
-        if _seconds(apps["http"].get("grace_period")) < _seconds(self._grace_period()):
+        if as_seconds(apps["http"].get("grace_period")) < as_seconds(self._grace_period()):
             return "POST", f"{HTTP_APP}/grace_period", self._grace_period()
         if apps["http"].get("servers") is None:
             return "POST", f"{HTTP_APP}/servers", servers
@@ -188,7 +188,7 @@ class CaddyProxy:
         response = self._request("GET", path, ok=ok)
         if response.status_code != 200:
             return None, ""  # 400: "invalid traversal path", a parent is missing
-        return response.json(), _etag(path, response.content)
+        return response.json(), etag_of(path, response.content)
 
     def _write(self, method: str, path: str, value: object, if_match: str) -> bool:
         """False when the config changed since it was read (HTTP 412)."""
@@ -290,7 +290,7 @@ def _merge_routes(current: list[dict], wanted: list[dict], prefix: str) -> list[
 # --- small helpers ------------------------------------------------------------------------
 
 
-def _seconds(duration: object) -> float:
+def as_seconds(duration: object) -> float:
     """A Caddy duration ("10s", "1m30s", nanoseconds as a number) in seconds; 0 if unset."""
     if isinstance(duration, int | float):
         return duration / 1e9
@@ -310,7 +310,7 @@ def _is_public(domain: str) -> bool:
     return False
 
 
-def _etag(path: str, body: bytes) -> str:
+def etag_of(path: str, body: bytes) -> str:
     """Caddy's ETag: the path and the FNV-1a 32-bit hash of the body it served."""
     value = 0x811C9DC5
     for byte in body:

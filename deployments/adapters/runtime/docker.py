@@ -263,7 +263,7 @@ class DockerRuntime:
                 raw = self.client.api.stats(container_id, stream=False)
             except NotFound:
                 return {}
-        return _usage(raw)
+        return container_usage(raw)
 
     # --- logs -----------------------------------------------------------------------
 
@@ -659,7 +659,7 @@ def _container_info(attrs: dict) -> ContainerInfo:
     )
 
 
-def _usage(raw: dict) -> dict:
+def container_usage(raw: dict) -> dict:
     """CPU % (100 = one core busy) from the two samples' deltas; memory without page cache."""
     cpu, pre = raw.get("cpu_stats") or {}, raw.get("precpu_stats") or {}
     used = _cpu_total(cpu) - _cpu_total(pre)
