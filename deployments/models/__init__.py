@@ -3,6 +3,7 @@
 from deployments.models.deployment import (  # noqa: F401
     ACTIVE_STATUSES,
     FINAL_STATUSES,
+    TRANSITIONS,
     Deployment,
     DeploymentQuerySet,
     InvalidTransition,
@@ -11,6 +12,7 @@ from deployments.models.deployment import (  # noqa: F401
     Trigger,
 )
 from deployments.models.promotion import (  # noqa: F401
+    PROMOTION_TRANSITIONS,
     PromotionDecided,
     PromotionPolicy,
     PromotionRequest,

@@ -4,16 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-
-class InvalidTransition(Exception):
-    """A deployment was asked to move to a status its current status does not allow."""
-
-    def __init__(self, deployment: "Deployment", target: str):
-        self.current, self.target = deployment.status, target
-        super().__init__(
-            f"deployment #{deployment.number} of {deployment.app_id} cannot go from "
-            f"{deployment.status} to {target}"
-        )
+from paas import transitions
+from paas.transitions import InvalidTransition  # noqa: F401 - importable from here too
 
 
 class Status(models.TextChoices):
@@ -124,22 +116,24 @@ class Deployment(models.Model):
     def _move(self, target: str, **fields) -> None:
         """Move only if the row still has the status this object saw (a conditional update),
         so a cancel from the dashboard and a step finishing in the worker cannot both win."""
-        if target not in TRANSITIONS[self.status]:
-            raise InvalidTransition(self, target)
+        if not self.can_move_to(target):
+            raise InvalidTransition(self._subject, self.status, target)
         if target in FINAL_STATUSES:
             fields["finished_at"] = timezone.now()
-        moved = Deployment.objects.filter(pk=self.pk, status=self.status).update(
-            status=target, **fields
-        )
-        if not moved:
+        try:
+            transitions.move(self, "status", TRANSITIONS, target, self._subject, **fields)
+        except InvalidTransition:
+            # Another move won the race. It may have written more than the status (a
+            # cancel's error fields), and the pipeline reads those from this object.
             self.refresh_from_db()
-            raise InvalidTransition(self, target)
-        self.status = target
-        for name, value in fields.items():
-            setattr(self, name, value)
+            raise
+
+    @property
+    def _subject(self) -> str:
+        return f"deployment #{self.number} of {self.app_id}"
 
     def can_move_to(self, target: str) -> bool:
-        return target in TRANSITIONS[self.status]
+        return transitions.allows(TRANSITIONS, self.status, target)
 
     def mark_building(self) -> None:
         self._move(Status.BUILDING, started_at=self.started_at or timezone.now())
@@ -172,12 +166,12 @@ class Deployment(models.Model):
     def claim(self) -> bool:
         """Move pending -> building only if still pending; a duplicate task gets False."""
         now = timezone.now()
-        claimed = Deployment.objects.filter(pk=self.pk, status=Status.PENDING).update(
-            status=Status.BUILDING, started_at=now, heartbeat_at=now
-        )
-        if claimed:
-            self.refresh_from_db()
-        return bool(claimed)
+        try:
+            self._move(Status.BUILDING, started_at=now, heartbeat_at=now)
+        except InvalidTransition:
+            return False
+        self.refresh_from_db()
+        return True
 
     def beat(self) -> None:
         self.heartbeat_at = timezone.now()

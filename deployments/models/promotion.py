@@ -7,6 +7,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from paas import transitions
+from paas.transitions import InvalidTransition
+
 validate_check_path = RegexValidator(
     r"^/[^\s#]*$", "A path on the staging site, starting with “/” (e.g. /healthz)."
 )
@@ -56,8 +59,19 @@ class PromotionStatus(models.TextChoices):
     EXPIRED = "expired"
 
 
-class PromotionDecided(Exception):
-    """The request was decided already (by someone else a moment ago, or long ago)."""
+# A request is decided once, from pending; every decision is final.
+PROMOTION_TRANSITIONS: dict[str, frozenset[str]] = {
+    PromotionStatus.PENDING: frozenset(
+        {PromotionStatus.APPROVED, PromotionStatus.REJECTED, PromotionStatus.EXPIRED}
+    ),
+    PromotionStatus.APPROVED: frozenset(),
+    PromotionStatus.REJECTED: frozenset(),
+    PromotionStatus.EXPIRED: frozenset(),
+}
+
+# The old name: the request was decided already (by someone else a moment ago, or long
+# ago). `except PromotionDecided` catches every refused move.
+PromotionDecided = InvalidTransition
 
 
 class PromotionRequest(models.Model):
@@ -118,14 +132,8 @@ class PromotionRequest(models.Model):
         self._decide(PromotionStatus.EXPIRED)
 
     def _decide(self, status: str, **fields) -> None:
-        """Only a pending request is decided, and only once (a conditional update)."""
-        fields["decided_at"] = timezone.now()
-        moved = PromotionRequest.objects.filter(pk=self.pk, status=PromotionStatus.PENDING).update(
-            status=status, **fields
+        """Only a pending request is decided, and only once (a guarded move). When someone
+        else decided first, this object learns their decision and the move is refused."""
+        transitions.move(
+            self, "status", PROMOTION_TRANSITIONS, status, decided_at=timezone.now(), **fields
         )
-        if not moved:
-            self.refresh_from_db()
-            raise PromotionDecided(f"this promotion request is already {self.status}")
-        self.status = status
-        for name, value in fields.items():
-            setattr(self, name, value)
