@@ -2,8 +2,11 @@
 
 from apps.models.addons import (  # noqa: F401
     ADDON_MOVES,
+    ADDON_TRANSITIONS,
+    BACKUP_TRANSITIONS,
     KIND_FACTS,
     RESTORE_FINAL,
+    RESTORE_TRANSITIONS,
     AddOn,
     AddOnKind,
     AddOnStatus,

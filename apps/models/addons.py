@@ -2,8 +2,9 @@
 
 An add-on is a container on the app's network with its data in a named volume; the app
 finds it through one env var (DATABASE_URL or REDIS_URL) that points at the add-on's
-network alias. Statuses move only through the methods below, each a conditional update,
-so two workers (or a worker and a click) never both win the same move.
+network alias. Statuses move only through the methods below, each a guarded move of
+paas.transitions along the tables here, so two workers (or a worker and a click) never
+both win the same move.
 """
 
 import re
@@ -15,11 +16,12 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from paas import transitions
 from paas.crypto import EncryptedTextField
+from paas.transitions import InvalidTransition
 
-
-class InvalidAddOnTransition(Exception):
-    """A status move that the current status does not allow."""
+# The old name: `except InvalidAddOnTransition` catches every refused move.
+InvalidAddOnTransition = InvalidTransition
 
 
 class AddOnKind(models.TextChoices):
@@ -58,14 +60,20 @@ class AddOnStatus(models.TextChoices):
 
 
 S = AddOnStatus
-# Where each move may start from.
+# Every move an add-on may make. STOPPED is a restart on its way back up (of a failed one:
+# a retry); DETACHED -> CREATING is attaching it again with its kept data.
+ADDON_TRANSITIONS: dict[str, frozenset[str]] = {
+    S.CREATING: frozenset({S.RUNNING, S.FAILED, S.DETACHED, S.DELETING}),
+    S.RUNNING: frozenset({S.STOPPED, S.FAILED, S.DETACHED, S.DELETING}),
+    S.STOPPED: frozenset({S.RUNNING, S.FAILED, S.DETACHED, S.DELETING}),
+    S.FAILED: frozenset({S.CREATING, S.STOPPED, S.DETACHED, S.DELETING}),
+    S.DETACHED: frozenset({S.CREATING, S.DELETING}),
+    S.DELETING: frozenset(),
+}
+# The same table read the other way: where each move may start from.
 ADDON_MOVES = {
-    S.CREATING: {S.FAILED, S.DETACHED},
-    S.RUNNING: {S.CREATING, S.STOPPED},
-    S.STOPPED: {S.RUNNING, S.FAILED},  # a restart; of a failed one: a retry
-    S.FAILED: {S.CREATING, S.RUNNING, S.STOPPED},
-    S.DETACHED: {S.CREATING, S.RUNNING, S.STOPPED, S.FAILED},
-    S.DELETING: {S.CREATING, S.RUNNING, S.STOPPED, S.FAILED, S.DETACHED},
+    target: {source for source, targets in ADDON_TRANSITIONS.items() if target in targets}
+    for target in AddOnStatus
 }
 
 
@@ -163,19 +171,31 @@ class AddOn(models.Model):
 
     @property
     def is_usable(self) -> bool:
+        """Running: it can be browsed, backed up and restored into."""
         return self.status == AddOnStatus.RUNNING
+
+    @property
+    def can_restart(self) -> bool:
+        return self.can_move_to(S.STOPPED)
+
+    @property
+    def is_detached(self) -> bool:
+        """No container and no env var; attaching the same kind again brings its data back."""
+        return self.status == S.DETACHED
+
+    @property
+    def can_delete_data(self) -> bool:
+        return self.can_move_to(S.DELETING)
 
     # --- transitions -------------------------------------------------------------------------
 
+    def can_move_to(self, target: str) -> bool:
+        return transitions.allows(ADDON_TRANSITIONS, self.status, target)
+
     def _move(self, to: str, **fields) -> None:
-        allowed = ADDON_MOVES[to]
-        fields = {"status": to, "updated_at": timezone.now(), **fields}
-        moved = AddOn.objects.filter(pk=self.pk, status__in=allowed).update(**fields)
-        if not moved:
-            current = AddOn.objects.filter(pk=self.pk).values_list("status", flat=True).first()
-            raise InvalidAddOnTransition(f"add-on {self.pk}: {current} -> {to} is not allowed")
-        for key, value in fields.items():
-            setattr(self, key, value)
+        # update() skips auto_now: the time of the move is written here.
+        fields = {"updated_at": timezone.now(), **fields}
+        transitions.move(self, "status", ADDON_TRANSITIONS, to, **fields)
 
     def mark_creating(self) -> None:
         self._move(S.CREATING, error_code="", error_message="")
@@ -213,7 +233,25 @@ class RestoreStatus(models.TextChoices):
 
 
 B, R = BackupStatus, RestoreStatus
-RESTORE_FINAL = {R.NONE, R.SUCCEEDED, R.FAILED}
+# A backup is taken once: pending -> running -> succeeded or failed. It fails from pending
+# too: the sweeper fails one whose worker never started it.
+BACKUP_TRANSITIONS: dict[str, frozenset[str]] = {
+    B.PENDING: frozenset({B.RUNNING, B.FAILED}),
+    B.RUNNING: frozenset({B.SUCCEEDED, B.FAILED}),
+    B.SUCCEEDED: frozenset(),
+    B.FAILED: frozenset(),
+}
+# A restore of it, as often as asked, one at a time: from any settled restore status a new
+# one is requested; a pending one may finish without running (its worker refused it).
+RESTORE_TRANSITIONS: dict[str, frozenset[str]] = {
+    R.NONE: frozenset({R.PENDING}),
+    R.PENDING: frozenset({R.RUNNING, R.SUCCEEDED, R.FAILED}),
+    R.RUNNING: frozenset({R.SUCCEEDED, R.FAILED}),
+    R.SUCCEEDED: frozenset({R.PENDING}),
+    R.FAILED: frozenset({R.PENDING}),
+}
+# Settled: no restore of it under way, so a new one may be asked for.
+RESTORE_FINAL = {status for status, targets in RESTORE_TRANSITIONS.items() if R.PENDING in targets}
 
 
 class Backup(models.Model):
@@ -247,51 +285,61 @@ class Backup(models.Model):
 
     @property
     def is_restorable(self) -> bool:
+        """Taken, its file still there, and a restore of it may be asked for now."""
         return (
             self.status == B.SUCCEEDED
-            and self.restore_status in RESTORE_FINAL
+            and transitions.allows(RESTORE_TRANSITIONS, self.restore_status, R.PENDING)
             and self.file is not None
             and self.file.is_file()
         )
 
-    def _move(self, field: str, allowed: set[str], to: str, **fields) -> bool:
-        fields = {field: to, **fields}
-        moved = Backup.objects.filter(pk=self.pk, **{f"{field}__in": allowed}).update(**fields)
-        if moved:
-            for key, value in fields.items():
-                setattr(self, key, value)
-        return bool(moved)
+    @property
+    def can_restore(self) -> bool:
+        """What the restore button asks: this backup is restorable into its running add-on."""
+        return self.addon.is_usable and self.is_restorable
+
+    # --- transitions of the backup ---------------------------------------------------------
+
+    def _move(self, to: str, **fields) -> None:
+        transitions.move(self, "status", BACKUP_TRANSITIONS, to, **fields)
 
     def claim(self, path: str) -> bool:
         """pending -> running; False when another worker took it (a duplicate delivery)."""
-        return self._move("status", {B.PENDING}, B.RUNNING, path=path)
+        return _moved(self._move, B.RUNNING, path=path)
 
     def mark_succeeded(self, size: int) -> None:
-        if not self._move(
-            "status", {B.RUNNING}, B.SUCCEEDED, size=size, finished_at=timezone.now()
-        ):
-            raise InvalidAddOnTransition(f"backup {self.pk} is not running")
+        self._move(B.SUCCEEDED, size=size, finished_at=timezone.now())
 
     def mark_failed(self, message: str) -> None:
-        self._move(
-            "status",
-            {B.PENDING, B.RUNNING},
-            B.FAILED,
-            message=message[:4000],
-            finished_at=timezone.now(),
-        )
+        """A backup that settled meanwhile (the sweeper failed it) stays as it is."""
+        _moved(self._move, B.FAILED, message=message[:4000], finished_at=timezone.now())
+
+    # --- transitions of its restore --------------------------------------------------------
+
+    def _move_restore(self, to: str, **fields) -> None:
+        subject = f"restore of backup {self.pk}"
+        transitions.move(self, "restore_status", RESTORE_TRANSITIONS, to, subject, **fields)
 
     def request_restore(self) -> bool:
-        return self._move("restore_status", RESTORE_FINAL, R.PENDING, restore_message="")
+        return _moved(self._move_restore, R.PENDING, restore_message="")
 
     def claim_restore(self) -> bool:
-        return self._move("restore_status", {R.PENDING}, R.RUNNING)
+        return _moved(self._move_restore, R.RUNNING)
 
     def finish_restore(self, ok: bool, message: str = "") -> None:
-        self._move(
-            "restore_status",
-            {R.PENDING, R.RUNNING},
+        _moved(
+            self._move_restore,
             R.SUCCEEDED if ok else R.FAILED,
             restore_message=message[:4000],
             restored_at=timezone.now(),
         )
+
+
+def _moved(move, to: str, **fields) -> bool:
+    """Whether the move was made: for the backup moves whose callers expect a refusal
+    (a duplicate task delivery, a restore already asked for) rather than an error."""
+    try:
+        move(to, **fields)
+    except InvalidTransition:
+        return False
+    return True
