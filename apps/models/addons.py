@@ -75,6 +75,8 @@ ADDON_MOVES = {
     target: {source for source, targets in ADDON_TRANSITIONS.items() if target in targets}
     for target in AddOnStatus
 }
+# On the way somewhere: a worker is making, restarting or removing its container.
+SETTLING_STATUSES = frozenset({S.CREATING, S.STOPPED, S.DELETING})
 
 
 def _slug(name: str) -> str:
@@ -175,6 +177,11 @@ class AddOn(models.Model):
         return self.status == AddOnStatus.RUNNING
 
     @property
+    def is_settling(self) -> bool:
+        """On its way to another status (the page polls until it gets there)."""
+        return self.status in SETTLING_STATUSES
+
+    @property
     def can_restart(self) -> bool:
         return self.can_move_to(S.STOPPED)
 
@@ -250,8 +257,11 @@ RESTORE_TRANSITIONS: dict[str, frozenset[str]] = {
     R.SUCCEEDED: frozenset({R.PENDING}),
     R.FAILED: frozenset({R.PENDING}),
 }
+# Not finished yet: a new backup of the add-on waits for it.
+BACKUP_UNFINISHED = frozenset(s for s, targets in BACKUP_TRANSITIONS.items() if targets)
 # Settled: no restore of it under way, so a new one may be asked for.
 RESTORE_FINAL = {status for status, targets in RESTORE_TRANSITIONS.items() if R.PENDING in targets}
+RESTORE_UNDER_WAY = frozenset(RESTORE_TRANSITIONS) - RESTORE_FINAL
 
 
 class Backup(models.Model):

@@ -161,7 +161,6 @@ def promotion_reject(request, app, request_id):
     return "Promotion rejected.", CHANGED
 
 
-
 @login_required
 @require_POST
 def delete(request, name):

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.access import addon_for, app_for
 from apps.models import App, EnvironmentName
-from apps.models.addons import AddOn, AddOnKind, AddOnStatus, Backup
+from apps.models.addons import AddOn, AddOnKind, Backup
 from apps.web.pages import login_required
 from deployments.services import ServiceError
 from deployments.services import addon_backups as backups_service
@@ -22,7 +22,6 @@ from deployments.services import addons as addons_service
 from deployments.services import database_view as addon_browser
 
 STOP_POLLING = 286
-SETTLING = {AddOnStatus.CREATING, AddOnStatus.STOPPED, AddOnStatus.DELETING}
 DELETE_WORD = "delete"
 
 
@@ -85,7 +84,7 @@ def detail(request, name, pk):
         "backups": addon.backups.all(),
         "delete_word": DELETE_WORD,
         "keep": settings.PAAS_BACKUP_KEEP,
-        "settling": addon.status in SETTLING,
+        "settling": addon.is_settling,
     }
     return render(request, "addons/detail.html", context)
 
@@ -96,7 +95,7 @@ def detail(request, name, pk):
 def status(request, name, pk):
     """Polled while the add-on starts; 286 with the final badge once it settled."""
     addon = addon_for(request.user, name, pk)
-    settling = addon.status in SETTLING
+    settling = addon.is_settling
     response = render(
         request, "addons/_status.html", {"app": addon.app, "addon": addon, "settling": settling}
     )

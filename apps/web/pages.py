@@ -37,7 +37,6 @@ RUNTIME_OLDER_WINDOW = 2000  # how far back "older lines" can reach (docker logs
 HISTORY_LENGTH = 50
 
 
-
 # --- access ---------------------------------------------------------------------------------
 
 

@@ -8,27 +8,25 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.models.addons import AddOn, AddOnStatus, Backup, BackupStatus
+from apps.models.addons import BACKUP_UNFINISHED, RESTORE_UNDER_WAY, AddOn, AddOnStatus, Backup
 from deployments import jobs
 from deployments.services import Conflict
 
 logger = logging.getLogger(__name__)
-
-ACTIVE = (BackupStatus.PENDING, BackupStatus.RUNNING)
 
 
 # --- use cases -------------------------------------------------------------------------------
 
 
 def request_backup(addon: AddOn, scheduled: bool = False) -> Backup:
-    if addon.status != AddOnStatus.RUNNING:
+    if not addon.is_usable:
         raise Conflict(
             f"The add-on is {addon.status}; only a running one is backed up.", "not_running"
         )
     with transaction.atomic():
         AddOn.objects.select_for_update().filter(pk=addon.pk).first()  # one request at a time
         _fail_stale(addon)
-        if addon.backups.filter(status__in=ACTIVE).exists():
+        if addon.backups.filter(status__in=BACKUP_UNFINISHED).exists():
             raise Conflict("A backup of this add-on is already in progress.", "backup_in_progress")
         backup = Backup.objects.create(addon=addon, scheduled=scheduled)
         jobs.run_backup(backup.pk)
@@ -38,7 +36,7 @@ def request_backup(addon: AddOn, scheduled: bool = False) -> Backup:
 def _fail_stale(addon: AddOn) -> None:
     """A backup whose worker died mid-dump stays "running": past the time limit it failed."""
     cutoff = timezone.now() - timedelta(seconds=settings.PAAS_BACKUP_TIMEOUT)
-    for stale in addon.backups.filter(status__in=ACTIVE, created_at__lt=cutoff):
+    for stale in addon.backups.filter(status__in=BACKUP_UNFINISHED, created_at__lt=cutoff):
         stale.mark_failed("The backup did not finish in time (its worker stopped).")
         if stale.file is not None:
             stale.file.with_name(stale.file.name + ".part").unlink(missing_ok=True)
@@ -47,13 +45,13 @@ def _fail_stale(addon: AddOn) -> None:
 def request_restore(backup: Backup) -> Backup:
     """Replace the add-on's data with the backup's. The app keeps running meanwhile."""
     addon = backup.addon
-    if addon.status != AddOnStatus.RUNNING:
+    if not addon.is_usable:
         raise Conflict(f"The add-on is {addon.status}; start it before restoring.", "not_running")
     if not backup.is_restorable:
         raise Conflict(
             "This backup cannot be restored (unfinished, missing or restoring).", "not_restorable"
         )
-    if Backup.objects.filter(addon=addon, restore_status__in=["pending", "running"]).exists():
+    if Backup.objects.filter(addon=addon, restore_status__in=RESTORE_UNDER_WAY).exists():
         raise Conflict("A restore of this add-on is already in progress.", "restore_in_progress")
     if not backup.request_restore():
         raise Conflict("A restore of this backup is already in progress.", "restore_in_progress")

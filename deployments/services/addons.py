@@ -48,7 +48,7 @@ def _new_or_detached(environment, kind: str) -> AddOn:
         addon = AddOn.new(environment, kind)
         addon.save()
         return addon
-    if existing.status != AddOnStatus.DETACHED:
+    if not existing.is_detached:
         raise Conflict(
             f"A {kind} add-on is already attached to {environment.name}.", "addon_exists"
         )

@@ -15,8 +15,6 @@ from deployments.workers.backups import delete_backup_files
 logger = logging.getLogger(__name__)
 
 
-
-
 def provision(addon_id: int, runtime) -> str:
     """Start the add-on's container on its volume and wait until it accepts connections."""
     addon = AddOn.objects.select_related("environment__app").filter(pk=addon_id).first()

@@ -25,8 +25,6 @@ READ_CHUNK = 256 * 1024
 READ_CHUNK = 256 * 1024
 
 
-
-
 def run_backup(backup_id: int, runtime) -> str:
     backup = Backup.objects.select_related("addon__environment__app").filter(pk=backup_id).first()
     if backup is None or not backup.claim(_relative_path(backup)):

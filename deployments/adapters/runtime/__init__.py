@@ -178,4 +178,3 @@ class RuntimeBackend(Protocol):
         chunks: Iterable[bytes],
         env: dict[str, str] | None = None,
     ) -> ExecResult: ...
-

@@ -17,8 +17,6 @@ logger = logging.getLogger(__name__)
 TRIGGER_DATA = frozenset({"archive"})
 
 
-
-
 def go_live(ctx) -> None:
     """Succeeded, live, logged and the app's status settled in one transaction, so whoever
     sees the final status also sees the rest."""
@@ -36,8 +34,6 @@ def go_live(ctx) -> None:
         if previous_id and previous_id != d.pk:
             jobs.retire_deployment(previous_id)
     notify(ctx.app, NotificationEvent.DEPLOYMENT_SUCCEEDED, d)
-
-
 
 
 def retire(deployment_id: int, runtime) -> bool:
@@ -90,8 +86,6 @@ def fail(d: Deployment, failure) -> None:
         d.mark_failed(failure.code, failure.message)
         d.app.refresh_status()
     notify(d.app, NotificationEvent.DEPLOYMENT_FAILED, d)
-
-
 
 
 STOPPED_PAGE = "This app is stopped."
