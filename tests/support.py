@@ -12,6 +12,8 @@ import requests
 from django.conf import settings
 from django.db import connections
 
+from deployments.models import Deployment, LogLine
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = Path(__file__).resolve().parent / "samples"
 
@@ -141,8 +143,6 @@ def wait_for(predicate, timeout: float = 180, every: float = 0.25, message: str 
 
 
 def wait_final(deployment, timeout: float = 300):
-    from deployments.models import Deployment
-
     def final():
         d = Deployment.objects.get(pk=deployment.pk)
         return d if d.is_final else None
@@ -155,8 +155,6 @@ def wait_final(deployment, timeout: float = 300):
 
 
 def log_text(deployment) -> str:
-    from deployments.models import LogLine
-
     return "\n".join(LogLine.objects.filter(deployment=deployment).values_list("text", flat=True))
 
 

@@ -15,7 +15,9 @@ from apps.web.pages import login_required
 from deployments import services
 from deployments.adapters import git_providers as providers
 from deployments.adapters.git_providers import ProviderError
+from deployments.adapters.sources import validate_branch, validate_repository_url
 from deployments.services import ServiceError
+from deployments.services.detection import preview_build
 
 REPOSITORIES_PER_PAGE = 10
 
@@ -131,9 +133,6 @@ def env_row(request):
 @login_required
 def detect_preview(request):
     """What auto-detection finds in the repository the form names, before anything is made."""
-    from deployments.adapters.sources import validate_branch, validate_repository_url
-    from deployments.services.detection import preview_build
-
     context = {}
     try:
         repository = validate_repository_url(request.GET.get("repository", "").strip())
