@@ -69,7 +69,7 @@ def _check_with_provider(user, form) -> None:
             user, form.cleaned_data["repository"], form.cleaned_data["branch"]
         )
     except ProviderError as exc:
-        field = "branch" if exc.code == "not_found" and "Branch" in exc.message else "repository"
+        field = exc.field or "repository"
         form.add_error(field, exc.message)
 
 

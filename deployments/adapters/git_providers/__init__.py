@@ -68,7 +68,9 @@ def check_repository(user, clone_url: str, branch: str = "") -> Repository | Non
             f", or your account {credential.login} cannot see it.",
         ) from None
     if branch and not client.has_branch(full_name, branch):
-        raise ProviderError("not_found", f"Branch {branch!r} does not exist in {full_name}.")
+        raise ProviderError(
+            "not_found", f"Branch {branch!r} does not exist in {full_name}.", field="branch"
+        )
     return repository
 
 

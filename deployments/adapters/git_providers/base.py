@@ -19,9 +19,16 @@ class ProviderError(Exception):
     # What the user can fix (sign in again, name an existing repo) versus what may pass.
     USER_FAULTS = {"unauthorized", "not_found"}
 
-    def __init__(self, code: str, message: str, retry_at: datetime | None = None):
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        retry_at: datetime | None = None,
+        field: str | None = None,
+    ):
         super().__init__(message)
         self.code, self.message, self.retry_at = code, message, retry_at
+        self.field = field  # the form field it is about ("branch"), when it is about one
 
     @property
     def user_fault(self) -> bool:
