@@ -17,6 +17,7 @@ from deployments.adapters.runtime import (
     HealthCheckFailed,
 )
 from deployments.adapters.runtime.docker import DockerRuntime
+from tests.support import wait_for
 
 BASE_IMAGE = "slipway/python:bookworm"
 SERVE = ["python3", "-m", "http.server", "--bind", "0.0.0.0"]
@@ -129,6 +130,25 @@ def test_a_crashing_app_raises_container_exited_with_its_output(runtime, labels,
     assert "boom" in caught.value.logs_tail
     assert caught.value.exit_code == 1
     assert caught.value.code == "app_crashed" and caught.value.user_fault
+
+
+def test_a_crash_is_reported_with_its_exit_code_after_the_restart_policy_restarted_it(
+    runtime, labels, built_image
+):
+    # The first run crashes with 3; the restart policy's second run keeps running, so
+    # inspect says "running", exit code 0 — the crash must still be reported as 3.
+    once = "if [ -f /tmp/crashed ]; then sleep 600; else touch /tmp/crashed; echo boom; exit 3; fi"
+    container_id = start(runtime, labels, built_image, ["sh", "-c", once])
+    wait_for(lambda: _restarted_and_running(container_id), timeout=20, message="a restart")
+    with pytest.raises(ContainerExited) as caught:
+        runtime.wait_healthy(container_id, Endpoint("127.0.0.1", 9), timeout=5, log=lambda _: None)
+    assert caught.value.exit_code == 3
+    assert "boom" in caught.value.logs_tail
+
+
+def _restarted_and_running(container_id: str) -> bool:
+    attrs = docker.from_env().api.inspect_container(container_id)
+    return attrs["RestartCount"] > 0 and attrs["State"]["Status"] == "running"
 
 
 def test_an_app_on_the_wrong_port_fails_the_health_check_in_time(runtime, labels, built_image):

@@ -47,6 +47,8 @@ POLL_INTERVAL = 0.12
 CONNECT_TIMEOUT = 0.5
 MAX_READ_TIMEOUT = 5.0
 TAIL_LINES = 50
+# How long a crashed run's output may take to reach its log (seconds).
+CRASH_LOG_WAIT = 2.0
 # Docker's default set minus what no web app needs and an attacker on a shared bridge
 # would like: NET_RAW (raw sockets: ARP/DNS spoofing of neighbours), MKNOD, AUDIT_WRITE.
 # CHOWN/SETUID/SETGID stay: many images start as root and drop to a user (gosu, nginx).
@@ -220,12 +222,37 @@ class DockerRuntime:
         state = attrs["State"]
         # With a restart policy a crash shows as "restarting" or a new run: count both.
         if state["Status"] in CRASHED_STATES or attrs.get("RestartCount", 0) > 0:
-            code = state.get("ExitCode")
+            code = self._crash_exit_code(container_id, attrs)
             raise ContainerExited(
                 f"the app exited with code {code} before it answered",
-                logs_tail=self._tail(container_id),
+                logs_tail=self._crash_tail(container_id),
                 exit_code=code,
             )
+
+    def _crash_exit_code(self, container_id: str, attrs: dict) -> int | None:
+        """The exit code of the run that crashed. Once the restart policy has started the
+        next run, inspect shows that run's 0; the engine's `die` event keeps the real one."""
+        state = attrs["State"]
+        if state["Status"] != "running":
+            return state.get("ExitCode")
+        created = datetime.fromisoformat(attrs["Created"][:26].rstrip("Z")).replace(tzinfo=UTC)
+        with _engine_errors(f"read events of {container_id[:12]}"):
+            events = self.client.api.events(
+                since=int(created.timestamp()) - 1,
+                until=int(time.time()) + 1,
+                filters={"container": container_id, "event": "die"},
+                decode=True,
+            )
+            codes = [event["Actor"]["Attributes"].get("exitCode") for event in events]
+        return int(codes[0]) if codes and codes[0] is not None else state.get("ExitCode")
+
+    def _crash_tail(self, container_id: str) -> str:
+        """The log tail of a crashed run. The engine copies a container's output to its log
+        a moment after the process ends, so an empty tail is read again for a short while."""
+        deadline = time.monotonic() + CRASH_LOG_WAIT
+        while not (tail := self._tail(container_id)) and time.monotonic() < deadline:
+            time.sleep(POLL_INTERVAL)
+        return tail
 
     def _tail(self, container_id: str) -> str:
         with _engine_errors(f"read logs of {container_id[:12]}"):
