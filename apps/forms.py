@@ -82,6 +82,27 @@ def clean_env_payload(payload) -> dict[str, dict[str, str]]:
     return cleaned
 
 
+SETTINGS_FIELDS = ("repository", "branch", "build_method", "port", "health_check_path")
+
+
+def clean_settings_patch(app: App, patch: dict) -> tuple[dict, dict[str, dict[str, str]]]:
+    """A partial change of an app's settings (the API's PATCH): the given fields over the
+    current values, checked whole by AppSettingsForm. `build` is the API's name for
+    build_method; `env` goes through clean_env_payload. Returns (settings, env)."""
+    incoming = dict(patch)
+    if "build" in incoming:
+        incoming["build_method"] = incoming.pop("build")
+    env = incoming.pop("env", None)
+    unknown = sorted(set(incoming) - set(SETTINGS_FIELDS))
+    if unknown:
+        raise ValidationError({field: ["Unknown field."] for field in unknown})
+    current = {field: getattr(app, field) for field in SETTINGS_FIELDS}
+    form = AppSettingsForm(data={**current, **incoming})
+    if not form.is_valid():
+        raise ValidationError(form.errors.as_data())
+    return form.cleaned_data, clean_env_payload(env)
+
+
 def parse_env_lines(text: str) -> dict[str, str]:
     """Bulk paste: KEY=value per line; blank lines and # comments ignored."""
     result: dict[str, str] = {}

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import requests
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -184,3 +185,22 @@ def _check_failed(detail: str) -> ServiceError:
     return ServiceError(
         f"The promotion check failed: {detail} Nothing was promoted.", "promotion_check_failed"
     )
+
+
+# --- the policy -------------------------------------------------------------------------
+
+POLICY_FIELDS = ("require_approval", "check_path", "check_expected_status", "check_timeout")
+
+
+def set_policy(app: App, data: dict) -> PromotionPolicy:
+    """Change the gates given in data (the others keep their value), checked by the model's
+    own validators; an unknown field changes nothing."""
+    unknown = sorted(set(data) - set(POLICY_FIELDS))
+    if unknown:
+        raise ValidationError({field: ["Unknown field."] for field in unknown})
+    policy = policy_of(app)
+    for field, value in data.items():
+        setattr(policy, field, value)
+    policy.full_clean()
+    policy.save()
+    return policy
