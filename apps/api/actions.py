@@ -1,89 +1,82 @@
-"""/api/v1 actions on a running app: restart, stop, start, promote, rollback, redeploy."""
+"""/api/v1 actions on a running app: restart, stop, start, promote, rollback, redeploy, and
+what to paste into a Git provider's webhook settings. Work on containers is queued: 202."""
 
-from django.core.exceptions import ValidationError
-from django.http import JsonResponse
-from django.shortcuts import get_object_or_404
+from ninja import Router, Status
 
-from apps.access import app_for
-from apps.api.applications import deployment_json
-from apps.api.auth import api_view
+from apps.access import app_for, deployment_for
+from apps.api.schemas import (
+    ActionIn,
+    AppName,
+    ApprovalPendingOut,
+    DeploymentOut,
+    Id,
+    PowerOut,
+    WebhookOut,
+    answers,
+)
 from deployments import services
+from deployments.models import Deployment
 from deployments.services import promotion
 
+router = Router(tags=["actions"])
 
-def _environment(request) -> str:
-    name = request.json.get("environment", "production")
-    if name not in ("production", "staging"):
-        raise ValidationError({"environment": ["Use production or staging."]})
-    return name
+# The body is optional: without one, an action is on production.
+NO_BODY = ActionIn()
 
 
-def _queued(deployment) -> JsonResponse:
-    return JsonResponse(deployment_json(deployment), status=202)
+@router.post("/apps/{name}/restart", response=answers(202, DeploymentOut, 400, 404, 409))
+def restart(request, name: AppName, payload: ActionIn = NO_BODY):
+    """A new container from the live image: started, health-checked, switched, old retired."""
+    app = app_for(request.auth, name)
+    return Status(202, services.restart(app, payload.environment, requested_by=request.auth))
 
 
-@api_view(["POST"])
-def restart(request, name):
-    app = app_for(request.user, name)
-    return _queued(services.restart(app, _environment(request), requested_by=request.user))
+@router.post("/apps/{name}/stop", response=answers(202, PowerOut, 400, 404, 409))
+def stop(request, name: AppName, payload: ActionIn = NO_BODY):
+    services.stop(app_for(request.auth, name), payload.environment)
+    return Status(202, PowerOut(environment=payload.environment, stopped=True))
 
 
-@api_view(["POST"])
-def stop(request, name):
-    app = app_for(request.user, name)
-    environment = _environment(request)
-    services.stop(app, environment)
-    return JsonResponse({"environment": environment, "stopped": True}, status=202)
+@router.post("/apps/{name}/start", response=answers(202, PowerOut, 400, 404, 409))
+def start(request, name: AppName, payload: ActionIn = NO_BODY):
+    services.start(app_for(request.auth, name), payload.environment)
+    return Status(202, PowerOut(environment=payload.environment, stopped=False))
 
 
-@api_view(["POST"])
-def start(request, name):
-    app = app_for(request.user, name)
-    environment = _environment(request)
-    services.start(app, environment)
-    return JsonResponse({"environment": environment, "stopped": False}, status=202)
+@router.post(
+    "/apps/{name}/promote",
+    response=answers(202, DeploymentOut | ApprovalPendingOut, 400, 403, 404, 409),
+)
+def promote(request, name: AppName):
+    """Staging's live image to production, through the gates: either the deployment, or a
+    request waiting for a second person's approval."""
+    outcome = promotion.request_promotion(app_for(request.auth, name), request.auth)
+    if isinstance(outcome, Deployment):
+        return Status(202, outcome)
+    return Status(202, {"approval": outcome})
 
 
-@api_view(["POST"])
-def promote(request, name):
-    """Through the promotion gates: either a deployment (202) or a pending approval (202)."""
-    app = app_for(request.user, name)
-    outcome = promotion.request_promotion(app, request.user)
-    if hasattr(outcome, "number"):
-        return _queued(outcome)
-    return JsonResponse({"approval": {"id": outcome.pk, "status": outcome.status}}, status=202)
+@router.post(
+    "/apps/{name}/deployments/{int:number}/rollback",
+    response=answers(202, DeploymentOut, 404, 409),
+)
+def rollback(request, name: AppName, number: Id):
+    """This deployment's image back live in its environment; no build."""
+    target = deployment_for(app_for(request.auth, name), number)
+    return Status(202, services.rollback(target, requested_by=request.auth))
 
 
-@api_view(["POST"])
-def rollback(request, name, number):
-    app = app_for(request.user, name)
-    target = get_object_or_404(app.deployments.select_related("environment"), number=number)
-    return _queued(services.rollback(target, requested_by=request.user))
+@router.post(
+    "/apps/{name}/deployments/{int:number}/redeploy",
+    response=answers(202, DeploymentOut, 404, 409),
+)
+def redeploy(request, name: AppName, number: Id):
+    """Build this deployment's source again (the same commit, or the same archive)."""
+    target = deployment_for(app_for(request.auth, name), number)
+    return Status(202, services.redeploy(target, requested_by=request.auth))
 
 
-@api_view(["POST"])
-def redeploy(request, name, number):
-    app = app_for(request.user, name)
-    target = get_object_or_404(app.deployments.select_related("environment"), number=number)
-    return _queued(services.redeploy(target, requested_by=request.user))
-
-
-@api_view(["GET"])
-def webhook(request, name):
+@router.get("/apps/{name}/webhook", response=answers(200, WebhookOut, 404))
+def webhook(request, name: AppName):
     """What to paste into a provider's webhook settings (the secret is the owner's to see)."""
-    from deployments.services.webhook_registration import webhook_url
-
-    app = app_for(request.user, name)
-    return JsonResponse(
-        {
-            "urls": {
-                provider: webhook_url(app, provider) for provider in ("github", "gitlab", "gitea")
-            },
-            # Staff may see the app, but the secret is the owner's (as on the settings page).
-            "secret": app.webhook_secret if app.owner_id == request.user.pk else None,
-            "environment": app.webhook_environment,
-            "registered": bool(app.webhook_hook_id),
-            "provider": app.webhook_provider or None,
-            "note": app.webhook_note,
-        }
-    )
+    return WebhookOut.of(app_for(request.auth, name), request.auth)

@@ -1,105 +1,75 @@
-"""/api/v1 add-ons and their backups. Only the app's owner sees them (404 for anyone else):
-they hold the users' data. Work on containers happens in tasks, so changes answer 202."""
+"""/api/v1 add-ons and their backups. Only the app's owner sees them (404 for anyone else,
+staff too): they hold the users' data. Work on containers happens in tasks: 202."""
 
-from django.core.exceptions import ValidationError
-from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
+from ninja import Router, Status
 
 from apps.access import addon_for, app_for
-from apps.api.auth import api_view
-from apps.models.addons import AddOn, Backup
+from apps.api.schemas import (
+    AddOnIn,
+    AddOnListOut,
+    AddOnOut,
+    AppName,
+    BackupListOut,
+    BackupOut,
+    Flag,
+    Id,
+    answers,
+)
+from apps.models import AddOn, Backup
 from deployments.services import addon_backups, addons
 
-TRUE_WORDS, FALSE_WORDS = {"1", "true", "yes"}, {"", "0", "false", "no"}
+# AddOnOut.url is there only when revealed; unset fields are left out of the answer.
+router = Router(tags=["add-ons"], exclude_unset=True)
+
+ADDON = "/apps/{name}/addons/{int:addon_id}"
 
 
-def _flag(request, key: str) -> bool:
-    raw = request.GET.get(key, "").strip().lower()
-    if raw not in TRUE_WORDS | FALSE_WORDS:
-        raise ValidationError({key: ["Use true or false."]})
-    return raw in TRUE_WORDS
+@router.get("/apps/{name}/addons", response=answers(200, AddOnListOut, 404))
+def list_addons(request, name: AppName):
+    app = app_for(request.auth, name, owner_only=True)
+    return {"addons": AddOn.objects.filter(environment__app=app).select_related("environment")}
 
 
-def _iso(value):
-    return value.isoformat() if value else None
+@router.post("/apps/{name}/addons", response=answers(202, AddOnOut, 400, 404, 409))
+def attach_addon(request, name: AppName, payload: AddOnIn):
+    """Created in a worker; the app gets its env var from its next deployment or restart."""
+    app = app_for(request.auth, name, owner_only=True)
+    return Status(202, addons.attach(app, payload.environment, payload.kind))
 
 
-def addon_json(addon: AddOn, reveal: bool = False) -> dict:
-    body = {
-        "id": addon.pk,
-        "kind": addon.kind,
-        "environment": addon.environment.name,
-        "status": addon.status,
-        "env_var": addon.env_var,
-        "host": addon.alias,
-        "port": addon.port,
-        "database": addon.database or None,
-        "username": addon.username or None,
-        "volume": addon.volume,
-        "error": {"code": addon.error_code, "message": addon.error_message}
-        if addon.error_code
-        else None,
-        "created_at": _iso(addon.created_at),
-    }
-    if reveal:
-        body["url"] = addon.connection_url()
-    return body
+@router.get(ADDON, response=answers(200, AddOnOut, 400, 404))
+def get_addon(request, name: AppName, addon_id: Id, reveal: Flag = False):
+    """?reveal=true adds the connection URL, password included."""
+    addon = addon_for(request.auth, name, addon_id)
+    return AddOnOut.revealing(addon) if reveal else addon
 
 
-def backup_json(backup: Backup) -> dict:
-    return {
-        "id": backup.pk,
-        "status": backup.status,
-        "scheduled": backup.scheduled,
-        "size": backup.size,
-        "age_seconds": int(backup.age.total_seconds()),
-        "created_at": _iso(backup.created_at),
-        "finished_at": _iso(backup.finished_at),
-        "message": backup.message or None,
-        "restore": {
-            "status": backup.restore_status or None,
-            "message": backup.restore_message or None,
-            "at": _iso(backup.restored_at),
-        },
-    }
+@router.delete(ADDON, response=answers(202, AddOnOut, 400, 404, 409))
+def detach_addon(request, name: AppName, addon_id: Id, delete_data: Flag = False):
+    """Detached add-ons keep their data unless ?delete_data=true (volume and backups)."""
+    addon = addon_for(request.auth, name, addon_id)
+    return Status(202, addons.detach(addon, delete_data=delete_data))
 
 
-@api_view(["GET", "POST"])
-def addons_collection(request, name):
-    app = app_for(request.user, name, owner_only=True)
-    if request.method == "POST":
-        environment = request.json.get("environment", "production")
-        addon = addons.attach(app, str(environment), str(request.json.get("kind", "")))
-        return JsonResponse(addon_json(addon), status=202)
-    found = AddOn.objects.filter(environment__app=app).select_related("environment")
-    return JsonResponse({"addons": [addon_json(a) for a in found]})
+@router.post(ADDON + "/restart", response=answers(202, AddOnOut, 404, 409))
+def restart_addon(request, name: AppName, addon_id: Id):
+    return Status(202, addons.restart(addon_for(request.auth, name, addon_id)))
 
 
-@api_view(["GET", "DELETE"])
-def addon_detail(request, name, addon_id):
-    addon = addon_for(request.user, name, addon_id)
-    if request.method == "DELETE":
-        addon = addons.detach(addon, delete_data=_flag(request, "delete_data"))
-        return JsonResponse(addon_json(addon), status=202)
-    return JsonResponse(addon_json(addon, reveal=_flag(request, "reveal")))
+@router.get(ADDON + "/backups", response=answers(200, BackupListOut, 404))
+def list_backups(request, name: AppName, addon_id: Id):
+    return {"backups": addon_for(request.auth, name, addon_id).backups.all()}
 
 
-@api_view(["POST"])
-def addon_restart(request, name, addon_id):
-    addon = addons.restart(addon_for(request.user, name, addon_id))
-    return JsonResponse(addon_json(addon), status=202)
+@router.post(ADDON + "/backups", response=answers(202, BackupOut, 404, 409))
+def take_backup(request, name: AppName, addon_id: Id):
+    addon = addon_for(request.auth, name, addon_id)
+    return Status(202, addon_backups.request_backup(addon))
 
 
-@api_view(["GET", "POST"])
-def backups_collection(request, name, addon_id):
-    addon = addon_for(request.user, name, addon_id)
-    if request.method == "POST":
-        return JsonResponse(backup_json(addon_backups.request_backup(addon)), status=202)
-    return JsonResponse({"backups": [backup_json(b) for b in addon.backups.all()]})
-
-
-@api_view(["POST"])
-def backup_restore(request, name, addon_id, backup_id):
-    addon = addon_for(request.user, name, addon_id)
+@router.post(ADDON + "/backups/{int:backup_id}/restore", response=answers(202, BackupOut, 404, 409))
+def restore_backup(request, name: AppName, addon_id: Id, backup_id: Id):
+    addon = addon_for(request.auth, name, addon_id)
     backup = get_object_or_404(Backup.objects.select_related("addon"), pk=backup_id, addon=addon)
-    return JsonResponse(backup_json(addon_backups.request_restore(backup)), status=202)
+    return Status(202, addon_backups.request_restore(backup))

@@ -1,71 +1,71 @@
 """/api/v1 custom domains and volumes of an app's environments."""
 
-from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
+from ninja import Router, Status
 
 from apps.access import app_for
-from apps.api.auth import api_view
+from apps.api.schemas import (
+    AppName,
+    DomainIn,
+    DomainListOut,
+    DomainOut,
+    DomainRemovedOut,
+    HostName,
+    Id,
+    OnlyTrue,
+    VolumeAddedOut,
+    VolumeIn,
+    VolumeListOut,
+    VolumeRemovedOut,
+    answers,
+)
 from apps.models import Domain, Volume
 from deployments.services import domains as service
 
-
-def domain_json(domain: Domain) -> dict:
-    return {"hostname": domain.hostname, "environment": domain.environment.name}
+router = Router(tags=["domains and volumes"])
 
 
-def volume_json(volume: Volume, size=None) -> dict:
-    return {
-        "id": volume.pk,
-        "name": volume.name,
-        "mount_path": volume.mount_path,
-        "environment": volume.environment.name,
-        "docker_volume": volume.docker_name,
-        "size": size,
-    }
+@router.get("/apps/{name}/domains", response=answers(200, DomainListOut, 404))
+def list_domains(request, name: AppName):
+    app = app_for(request.auth, name)
+    return {"domains": Domain.objects.filter(environment__app=app).select_related("environment")}
 
 
-@api_view(["GET", "POST"])
-def domains_collection(request, name):
-    app = app_for(request.user, name)
-    if request.method == "POST":
-        body = request.json
-        domain = service.add_domain(
-            app, body.get("environment", "production"), str(body.get("hostname", ""))
-        )
-        return JsonResponse(domain_json(domain), status=201)
-    rows = Domain.objects.filter(environment__app=app).select_related("environment")
-    return JsonResponse({"domains": [domain_json(d) for d in rows]})
+@router.post("/apps/{name}/domains", response=answers(201, DomainOut, 400, 404, 409))
+def add_domain(request, name: AppName, payload: DomainIn):
+    """Routed at once when something is live."""
+    app = app_for(request.auth, name)
+    return Status(201, service.add_domain(app, payload.environment, payload.hostname))
 
 
-@api_view(["DELETE"])
-def domain_detail(request, name, hostname):
-    app = app_for(request.user, name)
-    service.remove_domain(app, hostname)
-    return JsonResponse({"hostname": hostname, "deleted": True})
+@router.delete("/apps/{name}/domains/{hostname}", response=answers(200, DomainRemovedOut, 400, 404))
+def remove_domain(request, name: AppName, hostname: HostName):
+    service.remove_domain(app_for(request.auth, name), hostname)
+    return DomainRemovedOut(hostname=hostname)
 
 
-@api_view(["GET", "POST"])
-def volumes_collection(request, name):
-    app = app_for(request.user, name)
-    if request.method == "POST":
-        body = request.json
-        volume = service.add_volume(
-            app,
-            body.get("environment", "production"),
-            str(body.get("name", "")),
-            str(body.get("mount_path", "")),
-        )
-        return JsonResponse({**volume_json(volume), "redeploy_needed": True}, status=201)
+@router.get("/apps/{name}/volumes", response=answers(200, VolumeListOut, 404))
+def list_volumes(request, name: AppName):
+    """With their size on disk, when the engine can tell."""
+    app = app_for(request.auth, name)
     volumes = list(Volume.objects.filter(environment__app=app).select_related("environment__app"))
-    sizes = service.volume_sizes(volumes)
-    return JsonResponse({"volumes": [volume_json(v, sizes.get(v.pk)) for v in volumes]})
+    return VolumeListOut.of(volumes, service.volume_sizes(volumes))
 
 
-@api_view(["DELETE"])
-def volume_detail(request, name, volume_id):
-    app = app_for(request.user, name)
+@router.post("/apps/{name}/volumes", response=answers(201, VolumeAddedOut, 400, 404, 409))
+def add_volume(request, name: AppName, payload: VolumeIn):
+    """Mounted from the next deployment on."""
+    app = app_for(request.auth, name)
+    volume = service.add_volume(app, payload.environment, payload.name, payload.mount_path)
+    return Status(201, volume)
+
+
+@router.delete("/apps/{name}/volumes/{int:volume_id}", response=answers(200, VolumeRemovedOut, 404))
+def remove_volume(request, name: AppName, volume_id: Id, delete_data: OnlyTrue = False):
+    """No longer mounted from the next deployment on; ?delete_data=true deletes its data."""
+    app = app_for(request.auth, name)
     volume = get_object_or_404(
         Volume.objects.select_related("environment__app"), pk=volume_id, environment__app=app
     )
-    deleted = service.remove_volume(volume, delete_data=request.GET.get("delete_data") == "true")
-    return JsonResponse({"id": volume_id, "data_deleted": deleted, "redeploy_needed": True})
+    deleted = service.remove_volume(volume, delete_data=delete_data)
+    return VolumeRemovedOut(id=volume_id, data_deleted=deleted)

@@ -1,64 +1,63 @@
 """/api/v1 promotion gates: the policy, and requests waiting for a second person."""
 
-from django.core.exceptions import ValidationError
-from django.http import JsonResponse
+from ninja import Router, Status
 
 from apps.access import app_for, promotion_request_for
-from apps.api.applications import deployment_json
-from apps.api.auth import api_view
-from deployments.models.promotion import PromotionPolicy, PromotionRequest
+from apps.api.schemas import (
+    AppName,
+    DeploymentOut,
+    Id,
+    PolicyIn,
+    PolicyOut,
+    PromotionRequestListOut,
+    PromotionRequestOut,
+    answers,
+)
+from deployments.models import PromotionRequest
 from deployments.services import promotion
 
-POLICY_FIELDS = ("require_approval", "check_path", "check_expected_status", "check_timeout")
+router = Router(tags=["promotion gates"])
+
+REQUESTS_LISTED = 50
+# The body is optional: without one, nothing changes.
+NO_BODY = PolicyIn()
 
 
-def policy_json(policy: PromotionPolicy) -> dict:
-    return {field: getattr(policy, field) for field in POLICY_FIELDS}
+@router.get("/apps/{name}/promotion-policy", response=answers(200, PolicyOut, 404))
+def get_policy(request, name: AppName):
+    return promotion.policy_of(app_for(request.auth, name))
 
 
-def request_json(item: PromotionRequest) -> dict:
-    return {
-        "id": item.pk,
-        "status": item.status,
-        "requested_by": item.requested_by.username if item.requested_by else None,
-        "source": item.source_deployment.number if item.source_deployment else None,
-        "created_at": item.created_at.isoformat(),
-    }
+@router.put("/apps/{name}/promotion-policy", response=answers(200, PolicyOut, 400, 404))
+def set_policy(request, name: AppName, payload: PolicyIn = NO_BODY):
+    """Only the gates given change: require_approval, check_path, check_expected_status,
+    check_timeout."""
+    app = app_for(request.auth, name)
+    return promotion.set_policy(app, payload.dict(exclude_unset=True))
 
 
-@api_view(["GET", "PUT"])
-def policy(request, name):
-    app = app_for(request.user, name)
-    current = promotion.policy_of(app)
-    if request.method == "PUT":
-        unknown = set(request.json) - set(POLICY_FIELDS)
-        if unknown:
-            raise ValidationError({field: ["Unknown field."] for field in sorted(unknown)})
-        for field, value in request.json.items():
-            setattr(current, field, value)
-        current.full_clean()
-        current.save()
-    return JsonResponse(policy_json(current))
+@router.get("/apps/{name}/promotions", response=answers(200, PromotionRequestListOut, 404))
+def list_requests(request, name: AppName):
+    """The newest first."""
+    items = PromotionRequest.objects.filter(app=app_for(request.auth, name))
+    items = items.select_related("requested_by", "source_deployment").order_by("-created_at")
+    return {"requests": items[:REQUESTS_LISTED]}
 
 
-@api_view(["GET"])
-def requests_collection(request, name):
-    app = app_for(request.user, name)
-    items = PromotionRequest.objects.filter(app=app).select_related(
-        "requested_by", "source_deployment"
-    )
-    return JsonResponse({"requests": [request_json(i) for i in items.order_by("-created_at")[:50]]})
+@router.post(
+    "/apps/{name}/promotions/{int:request_id}/approve",
+    response=answers(202, DeploymentOut, 400, 403, 404, 409),
+)
+def approve(request, name: AppName, request_id: Id):
+    """Not the requester: the owner or staff. The gate's check runs again first."""
+    item = promotion_request_for(app_for(request.auth, name), request_id)
+    return Status(202, promotion.approve(item, request.auth))
 
 
-@api_view(["POST"])
-def approve(request, name, request_id):
-    app = app_for(request.user, name)
-    deployment = promotion.approve(promotion_request_for(app, request_id), request.user)
-    return JsonResponse(deployment_json(deployment), status=202)
-
-
-@api_view(["POST"])
-def reject(request, name, request_id):
-    app = app_for(request.user, name)
-    item = promotion.reject(promotion_request_for(app, request_id), request.user)
-    return JsonResponse(request_json(item))
+@router.post(
+    "/apps/{name}/promotions/{int:request_id}/reject",
+    response=answers(200, PromotionRequestOut, 403, 404, 409),
+)
+def reject(request, name: AppName, request_id: Id):
+    item = promotion_request_for(app_for(request.auth, name), request_id)
+    return promotion.reject(item, request.auth)

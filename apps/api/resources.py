@@ -1,18 +1,16 @@
 """/api/v1 resource usage of an app's live containers (CPU, memory)."""
 
-from django.http import JsonResponse
+from ninja import Router
 
 from apps.access import app_for
-from apps.api.auth import api_view, error
-from deployments.adapters.runtime import RuntimeBackendError
+from apps.api.schemas import AppName, StatsOut, answers
 from deployments.services.resources import resource_usage
 
+router = Router(tags=["apps"])
 
-@api_view(["GET"])
-def app_stats(request, name):
-    app = app_for(request.user, name)
-    try:
-        usage = resource_usage(app)
-    except RuntimeBackendError as exc:
-        return error(503, f"The container engine did not answer: {exc.message}", exc.code)
-    return JsonResponse({"app": app.name, "environments": usage})
+
+@router.get("/apps/{name}/stats", response=answers(200, StatsOut, 404, 503))
+def app_stats(request, name: AppName):
+    """Takes about a second: the engine samples each running container."""
+    app = app_for(request.auth, name)
+    return StatsOut(app=app.name, environments=resource_usage(app))

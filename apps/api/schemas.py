@@ -1,0 +1,673 @@
+"""Every /api/v1 payload, in and out: what ninja validates requests against, what it
+documents in openapi.json, and the one place an object's JSON form is defined.
+
+Output schemas read straight from the models (ninja resolves `resolve_<field>` and plain
+attributes); request schemas check types only and leave the rules to apps.forms and the
+services, so the API, the dashboard and the admin refuse the same things the same way.
+"""
+
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+
+from django.http import Http404
+from ninja import Field, Schema
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    PlainSerializer,
+    PlainValidator,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticUseDefault
+
+from apps.models import AddOnKind, BuildMethod, EnvironmentName, NotificationEvent
+from deployments.services.webhooks import webhook_url
+
+# --- field types ----------------------------------------------------------------------------
+
+# Python's isoformat (microseconds, "+00:00"), as the API has always answered, rather than
+# the JSON encoder's millisecond "Z" form.
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(datetime.isoformat, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+APP_NAME = re.compile(r"[A-Za-z0-9-]{1,63}")
+HOST_NAME = re.compile(r"[A-Za-z0-9.-]{1,253}")
+
+
+def _app_name_or_404(name: str) -> str:
+    # No app can have such a name: not found, as before, without asking the database
+    # (which cannot even compare a string holding a NUL byte).
+    if not APP_NAME.fullmatch(name):
+        raise Http404("no such app")
+    return name
+
+
+def _host_name(name: str) -> str:
+    if not HOST_NAME.fullmatch(name):
+        raise ValueError("Not a host name.")
+    return name
+
+
+AppName = Annotated[
+    str,
+    AfterValidator(_app_name_or_404),
+    WithJsonSchema({"type": "string", "pattern": f"^{APP_NAME.pattern}$"}),
+]
+HostName = Annotated[
+    str,
+    AfterValidator(_host_name),
+    WithJsonSchema({"type": "string", "pattern": f"^{HOST_NAME.pattern}$"}),
+]
+# Database ids and deployment numbers: the URL only routes digits, so nothing negative.
+Id = Annotated[int, Field(ge=0)]
+
+
+def _choice(values) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "enum": list(values)})
+
+
+# The services refuse an unknown environment, add-on kind or build method themselves (with
+# their own code and message); the enum only tells clients the choices.
+EnvironmentChoice = Annotated[str, _choice(EnvironmentName.values)]
+Build = Annotated[str, _choice(BuildMethod.values)]
+AddOnKindName = Annotated[str, _choice(AddOnKind.values)]
+
+
+def _production_or_staging(name: str) -> str:
+    if name not in EnvironmentName.values:
+        raise ValueError("Use production or staging.")
+    return name
+
+
+# Actions on what runs check the environment here, as they always have.
+RunningEnvironment = Annotated[
+    str, AfterValidator(_production_or_staging), _choice(EnvironmentName.values)
+]
+
+TRUE_WORDS, FALSE_WORDS = {"1", "true", "yes"}, {"", "0", "false", "no"}
+
+
+def _flag(raw) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    word = str(raw).strip().lower()
+    if word not in TRUE_WORDS | FALSE_WORDS:
+        raise ValueError("Use true or false.")
+    return word in TRUE_WORDS
+
+
+def _whole_number(raw) -> int:
+    if raw == "":
+        raise PydanticUseDefault()  # ?after= means not given, as it always has
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+        return raw
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit():
+        return int(raw)
+    raise ValueError("Expected a non-negative whole number.")
+
+
+# Query flags: true/false, 1/0, yes/no; anything else is refused.
+Flag = Annotated[bool, BeforeValidator(_flag)]
+# The volume endpoint has only ever deleted data on the exact word "true" (anything else
+# keeps it): deleting data is not a place to start guessing what a caller meant.
+OnlyTrue = Annotated[
+    bool,
+    BeforeValidator(lambda raw: raw is True or raw == "true"),
+    WithJsonSchema({"type": "boolean"}),
+]
+# Cursors and limits in the query.
+WholeNumber = Annotated[
+    int,
+    PlainValidator(_whole_number),
+    WithJsonSchema({"type": "integer", "minimum": 0}),
+]
+# {"production": {"KEY": "value"}, "staging": {...}}
+EnvPayload = dict[str, dict[str, str]]
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+class ErrorBody(Schema):
+    code: str
+    message: str
+    fields: dict[str, list[str]] | None = Field(
+        None, description="Per field, what is wrong with it (only when fields are at fault)."
+    )
+
+
+class ErrorOut(Schema):
+    error: ErrorBody
+
+
+def answers(status: int, schema, *refusals: int) -> dict:
+    """An operation's documented answers: its success, 401 (every operation takes a token)
+    and the refusals it can give, all in the one error format."""
+    return {status: schema, 401: ErrorOut, **{code: ErrorOut for code in refusals}}
+
+
+class Failure(Schema):
+    """What went wrong with a deployment, an add-on or a delivery."""
+
+    code: str
+    message: str
+
+
+def _failure(code: str, message: str) -> Failure | None:
+    return Failure(code=code, message=message) if code else None
+
+
+# --- apps -----------------------------------------------------------------------------------
+
+
+class AppOut(Schema):
+    name: str
+    repository: str
+    branch: str
+    build: str
+    port: int | None
+    health_check_path: str
+    status: str
+    urls: dict[str, str]
+    live: dict[str, int | None] = Field(description="The live deployment's number per environment.")
+    created_at: Timestamp
+    updated_at: Timestamp
+
+    @staticmethod
+    def resolve_build(app) -> str:
+        return app.build_method
+
+    @staticmethod
+    def resolve_urls(app) -> dict[str, str]:
+        return {env.name: env.url for env in app.environments.all()}
+
+    @staticmethod
+    def resolve_live(app) -> dict[str, int | None]:
+        return {
+            env.name: env.live_deployment.number if env.live_deployment_id else None
+            for env in app.environments.all()
+        }
+
+
+class AppUpdatedOut(AppOut):
+    changed: list[str]
+    redeploy_needed: bool
+
+    @staticmethod
+    def resolve_changed(app, context) -> list[str]:
+        return context["changed"]
+
+    @staticmethod
+    def resolve_redeploy_needed(app, context) -> bool:
+        # Settings take effect on the next deployment, so any change calls for one.
+        return bool(context["changed"])
+
+    @classmethod
+    def of(cls, app, changed: list[str]) -> "AppUpdatedOut":
+        return cls.from_orm(app, context={"changed": changed})
+
+
+class AppListOut(Schema):
+    apps: list[AppOut]
+
+
+class AppDeletingOut(Schema):
+    name: str
+    status: str
+
+
+class AppCreateIn(Schema):
+    name: str
+    repository: str
+    branch: str | None = Field(None, description="Empty: the repository's default branch.")
+    build: Build | None = Field(None, description="Empty: auto.")
+    port: int | None = None
+    health_check_path: str | None = Field(None, description="Empty: /.")
+    env: EnvPayload | None = Field(None, description="Env vars per environment.")
+    deploy: bool = Field(False, description="Queue a production deployment at once.")
+
+    def form_data(self) -> dict:
+        """What AppCreateForm checks: empty values mean the defaults."""
+        return {
+            "name": self.name,
+            "repository": self.repository,
+            "branch": self.branch or "",
+            "build_method": self.build or BuildMethod.AUTO,
+            "port": self.port,
+            "health_check_path": self.health_check_path or "/",
+        }
+
+
+class AppPatchIn(Schema):
+    """Only the fields given change; the rest keep their value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    repository: str = None
+    branch: str | None = None
+    build: Build | None = None
+    build_method: Build | None = Field(None, description="The older name of `build`.")
+    port: int | None = None
+    health_check_path: str | None = None
+    env: EnvPayload | None = Field(None, description="Env vars to set (others are kept).")
+
+
+# --- deployments ----------------------------------------------------------------------------
+
+
+class DeploymentOut(Schema):
+    number: int
+    status: str
+    environment: str
+    trigger: str
+    step: str
+    error: Failure | None
+    image: str | None
+    commit: str | None
+    branch: str
+    created_at: Timestamp
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
+
+    @staticmethod
+    def resolve_environment(deployment) -> str:
+        return deployment.environment.name
+
+    @staticmethod
+    def resolve_error(deployment) -> Failure | None:
+        return _failure(deployment.error_code, deployment.error_message)
+
+    @staticmethod
+    def resolve_image(deployment) -> str | None:
+        return deployment.image_id or None
+
+    @staticmethod
+    def resolve_commit(deployment) -> str | None:
+        return deployment.commit_sha or None
+
+
+class DeploymentListOut(Schema):
+    deployments: list[DeploymentOut]
+
+
+class QueuedOut(Schema):
+    """A deployment just queued: follow it at /apps/{name}/deployments/{number}."""
+
+    number: int
+    status: str
+    environment: str
+
+    @staticmethod
+    def resolve_environment(deployment) -> str:
+        return deployment.environment.name
+
+
+class DeployIn(Schema):
+    environment: EnvironmentChoice = "production"
+
+
+class LogLineOut(Schema):
+    cursor: int
+    text: str
+
+    @staticmethod
+    def resolve_cursor(line) -> int:
+        return line.id
+
+
+class DeploymentLogOut(Schema):
+    lines: list[LogLineOut]
+    next: int = Field(description="Pass as ?after= to get the lines after these.")
+    final: bool = Field(description="The deployment is over: no more lines will come.")
+
+    @classmethod
+    def page(cls, deployment, lines: list, after: int) -> "DeploymentLogOut":
+        return cls(lines=lines, next=lines[-1].id if lines else after, final=deployment.is_final)
+
+
+class RuntimeLineOut(Schema):
+    ns: int = Field(description="When the line was written, in nanoseconds since the epoch.")
+    text: str
+
+
+class RuntimeLogOut(Schema):
+    lines: list[RuntimeLineOut]
+    next: int = Field(description="Pass as ?since= to get the lines after these.")
+
+    @classmethod
+    def page(cls, lines: list[tuple[int, str]], since: int) -> "RuntimeLogOut":
+        return cls(
+            lines=[RuntimeLineOut(ns=ns, text=text) for ns, text in lines],
+            next=lines[-1][0] if lines else since,
+        )
+
+
+# --- actions --------------------------------------------------------------------------------
+
+
+class ActionIn(Schema):
+    environment: RunningEnvironment = "production"
+
+
+class PowerOut(Schema):
+    environment: str
+    stopped: bool
+
+
+class ApprovalRef(Schema):
+    id: int
+    status: str
+
+
+class ApprovalPendingOut(Schema):
+    """The promotion waits for a second person's approval."""
+
+    approval: ApprovalRef
+
+
+WEBHOOK_PROVIDERS = ("github", "gitlab", "gitea")
+
+
+class WebhookOut(Schema):
+    urls: dict[str, str]
+    secret: str | None = Field(description="Shown to the app's owner only.")
+    environment: str
+    registered: bool
+    provider: str | None
+    note: str
+
+    @classmethod
+    def of(cls, app, viewer) -> "WebhookOut":
+        return cls(
+            urls={provider: webhook_url(app, provider) for provider in WEBHOOK_PROVIDERS},
+            # Staff may see the app, but the secret is the owner's (as on the settings page).
+            secret=app.webhook_secret if app.owner_id == viewer.pk else None,
+            environment=app.webhook_environment,
+            registered=bool(app.webhook_hook_id),
+            provider=app.webhook_provider or None,
+            note=app.webhook_note,
+        )
+
+
+# --- add-ons and backups --------------------------------------------------------------------
+
+
+class AddOnOut(Schema):
+    id: int
+    kind: str
+    environment: str
+    status: str
+    env_var: str
+    host: str
+    port: int
+    database: str | None
+    username: str | None
+    volume: str
+    error: Failure | None
+    created_at: Timestamp
+    url: str | None = Field(None, description="The connection URL; only with ?reveal=true.")
+
+    @staticmethod
+    def resolve_environment(addon) -> str:
+        return addon.environment.name
+
+    @staticmethod
+    def resolve_host(addon) -> str:
+        return addon.alias
+
+    @staticmethod
+    def resolve_database(addon) -> str | None:
+        return addon.database or None
+
+    @staticmethod
+    def resolve_username(addon) -> str | None:
+        return addon.username or None
+
+    @staticmethod
+    def resolve_error(addon) -> Failure | None:
+        return _failure(addon.error_code, addon.error_message)
+
+    @classmethod
+    def revealing(cls, addon) -> "AddOnOut":
+        # `url` is set only here; operations answering AddOnOut leave unset fields out.
+        # (A built schema is answered as it is; ninja only validates models and dicts.)
+        return cls.from_orm(addon).model_copy(update={"url": addon.connection_url()})
+
+
+class AddOnListOut(Schema):
+    addons: list[AddOnOut]
+
+
+class AddOnIn(Schema):
+    kind: AddOnKindName
+    environment: EnvironmentChoice = "production"
+
+
+class RestoreOut(Schema):
+    status: str | None
+    message: str | None
+    at: Timestamp | None
+
+
+class BackupOut(Schema):
+    id: int
+    status: str
+    scheduled: bool
+    size: int | None = Field(description="In bytes, once taken.")
+    age_seconds: int
+    created_at: Timestamp
+    finished_at: Timestamp | None
+    message: str | None
+    restore: RestoreOut = Field(description="The last restore from this backup.")
+
+    @staticmethod
+    def resolve_age_seconds(backup) -> int:
+        return int(backup.age.total_seconds())
+
+    @staticmethod
+    def resolve_message(backup) -> str | None:
+        return backup.message or None
+
+    @staticmethod
+    def resolve_restore(backup) -> RestoreOut:
+        return RestoreOut(
+            status=backup.restore_status or None,
+            message=backup.restore_message or None,
+            at=backup.restored_at,
+        )
+
+
+class BackupListOut(Schema):
+    backups: list[BackupOut]
+
+
+# --- domains and volumes --------------------------------------------------------------------
+
+
+class DomainOut(Schema):
+    hostname: str
+    environment: str
+
+    @staticmethod
+    def resolve_environment(domain) -> str:
+        return domain.environment.name
+
+
+class DomainListOut(Schema):
+    domains: list[DomainOut]
+
+
+class DomainIn(Schema):
+    hostname: str
+    environment: EnvironmentChoice = "production"
+
+
+class DomainRemovedOut(Schema):
+    hostname: str
+    deleted: Literal[True] = True
+
+
+class VolumeOut(Schema):
+    id: int
+    name: str
+    mount_path: str
+    environment: str
+    docker_volume: str
+    size: int | None = Field(description="In bytes, when the engine could tell.")
+
+    @staticmethod
+    def resolve_environment(volume) -> str:
+        return volume.environment.name
+
+    @staticmethod
+    def resolve_docker_volume(volume) -> str:
+        return volume.docker_name
+
+    @staticmethod
+    def resolve_size(volume, context) -> int | None:
+        # The engine is asked for every size at once (VolumeListOut.of); a volume just
+        # added has none to tell.
+        return (context or {}).get("sizes", {}).get(volume.pk)
+
+
+class VolumeAddedOut(VolumeOut):
+    # A volume is mounted from the next deployment on.
+    redeploy_needed: Literal[True] = True
+
+
+class VolumeListOut(Schema):
+    volumes: list[VolumeOut]
+
+    @classmethod
+    def of(cls, volumes: list, sizes: dict[int, int | None]) -> "VolumeListOut":
+        return cls.from_orm({"volumes": volumes}, context={"sizes": sizes})
+
+
+class VolumeIn(Schema):
+    name: str
+    mount_path: str
+    environment: EnvironmentChoice = "production"
+
+
+class VolumeRemovedOut(Schema):
+    id: int
+    data_deleted: bool
+    redeploy_needed: Literal[True] = True
+
+
+# --- notifications --------------------------------------------------------------------------
+
+
+class TargetOut(Schema):
+    id: int
+    url: str
+    events: list[str] | Literal["all"]
+    created_at: Timestamp
+
+    @staticmethod
+    def resolve_events(target) -> list[str] | str:
+        return target.events or "all"
+
+
+class TargetWithSecretOut(TargetOut):
+    secret: str = Field(description="Signs every delivery (X-Slipway-Signature).")
+
+
+class TargetListOut(Schema):
+    targets: list[TargetOut]
+
+
+class TargetIn(Schema):
+    url: str
+    events: list[Annotated[str, _choice(NotificationEvent.values)]] | None = Field(
+        None, description="None or empty: every event."
+    )
+
+
+class DeliveryOut(Schema):
+    id: str
+    event: str
+    status: str
+    attempts: int
+    last_response_code: int | None
+    error: Failure | None
+    created_at: Timestamp
+    updated_at: Timestamp
+    delivered_at: Timestamp | None
+
+    @staticmethod
+    def resolve_id(delivery) -> str:
+        return str(delivery.delivery_id)
+
+    @staticmethod
+    def resolve_error(delivery) -> Failure | None:
+        return _failure(delivery.error_code, delivery.last_error)
+
+
+class DeliveryListOut(Schema):
+    deliveries: list[DeliveryOut]
+
+
+# --- promotion gates ------------------------------------------------------------------------
+
+
+class PolicyOut(Schema):
+    require_approval: bool
+    check_path: str
+    check_expected_status: int
+    check_timeout: float
+
+
+class PolicyIn(Schema):
+    """Only the gates given change; the rest keep their value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    require_approval: bool = None
+    check_path: str = Field(None, description="Empty: no check. Else a path on staging.")
+    check_expected_status: int = None
+    check_timeout: float = Field(None, description="Seconds.")
+
+
+class PromotionRequestOut(Schema):
+    id: int
+    status: str
+    requested_by: str | None
+    source: int | None = Field(description="The staging deployment to promote.")
+    created_at: Timestamp
+
+    @staticmethod
+    def resolve_requested_by(item) -> str | None:
+        return item.requested_by.username if item.requested_by else None
+
+    @staticmethod
+    def resolve_source(item) -> int | None:
+        return item.source_deployment.number if item.source_deployment else None
+
+
+class PromotionRequestListOut(Schema):
+    requests: list[PromotionRequestOut]
+
+
+# --- resource usage -------------------------------------------------------------------------
+
+
+class UsageOut(Schema):
+    environment: str
+    deployment: int
+    stopped: bool
+    running: bool
+    cpu_percent: float | None = Field(description="100 is one core busy.")
+    memory_bytes: int | None
+    memory_limit_bytes: int | None
+    memory_percent: float | None
+
+
+class StatsOut(Schema):
+    app: str
+    environments: list[UsageOut]
