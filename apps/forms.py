@@ -5,13 +5,7 @@ from django.core.exceptions import ValidationError
 
 from apps.models import App, BuildMethod, EnvironmentName
 from apps.validators import validate_app_name, validate_env_key, validate_env_value
-
-
-def _source_validators():
-    # Imported late: the git adapter pulls in GitPython, which forms should not pay for at import.
-    from deployments.adapters.sources import validate_branch, validate_repository_url
-
-    return validate_repository_url, validate_branch
+from deployments.adapters.sources import validate_branch, validate_repository_url
 
 
 class AppSettingsForm(forms.Form):
@@ -24,11 +18,9 @@ class AppSettingsForm(forms.Form):
     health_check_path = forms.CharField(max_length=255, required=False)
 
     def clean_repository(self):
-        validate_repository_url, _ = _source_validators()
         return validate_repository_url(self.cleaned_data["repository"].strip())
 
     def clean_branch(self):
-        _, validate_branch = _source_validators()
         return validate_branch(self.cleaned_data.get("branch", "").strip())
 
     def clean_build_method(self):
