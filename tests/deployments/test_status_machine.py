@@ -2,6 +2,7 @@ import itertools
 
 import pytest
 
+from deployments import services
 from deployments.models import TRANSITIONS, Deployment, InvalidTransition, Status
 
 pytestmark = pytest.mark.django_db
@@ -79,8 +80,6 @@ def test_failure_records_code_and_message(make_app):
 
 
 def test_cancelling_a_pending_deployment_settles_the_app_status(make_app):
-    from deployments import services
-
     app = make_app()
     deployment = app.new_deployment(app.environment("production"))
     type(app).objects.filter(pk=app.pk).update(status="deploying")
