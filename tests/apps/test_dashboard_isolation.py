@@ -30,8 +30,8 @@ GOOD_POST = {
     "name": "x",
 }
 
-# (url name, kwargs, method) for everything scoped to an app.
-APP_ROUTES = [
+# (url name, kwargs, method) for everything scoped to an app: its pages and partials,
+APP_PAGES = [
     ("app-detail", APP, "get"),
     ("app-status", APP, "get"),
     ("app-environments", APP, "get"),
@@ -41,24 +41,36 @@ APP_ROUTES = [
     ("deployment-detail", DEPLOYMENT, "get"),
     ("deployment-panel", DEPLOYMENT, "get"),
     ("deployment-log", DEPLOYMENT, "get"),
+]
+# its actions,
+APP_ACTIONS = [
     ("app-deploy", APP, "post"),
     ("app-archive", APP, "post"),
     ("app-restart", APP, "post"),
     ("app-stop", APP, "post"),
     ("app-start", APP, "post"),
+    ("app-delete", APP, "post"),
+]
+PROMOTING = [
     ("app-promote", APP, "post"),
     ("app-promotions", APP, "get"),
     ("promotion-approve", {"name": "secret", "request_id": 1}, "post"),
     ("promotion-reject", {"name": "secret", "request_id": 1}, "post"),
-    ("app-delete", APP, "post"),
+]
+DEPLOYMENT_ACTIONS = [
     ("deployment-redeploy", DEPLOYMENT, "post"),
     ("deployment-rollback", DEPLOYMENT, "post"),
     ("deployment-cancel", DEPLOYMENT, "post"),
+]
+# and its settings.
+APP_SETTINGS = [
     ("app-settings", APP, "get"),
     ("app-settings", APP, "post"),
     ("app-env-set", ENV, "post"),
     ("app-env-reveal", VAR, "get"),
     ("app-env-delete", VAR, "post"),
+]
+DOMAINS_AND_VOLUMES = [
     ("app-domains", APP, "get"),
     ("app-domains", APP, "post"),
     ("app-domain-delete", {"name": "secret", "hostname": "www.secret.example"}, "post"),
@@ -66,6 +78,9 @@ APP_ROUTES = [
     ("app-volumes", APP, "post"),
     ("app-volume-delete", {"name": "secret", "volume_id": 1}, "post"),
 ]
+APP_ROUTES = (
+    APP_PAGES + APP_ACTIONS + PROMOTING + DEPLOYMENT_ACTIONS + APP_SETTINGS + DOMAINS_AND_VOLUMES
+)
 # The user's own things: an outsider reaching for someone else's gets 404 too.
 OWN_ROUTES = [("token-revoke", None, "post")]
 # Pages every signed-in user has (their own list, the create page): they never show another's app.
