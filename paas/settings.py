@@ -2,6 +2,7 @@
 
 import base64
 import hashlib
+import ipaddress
 from pathlib import Path
 
 import dj_database_url
@@ -201,6 +202,47 @@ PAAS_DOCKER_HOST = env_str("DOCKER_HOST", "unix:///var/run/docker.sock")
 PAAS_CADDY_ADMIN_URL = env_str("CADDY_ADMIN_URL", "http://127.0.0.1:2019")
 PAAS_PROXY_HTTP_PORT = env_int("PAAS_PROXY_HTTP_PORT", 80)
 PAAS_PROXY_HTTPS_PORT = env_int("PAAS_PROXY_HTTPS_PORT", 443)
+
+
+def _is_public_name(domain: str) -> bool:
+    """A name a public CA can certify: not localhost, not *.localhost, not an IP address."""
+    if domain == "localhost" or domain.endswith(".localhost"):
+        return False
+    try:
+        ipaddress.ip_address(domain.strip("[]"))
+    except ValueError:
+        return True
+    return False
+
+
+# Traefik, the router (deployments/adapters/router/traefik.py). `manage.py paas_router_config`
+# writes its static configuration from these; every installation runs its own Traefik, with
+# its own dynamic directory (one file per route) and API port.
+PAAS_TLS = env_bool("PAAS_TLS", _is_public_name(PAAS_DOMAIN))
+PAAS_ACME_EMAIL = env_str("PAAS_ACME_EMAIL")
+# Traefik's listening ports. While Caddy still runs beside it and holds PAAS_PROXY_*_PORT,
+# scripts/run and scripts/test give Traefik others; once Caddy is gone these follow PAAS_PROXY_*.
+PAAS_ROUTER_HTTP_PORT = env_int("PAAS_ROUTER_HTTP_PORT", PAAS_PROXY_HTTP_PORT)
+PAAS_ROUTER_HTTPS_PORT = env_int("PAAS_ROUTER_HTTPS_PORT", PAAS_PROXY_HTTPS_PORT)
+PAAS_ROUTER_API_PORT = env_int("PAAS_ROUTER_API_PORT", 8089)
+# Traefik's API and ping: loopback only (the API is unauthenticated).
+PAAS_ROUTER_API_URL = env_str(
+    "PAAS_ROUTER_API_URL", f"http://127.0.0.1:{PAAS_ROUTER_API_PORT}"
+).rstrip("/")
+PAAS_ROUTER_DYNAMIC_DIR = Path(
+    env_str("PAAS_ROUTER_DYNAMIC_DIR", str(VAR_DIR / "traefik" / PAAS_INSTANCE / "dynamic"))
+)
+# How long Traefik waits for more changes before it applies a new configuration.
+PAAS_ROUTER_THROTTLE = env_str("PAAS_ROUTER_THROTTLE", "50ms")
+# Where a route with a page (a stopped app, maintenance) is sent: the dashboard's gunicorn,
+# which answers /_slipway/page/<route_id>/ with 503 and the text.
+PAAS_ROUTER_PAGES_UPSTREAM = env_str("PAAS_ROUTER_PAGES_UPSTREAM", "127.0.0.1:8000")
+PAAS_ROUTER_ACCESS_LOG = env_bool("PAAS_ROUTER_ACCESS_LOG", False)
+# Each app network's subnet comes from this pool, cut into /PAAS_NETWORK_PREFIX pieces.
+PAAS_NETWORK_POOL = env_str("PAAS_NETWORK_POOL", "10.213.0.0/16")
+PAAS_NETWORK_PREFIX = env_int("PAAS_NETWORK_PREFIX", 24)
+PAAS_MAX_REPLICAS = env_int("PAAS_MAX_REPLICAS", 10)
+PAAS_MAX_BODY_BYTES = env_int("PAAS_MAX_BODY_BYTES", 200 * 1024 * 1024)
 PAAS_BUILD_DIR = Path(env_str("PAAS_BUILD_DIR", str(VAR_DIR / "builds")))
 PAAS_ALLOW_LOCAL_REPOSITORIES = env_bool("PAAS_ALLOW_LOCAL_REPOSITORIES", False)
 PAAS_CONTAINER_MEMORY = env_str("PAAS_CONTAINER_MEMORY", "512m")

@@ -35,6 +35,12 @@ class AppStatus(models.TextChoices):
     DELETING = "deleting"
 
 
+class Visibility(models.TextChoices):
+    PUBLIC = "public", "Public"
+    PROTECTED = "protected", "Protected (HTTP basic auth)"
+    INTERNAL = "internal", "Internal (not routed)"
+
+
 class EnvironmentName(models.TextChoices):
     PRODUCTION = "production", "Production"
     STAGING = "staging", "Staging"
@@ -74,6 +80,9 @@ class App(models.Model):
     webhook_hook_id = models.CharField(max_length=64, blank=True, editable=False)
     webhook_note = models.CharField(max_length=300, blank=True, editable=False)
     deployment_counter = models.PositiveIntegerField(default=0, editable=False)
+    # The app network's IPv4 subnet, taken from PAAS_NETWORK_POOL the first time it is made
+    # (the engine's own address pools run out after about 30 networks).
+    subnet = models.CharField(max_length=43, blank=True, default="", editable=False)
     cleanup_requested_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -82,7 +91,12 @@ class App(models.Model):
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(Lower("name"), name="app_name_unique_ci")]
+        constraints = [
+            models.UniqueConstraint(Lower("name"), name="app_name_unique_ci"),
+            models.UniqueConstraint(
+                fields=["subnet"], condition=~models.Q(subnet=""), name="app_subnet_unique"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -170,6 +184,19 @@ class Environment(models.Model):
         "deployments.Deployment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     stopped = models.BooleanField(default=False)
+    # How many web containers of the live deployment serve it, balanced by the router.
+    replicas = models.PositiveSmallIntegerField(default=1)
+    # Who may reach it: everyone, holders of a password (stored hashed), or only the app's
+    # own processes on its network.
+    visibility = models.CharField(max_length=16, choices=Visibility, default=Visibility.PUBLIC)
+    basic_auth_user = models.CharField(max_length=64, blank=True)
+    basic_auth_hash = models.CharField(max_length=128, blank=True, editable=False)
+    # The app keeps running; the router answers 503 with the message.
+    maintenance = models.BooleanField(default=False)
+    maintenance_message = models.TextField(blank=True, max_length=2000)
+    max_body_bytes = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Empty: PAAS_MAX_BODY_BYTES."
+    )
 
     class Meta:
         ordering = ["app__name", "-name"]
@@ -197,8 +224,16 @@ class Environment(models.Model):
         return self.app.network
 
     @property
+    def is_routed(self) -> bool:
+        return self.visibility != Visibility.INTERNAL
+
+    @property
+    def body_limit(self) -> int:
+        return self.max_body_bytes or settings.PAAS_MAX_BODY_BYTES
+
+    @property
     def route_id(self) -> str:
-        """The Caddy @id of this environment's route."""
+        """The router's name for this environment's route (and its file)."""
         return f"{settings.PAAS_INSTANCE}-{self.app.name}-{self.name}"
 
     @property

@@ -45,6 +45,7 @@ class Trigger(models.TextChoices):
     ROLLBACK = "rollback"
     ARCHIVE = "archive"
     RESTART = "restart"
+    SCALE = "scale"
 
 
 class DeploymentQuerySet(models.QuerySet):

@@ -10,12 +10,14 @@ PIPELINE_STEPS: tuple[tuple[str, str], ...] = (
     ("fetch", "Fetch source"),
     ("prepare", "Prepare build"),
     ("build", "Build image"),
-    ("start", "Start container"),
+    ("start", "Start containers"),
     ("health", "Health check"),
     ("switch", "Switch traffic"),
 )
-# Promote, rollback and restart start an image that exists: no fetch, no build.
-IMAGE_REUSING_TRIGGERS = frozenset({Trigger.PROMOTE, Trigger.ROLLBACK, Trigger.RESTART})
+# Promote, rollback, restart and scale start an image that exists: no fetch, no build.
+IMAGE_REUSING_TRIGGERS = frozenset(
+    {Trigger.PROMOTE, Trigger.ROLLBACK, Trigger.RESTART, Trigger.SCALE}
+)
 IMAGE_STEPS = frozenset({"fetch", "prepare", "build"})
 
 
