@@ -27,6 +27,18 @@ class EngineError(RuntimeBackendError):
     code = "engine_unreachable"
 
 
+class NetworkPoolExhausted(RuntimeBackendError):
+    """Every subnet of PAAS_NETWORK_POOL is held by an app or overlaps an engine network."""
+
+    code = "network_pool_exhausted"
+
+
+class SubnetTaken(RuntimeBackendError):
+    """The engine refused a network's subnet: another network already overlaps it."""
+
+    code = "network_subnet_taken"
+
+
 class ImageMissing(RuntimeBackendError):
     """The image to run is gone (pruned or never built): a platform problem, not the app's."""
 
@@ -112,7 +124,15 @@ class ImageCleanup:
 
 
 class RuntimeBackend(Protocol):
-    def ensure_network(self, name: str, labels: dict[str, str]) -> str: ...
+    # An app's network: an existing one of that name is reused whatever its subnet; a new
+    # one gets `subnet` (gateway: its first host address), or one the engine picks.
+    def ensure_network(
+        self, name: str, labels: dict[str, str], subnet: str | None = None
+    ) -> str: ...
+
+    def network_subnet(self, name: str) -> str | None: ...  # None: no network of that name
+
+    def used_subnets(self) -> set[str]: ...  # the IPv4 subnets of every network the engine has
 
     def start(self, spec: ContainerSpec) -> str: ...
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import http.client
+import ipaddress
 import logging
 import select
 import socket
@@ -23,7 +24,7 @@ import docker
 import requests
 from django.conf import settings
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
-from docker.types import EndpointConfig, LogConfig
+from docker.types import EndpointConfig, IPAMConfig, IPAMPool, LogConfig
 from docker.utils.socket import frames_iter
 
 from deployments.adapters.runtime import (
@@ -37,6 +38,7 @@ from deployments.adapters.runtime import (
     ImageCleanup,
     ImageMissing,
     RuntimeBackendError,
+    SubnetTaken,
 )
 
 logger = logging.getLogger(__name__)
@@ -78,19 +80,49 @@ class DockerRuntime:
 
     # --- networks -------------------------------------------------------------------
 
-    def ensure_network(self, name: str, labels: dict[str, str]) -> str:
+    def ensure_network(self, name: str, labels: dict[str, str], subnet: str | None = None) -> str:
         # Docker 20.10 checks network names racily (CheckDuplicate included): two
         # concurrent creates make twins, and a container then fails on an "ambiguous"
         # name. A host-wide lock serializes Slipway's creators; twins made by anyone
-        # else are healed below.
+        # else are healed below. An existing network is kept whatever its subnet.
         with _engine_errors(f"ensure network {name}"), _host_lock("docker-networks"):
             twins = self._networks_named(name)
             if not twins:
-                return self.client.networks.create(name, driver="bridge", labels=labels).id
+                return self._create_network(name, labels, subnet)
             keep, *extra = sorted(twins, key=_keep_first)
             for network in extra:
                 self._remove_if_empty(network)
             return keep.id
+
+    def _create_network(self, name: str, labels: dict[str, str], subnet: str | None) -> str:
+        # A plain bridge (not internal): Caddy on the host reaches the containers by IP.
+        ipam = None
+        if subnet:
+            gateway = next(ipaddress.ip_network(subnet).hosts())
+            ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=subnet, gateway=str(gateway))])
+        try:
+            return self.client.networks.create(name, driver="bridge", labels=labels, ipam=ipam).id
+        except APIError as exc:
+            if subnet and "overlaps" in str(exc.explanation or ""):
+                raise SubnetTaken(
+                    f"could not create network {name} on {subnet}: another network overlaps it"
+                ) from exc
+            raise
+
+    def network_subnet(self, name: str) -> str | None:
+        """The IPv4 subnet of the network `name`: None if there is none, "" if it has no IPv4."""
+        with _engine_errors(f"inspect network {name}"):
+            twins = self._networks_named(name)
+        if not twins:
+            return None
+        subnets = _ipv4_subnets(min(twins, key=_keep_first).attrs)
+        return subnets[0] if subnets else ""
+
+    def used_subnets(self) -> set[str]:
+        """The IPv4 subnets of every network on the engine, whoever made it."""
+        with _engine_errors("list networks"):
+            networks = self.client.api.networks()
+        return {subnet for attrs in networks for subnet in _ipv4_subnets(attrs)}
 
     def remove_network(self, name: str) -> bool:
         """Remove the network; False when containers are still attached (remove them first)."""
@@ -670,6 +702,18 @@ def _keep_first(network) -> tuple:
     """Of twin networks, keep one in use, then the oldest: any fixed order would do."""
     created = _rfc3339_ns(network.attrs.get("Created", "").split("+")[0]) or 0
     return (not network.attrs.get("Containers"), created, network.id)
+
+
+def _ipv4_subnets(attrs: dict) -> list[str]:
+    found = []
+    for config in (attrs.get("IPAM") or {}).get("Config") or []:
+        try:
+            network = ipaddress.ip_network(config.get("Subnet") or "", strict=False)
+        except ValueError:
+            continue
+        if network.version == 4:
+            found.append(str(network))
+    return found
 
 
 def _label_filter(labels: dict[str, str]) -> list[str]:
