@@ -11,6 +11,7 @@ from apps.models.addons import AddOn, AddOnStatus, InvalidAddOnTransition
 from deployments.adapters import addon_engines
 from deployments.adapters.runtime import RuntimeBackendError
 from deployments.workers.backups import delete_backup_files
+from deployments.workers.networks import ensure_app_network
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ def provision(addon_id: int, runtime) -> str:
         return "skipped"  # a duplicate delivery, or detached meanwhile
     app = addon.app
     try:
-        runtime.ensure_network(app.network, app.resource_labels)
+        ensure_app_network(app, runtime)
         runtime.ensure_volume(addon.volume, addon.labels)
         addon.container_id = runtime.start(addon_engines.container_spec(addon))
         AddOn.objects.filter(pk=addon.pk).update(container_id=addon.container_id)
@@ -44,7 +45,7 @@ def restart_container(addon_id: int, runtime) -> str:
             runtime.restart(addon.container_id)
         else:  # gone or dead: a fresh container on the same volume
             app = addon.app
-            runtime.ensure_network(app.network, app.resource_labels)
+            ensure_app_network(app, runtime)
             runtime.ensure_volume(addon.volume, addon.labels)
             addon.container_id = runtime.start(addon_engines.container_spec(addon))
             AddOn.objects.filter(pk=addon.pk).update(container_id=addon.container_id)
