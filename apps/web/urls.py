@@ -3,7 +3,7 @@ in a noun under the page they belong to; actions are POST-only and end in a verb
 
 from django.urls import path
 
-from apps.web import actions, create, domains, pages, promotions, settings
+from apps.web import actions, create, domains, pages, promotions, router_pages, routing, settings
 
 APP = "apps/<str:name>/"
 DEPLOYMENT = APP + "deployments/<int:number>/"
@@ -75,6 +75,16 @@ domains_and_volumes = [
     path(APP + "volumes/<int:volume_id>/delete/", domains.volume_delete, name="app-volume-delete"),
 ]
 
+routing_and_scaling = [
+    path(APP + "routing/<str:environment>/", routing.routing_settings, name="app-routing"),
+    path(APP + "scale/", routing.scale, name="app-scale"),
+]
+
+# What the router shows instead of a stopped or maintenance app: no sign-in.
+pages_for_the_router = [
+    path("_slipway/page/<str:route_id>/", router_pages.router_page, name="router-page"),
+]
+
 api_tokens = [
     path("settings/tokens/", settings.tokens, name="settings-tokens"),
     path("settings/tokens/<int:pk>/revoke/", settings.token_revoke, name="token-revoke"),
@@ -90,5 +100,7 @@ urlpatterns = [
     *promoting,
     *app_settings,
     *domains_and_volumes,
+    *routing_and_scaling,
+    *pages_for_the_router,
     *api_tokens,
 ]

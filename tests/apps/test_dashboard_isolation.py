@@ -28,6 +28,9 @@ GOOD_POST = {
     "value": "1",
     "repository": "https://example.com/evil.git",
     "name": "x",
+    "replicas": "3",
+    "visibility": "internal",
+    "maintenance": "on",
 }
 
 # (url name, kwargs, method) for everything scoped to an app: its pages and partials,
@@ -78,8 +81,19 @@ DOMAINS_AND_VOLUMES = [
     ("app-volumes", APP, "post"),
     ("app-volume-delete", {"name": "secret", "volume_id": 1}, "post"),
 ]
+ROUTING_AND_SCALING = [
+    ("app-routing", ENV, "get"),
+    ("app-routing", ENV, "post"),
+    ("app-scale", APP, "post"),
+]
 APP_ROUTES = (
-    APP_PAGES + APP_ACTIONS + PROMOTING + DEPLOYMENT_ACTIONS + APP_SETTINGS + DOMAINS_AND_VOLUMES
+    APP_PAGES
+    + APP_ACTIONS
+    + PROMOTING
+    + DEPLOYMENT_ACTIONS
+    + APP_SETTINGS
+    + DOMAINS_AND_VOLUMES
+    + ROUTING_AND_SCALING
 )
 # The user's own things: an outsider reaching for someone else's gets 404 too.
 OWN_ROUTES = [("token-revoke", None, "post")]
@@ -98,6 +112,9 @@ PERSONAL_ROUTES = [
     ("settings-tokens", {}, "post"),
 ]
 ALL_ROUTES = APP_ROUTES + OWN_ROUTES + PERSONAL_ROUTES
+# Pages for anyone, signed in or not: the one the router shows instead of a stopped or
+# maintenance app (tests/apps/test_routing_dashboard.py).
+PUBLIC_ROUTES = [("router-page", {"route_id": "slipwaytest-secret-production"}, "get")]
 
 
 @pytest.fixture
@@ -140,7 +157,15 @@ def _snapshot(app, token):
         ),
         "deployments": list(app.deployments.values_list("number", "status")),
         "env": {
-            e.name: (e.env_dict(), e.stopped, e.live_deployment_id) for e in app.environments.all()
+            e.name: (
+                e.env_dict(),
+                e.stopped,
+                e.live_deployment_id,
+                e.replicas,
+                e.visibility,
+                e.maintenance,
+            )
+            for e in app.environments.all()
         },
         "token": ApiToken.objects.filter(pk=token.pk).exists(),
         "domains": list(Domain.objects.values_list("hostname", flat=True)),
@@ -150,7 +175,7 @@ def _snapshot(app, token):
 
 def test_every_dashboard_url_is_covered():
     names = {p.name for p in dashboard_urls.urlpatterns}
-    assert names == {name for name, _, _ in ALL_ROUTES}
+    assert names == {name for name, _, _ in ALL_ROUTES + PUBLIC_ROUTES}
 
 
 @pytest.mark.parametrize("name, kwargs, method", APP_ROUTES + OWN_ROUTES)

@@ -1,0 +1,44 @@
+"""The page the router shows instead of an app (it cannot answer with a page itself): a
+stopped or maintenance environment's route sends every request here, to
+/_slipway/page/<route_id>/ on the dashboard, whatever its method and path were.
+
+No sign-in: the visitor is whoever opened the app's address. The answer is 503 with
+Retry-After and a self-contained page (no assets: the dashboard's own may not be reachable
+under the app's host), saying what deployments.services.routing.router_page says.
+"""
+
+from django.conf import settings
+from django.http import Http404
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+
+from apps.models import Environment, EnvironmentName
+from deployments.services import routing
+
+RETRY_AFTER_SECONDS = 30
+
+
+def environment_of_route(route_id: str) -> Environment:
+    """`<PAAS_INSTANCE>-<app>-<environment>` (Environment.route_id), or 404."""
+    prefix = f"{settings.PAAS_INSTANCE}-"
+    app_name, _, env_name = route_id.removeprefix(prefix).rpartition("-")
+    if not route_id.startswith(prefix) or not app_name or env_name not in EnvironmentName.values:
+        raise Http404("no such route")
+    env = (
+        Environment.objects.select_related("app").filter(app__name=app_name, name=env_name).first()
+    )
+    if env is None or not env.is_routed:
+        raise Http404("no such route")  # an internal environment has no route
+    return env
+
+
+@csrf_exempt  # a form posted to a stopped app gets the page too, not a CSRF refusal
+@never_cache
+def router_page(request, route_id):
+    env = environment_of_route(route_id)
+    text = routing.router_page(env) or routing.STOPPED_PAGE
+    context = {"env": env, "text": text, "maintenance": env.maintenance}
+    response = render(request, "router/page.html", context, status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
