@@ -18,11 +18,13 @@ from pydantic import (
     ConfigDict,
     PlainSerializer,
     PlainValidator,
+    StrictInt,
     WithJsonSchema,
 )
 from pydantic_core import PydanticUseDefault
 
 from apps.models import AddOnKind, BuildMethod, EnvironmentName, NotificationEvent
+from apps.models.app import Visibility
 from deployments.services.webhooks import webhook_url
 
 # --- field types ----------------------------------------------------------------------------
@@ -671,3 +673,70 @@ class UsageOut(Schema):
 class StatsOut(Schema):
     app: str
     environments: list[UsageOut]
+
+
+# --- environments: router settings and scaling ----------------------------------------------
+
+VisibilityChoice = Annotated[str, _choice(Visibility.values)]
+
+
+class EnvironmentOut(Schema):
+    name: str
+    url: str
+    replicas: int
+    visibility: str
+    basic_auth_user: str
+    protected: bool = Field(description="Visibility is protected and a password is set.")
+    maintenance: bool
+    maintenance_message: str
+    max_body_bytes: int | None = Field(description="None: the platform's default.")
+    body_limit: int = Field(description="The request body limit in force, in bytes.")
+    stopped: bool
+
+    @staticmethod
+    def resolve_protected(env) -> bool:
+        return env.visibility == Visibility.PROTECTED and bool(env.basic_auth_hash)
+
+
+class EnvironmentUpdatedOut(EnvironmentOut):
+    changed: list[str] = Field(
+        description="The fields that changed; basic_auth_password: set or removed."
+    )
+
+    @staticmethod
+    def resolve_changed(env, context) -> list[str]:
+        return context["changed"]
+
+    @classmethod
+    def of(cls, env, changed: list[str]) -> "EnvironmentUpdatedOut":
+        return cls.from_orm(env, context={"changed": changed})
+
+
+class EnvironmentPatchIn(Schema):
+    """Only the fields given change; the router applies them at once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    visibility: VisibilityChoice = None
+    basic_auth_user: str = None
+    basic_auth_password: str = Field(
+        None, description="8 to 256 characters; stored as a bcrypt hash, never returned."
+    )
+    maintenance: bool = None
+    maintenance_message: str = Field(None, description="At most 2000 characters.")
+    max_body_bytes: int | None = Field(
+        None, description="1024 to 10 GiB; null: the platform's default."
+    )
+
+
+class ScaleIn(Schema):
+    environment: EnvironmentChoice = "production"
+    replicas: StrictInt = Field(description="From 1 to PAAS_MAX_REPLICAS (10 by default).")
+
+
+class ScaleSavedOut(Schema):
+    """Nothing is live: the next deployment starts that many."""
+
+    environment: str
+    replicas: int
+    deployment: None = None

@@ -10,6 +10,7 @@ from apps.api import (
     addons,
     applications,
     domains,
+    environments,
     notifications,
     promotions,
     resources,
@@ -18,7 +19,16 @@ from apps.api.auth import BearerToken
 from apps.api.errors import json_method_not_allowed, register_error_handlers
 from apps.api.parsing import JsonObjectParser
 
-ROUTERS = (applications, resources, actions, addons, domains, notifications, promotions)
+ROUTERS = (
+    applications,
+    resources,
+    actions,
+    environments,
+    addons,
+    domains,
+    notifications,
+    promotions,
+)
 
 
 class SlipwayAPI(NinjaAPI):

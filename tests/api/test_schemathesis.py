@@ -65,6 +65,7 @@ def path_values(owner, outsider, make_app) -> dict:
     request = PromotionRequest.objects.create(app=app, requested_by=outsider)
     return {
         "name": app.name,
+        "environment": "production",
         "number": deployment.number,
         "addon_id": addon.pk,
         "backup_id": backup.pk,

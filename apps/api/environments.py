@@ -1,0 +1,60 @@
+"""/api/v1 an environment's router settings (visibility, basic auth, maintenance, the
+request body limit), which the router applies at once, and scaling its web containers."""
+
+from ninja import Router, Status
+
+from apps.access import app_for, environment_for
+from apps.api.schemas import (
+    AppName,
+    DeploymentOut,
+    EnvironmentChoice,
+    EnvironmentOut,
+    EnvironmentPatchIn,
+    EnvironmentUpdatedOut,
+    ScaleIn,
+    ScaleSavedOut,
+    answers,
+)
+from deployments.services import routing
+
+router = Router(tags=["environments"])
+
+# The body is optional: without one, nothing changes.
+NO_PATCH_BODY = EnvironmentPatchIn()
+
+
+@router.get("/apps/{name}/environments/{environment}", response=answers(200, EnvironmentOut, 404))
+def get_environment(request, name: AppName, environment: EnvironmentChoice):
+    """Its router settings and replicas (the basic-auth password is never returned)."""
+    return environment_for(app_for(request.auth, name), environment)
+
+
+@router.patch(
+    "/apps/{name}/environments/{environment}",
+    response=answers(200, EnvironmentUpdatedOut, 400, 404),
+)
+def change_environment(
+    request,
+    name: AppName,
+    environment: EnvironmentChoice,
+    payload: EnvironmentPatchIn = NO_PATCH_BODY,
+):
+    """Only the fields given change; the answer lists what changed. Protected needs a user
+    name and a password (a stored one is kept while the user name stays); public drops it."""
+    env = environment_for(app_for(request.auth, name), environment)
+    changed = routing.update_routing(env, payload.dict(exclude_unset=True))
+    return EnvironmentUpdatedOut.of(env, changed)
+
+
+@router.post(
+    "/apps/{name}/scale",
+    response={**answers(202, DeploymentOut, 400, 404, 409, 503), 200: ScaleSavedOut},
+)
+def scale(request, name: AppName, payload: ScaleIn):
+    """Run that many web containers: 202 with a deployment of the live image, or 200 with
+    no deployment when nothing is live (the next deployment starts that many)."""
+    app = app_for(request.auth, name)
+    deployment = routing.scale(app, payload.environment, payload.replicas, request.auth)
+    if deployment is None:
+        return ScaleSavedOut(environment=payload.environment, replicas=payload.replicas)
+    return Status(202, deployment)
