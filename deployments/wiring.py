@@ -5,8 +5,8 @@ itself, so tests can pass others. Request-side use cases that read engine state 
 volume sizes, logs) take theirs from here too. seelf's infra/mod.go is the model.
 """
 
-from deployments.adapters.router import Proxy
-from deployments.adapters.router.caddy import CaddyProxy
+from deployments.adapters.router import Router
+from deployments.adapters.router.traefik import TraefikRouter
 from deployments.adapters.runtime import RuntimeBackend
 from deployments.adapters.runtime.docker import DockerRuntime
 
@@ -17,6 +17,6 @@ def runtime() -> RuntimeBackend:
     return DockerRuntime()
 
 
-def router() -> Proxy:
-    """The HTTP router in front of the apps."""
-    return CaddyProxy()
+def router() -> Router:
+    """The HTTP router in front of the apps and the dashboard (Traefik's file provider)."""
+    return TraefikRouter()

@@ -4,6 +4,7 @@ import base64
 import hashlib
 import ipaddress
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -24,7 +25,9 @@ PAAS_DOMAIN = env_str("PAAS_DOMAIN", "localhost").lower()
 # Where Git providers reach this Slipway (webhooks), e.g. https://paas.example.com. Empty:
 # no webhook is registered automatically; the app page shows the URL and secret to paste.
 PAAS_PUBLIC_URL = env_str("PAAS_PUBLIC_URL").rstrip("/")
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+# The dashboard's host name at the router: PAAS_PUBLIC_URL's, or else PAAS_DOMAIN itself.
+PAAS_PUBLIC_HOST = env_str("PAAS_PUBLIC_HOST", urlsplit(PAAS_PUBLIC_URL).hostname or PAAS_DOMAIN)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [PAAS_PUBLIC_HOST, "localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -199,7 +202,6 @@ CELERY_BEAT_SCHEDULE = {
 # running platform — never touch each other's.
 PAAS_INSTANCE = env_str("PAAS_INSTANCE", "slipway")
 PAAS_DOCKER_HOST = env_str("DOCKER_HOST", "unix:///var/run/docker.sock")
-PAAS_CADDY_ADMIN_URL = env_str("CADDY_ADMIN_URL", "http://127.0.0.1:2019")
 PAAS_PROXY_HTTP_PORT = env_int("PAAS_PROXY_HTTP_PORT", 80)
 PAAS_PROXY_HTTPS_PORT = env_int("PAAS_PROXY_HTTPS_PORT", 443)
 
@@ -220,8 +222,7 @@ def _is_public_name(domain: str) -> bool:
 # its own dynamic directory (one file per route) and API port.
 PAAS_TLS = env_bool("PAAS_TLS", _is_public_name(PAAS_DOMAIN))
 PAAS_ACME_EMAIL = env_str("PAAS_ACME_EMAIL")
-# Traefik's listening ports. While Caddy still runs beside it and holds PAAS_PROXY_*_PORT,
-# scripts/run and scripts/test give Traefik others; once Caddy is gone these follow PAAS_PROXY_*.
+# Traefik's listening ports: PAAS_PROXY_*_PORT unless given apart.
 PAAS_ROUTER_HTTP_PORT = env_int("PAAS_ROUTER_HTTP_PORT", PAAS_PROXY_HTTP_PORT)
 PAAS_ROUTER_HTTPS_PORT = env_int("PAAS_ROUTER_HTTPS_PORT", PAAS_PROXY_HTTPS_PORT)
 PAAS_ROUTER_API_PORT = env_int("PAAS_ROUTER_API_PORT", 8089)
@@ -236,7 +237,9 @@ PAAS_ROUTER_DYNAMIC_DIR = Path(
 PAAS_ROUTER_THROTTLE = env_str("PAAS_ROUTER_THROTTLE", "50ms")
 # Where a route with a page (a stopped app, maintenance) is sent: the dashboard's gunicorn,
 # which answers /_slipway/page/<route_id>/ with 503 and the text.
-PAAS_ROUTER_PAGES_UPSTREAM = env_str("PAAS_ROUTER_PAGES_UPSTREAM", "127.0.0.1:8000")
+# The dashboard: gunicorn on loopback, reached only through the router under PAAS_PUBLIC_HOST.
+PAAS_DASHBOARD_UPSTREAM = env_str("PAAS_DASHBOARD_UPSTREAM", "127.0.0.1:8000")
+PAAS_ROUTER_PAGES_UPSTREAM = env_str("PAAS_ROUTER_PAGES_UPSTREAM", PAAS_DASHBOARD_UPSTREAM)
 PAAS_ROUTER_ACCESS_LOG = env_bool("PAAS_ROUTER_ACCESS_LOG", False)
 # Each app network's subnet comes from this pool, cut into /PAAS_NETWORK_PREFIX pieces.
 PAAS_NETWORK_POOL = env_str("PAAS_NETWORK_POOL", "10.213.0.0/16")

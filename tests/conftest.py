@@ -17,7 +17,7 @@ from apps.models.providers import ProviderCredential
 from deployments import wiring
 from paas.celery import app as celery_app
 from tests.fakeforge import API_PREFIX, FakeForge
-from tests.support import Worker
+from tests.support import Dashboard, Worker
 
 
 def pytest_configure(config):
@@ -117,9 +117,19 @@ def worker(django_db_setup, tmp_path_factory):
     process.stop()
 
 
+@pytest.fixture(scope="session")
+def dashboard(django_db_setup, tmp_path_factory):
+    """The dashboard's gunicorn on the test database for the whole session: the router's
+    pages (a stopped app, maintenance) and the platform's own host lead to it."""
+    process = Dashboard(tmp_path_factory.mktemp("dashboard") / "gunicorn.log").start()
+    yield process
+    process.stop()
+
+
 @pytest.fixture
-def platform(worker, transactional_db, settings):
-    """A real worker, real Docker and Caddy; after the test nothing of this instance remains."""
+def platform(worker, dashboard, transactional_db, settings):
+    """A real worker, dashboard, Docker and router; afterwards nothing of this instance
+    remains."""
     yield worker
     _remove_instance_leftovers(settings.PAAS_INSTANCE)
 
@@ -137,7 +147,7 @@ def _remove_instance_leftovers(instance: str) -> None:
     proxy = wiring.router()
     for route_id in proxy.route_ids():
         if route_id.startswith(f"{instance}-"):
-            proxy.remove_route(route_id)
+            proxy.remove(route_id)
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """Helpers for tests that drive the real platform: local git repositories, a Celery worker
-process on the test database, waiting for a deployment, and HTTP through Caddy."""
+and the dashboard's gunicorn as processes on the test database, waiting for a deployment,
+and HTTP through the router."""
 
 import os
 import signal
@@ -132,6 +133,54 @@ class Worker:
         self.log_file.close()
 
 
+class Dashboard:
+    """The dashboard as the platform runs it: gunicorn on loopback (PAAS_DASHBOARD_UPSTREAM),
+    on the test database. The router sends the platform's host and every page route here."""
+
+    def __init__(self, log_path: Path):
+        self.log_path, self.process = log_path, None
+        self.host, _, port = settings.PAAS_DASHBOARD_UPSTREAM.rpartition(":")
+        self.port = int(port)
+
+    def start(self) -> "Dashboard":
+        env = {**os.environ, "DATABASE_URL": worker_database_url()}
+        self.log_file = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--bind",
+                settings.PAAS_DASHBOARD_UPSTREAM,
+                "--workers",
+                "2",
+                "paas.wsgi:application",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for(self._answers, timeout=60, every=0.2, message="the dashboard to answer")
+        return self
+
+    def _answers(self) -> bool:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited: {self.log_path.read_text()[-3000:]}")
+        try:
+            requests.get(f"http://{settings.PAAS_DASHBOARD_UPSTREAM}/accounts/login/", timeout=2)
+        except requests.RequestException:
+            return False
+        return True
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=20)
+        self.log_file.close()
+
+
 def wait_for(predicate, timeout: float = 180, every: float = 0.25, message: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -158,9 +207,12 @@ def log_text(deployment) -> str:
     return "\n".join(LogLine.objects.filter(deployment=deployment).values_list("text", flat=True))
 
 
-def through_proxy(hostname: str, path: str = "/", timeout: float = 5) -> requests.Response:
+def through_proxy(
+    hostname: str, path: str = "/", timeout: float = 5, headers: dict | None = None
+) -> requests.Response:
+    """GET through the router, as a client of `hostname` would."""
     return requests.get(
         f"http://127.0.0.1:{settings.PAAS_PROXY_HTTP_PORT}{path}",
-        headers={"Host": hostname},
+        headers={**(headers or {}), "Host": hostname},
         timeout=timeout,
     )

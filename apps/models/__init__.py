@@ -25,6 +25,7 @@ from apps.models.app import (  # noqa: F401
     Domain,
     Environment,
     EnvironmentName,
+    Visibility,
     EnvVar,
     Volume,
 )

@@ -1,7 +1,7 @@
 """Deployments, their guarded status machine, and their log lines."""
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 from paas import transitions
@@ -185,6 +185,36 @@ class Deployment(models.Model):
         self.step_data = {**self.step_data, **data}
         self.heartbeat_at = timezone.now()
         self.save(update_fields=["step", "step_data", "heartbeat_at"])
+
+    @property
+    def web_containers(self) -> list[str]:
+        """Its web replicas' containers, in replica order (recorded by the start step)."""
+        data = self.step_data
+        if "container_ids" in data:
+            return list(data["container_ids"])
+        # A deployment made before replicas had one container, under this key.
+        return [data["container_id"]] if data.get("container_id") else []
+
+    @property
+    def recorded_upstreams(self) -> list[str]:
+        """Where its web replicas answered when last checked ("ip:port" each)."""
+        data = self.step_data
+        if "upstreams" in data:
+            return list(data["upstreams"])
+        return [data["upstream"]] if data.get("upstream") else []
+
+    def patch_step_data(self, check=None, **changes) -> dict | None:
+        """Change some step_data keys under a row lock (None removes a key), so the warden
+        and a stop or start never overwrite each other's keys; with `check`, only if it
+        approves the current data. Returns the new data, or None when check refused."""
+        with transaction.atomic():
+            data = Deployment.objects.select_for_update().get(pk=self.pk).step_data
+            if check is not None and not check(data):
+                return None
+            data = {k: v for k, v in {**data, **changes}.items() if v is not None}
+            Deployment.objects.filter(pk=self.pk).update(step_data=data)
+        self.step_data = data
+        return data
 
     def log(self, text: str, stream: str = "deploy") -> "LogLine":
         return LogLine.objects.create(deployment=self, text=text, stream=stream)

@@ -242,9 +242,9 @@ def cancel_deployment(deployment: Deployment) -> Deployment:
 
 
 def runtime_logs(environment, since_ns: int = 0, limit: int = 200) -> list[tuple[int, str]]:
-    """The live container's log lines after since_ns (empty when nothing is live)."""
+    """The first live replica's log lines after since_ns (empty when nothing is live)."""
     live = environment.live_deployment
-    container = live.step_data.get("container_id") if live else None
+    container = next(iter(live.web_containers), None) if live else None
     if not container:
         return []
     return wiring.runtime().logs(container, since_ns=since_ns, limit=limit)

@@ -16,18 +16,22 @@ def resource_usage(app: App) -> list[dict]:
 
 
 def _usage(env, runtime) -> dict:
+    """Summed over the environment's running web replicas."""
     live = env.live_deployment
-    container = live.step_data.get("container_id")
-    stats = {}
-    if container and not env.stopped and runtime.is_running(container):
-        stats = runtime.stats(container)
+    running = [] if env.stopped else [c for c in live.web_containers if runtime.is_running(c)]
+    samples = [runtime.stats(container) for container in running]
+    memory = sum(s.get("memory_bytes") or 0 for s in samples)
+    limit = sum(s.get("memory_limit_bytes") or 0 for s in samples)
     return {
         "environment": env.name,
         "deployment": live.number,
         "stopped": env.stopped,
-        "running": bool(stats),
-        "cpu_percent": stats.get("cpu_percent"),
-        "memory_bytes": stats.get("memory_bytes"),
-        "memory_limit_bytes": stats.get("memory_limit_bytes"),
-        "memory_percent": stats.get("memory_percent"),
+        "running": bool(samples),
+        "replicas": len(samples),
+        "cpu_percent": round(sum(s.get("cpu_percent") or 0 for s in samples), 2)
+        if samples
+        else None,
+        "memory_bytes": memory if samples else None,
+        "memory_limit_bytes": limit if samples else None,
+        "memory_percent": round(100 * memory / limit, 2) if samples and limit else None,
     }

@@ -6,7 +6,7 @@ import shutil
 from django.conf import settings
 
 from apps.models import App
-from deployments.adapters.router import Proxy
+from deployments.adapters.router import Router
 from deployments.adapters.runtime import RuntimeBackend
 from deployments.workers.backups import delete_app_backups
 from deployments.workers.webhook_registration import unregister
@@ -14,7 +14,7 @@ from deployments.workers.webhook_registration import unregister
 logger = logging.getLogger(__name__)
 
 
-def cleanup_app(app_id: int, runtime: RuntimeBackend, proxy: Proxy) -> bool:
+def cleanup_app(app_id: int, runtime: RuntimeBackend, router: Router) -> bool:
     app = App.objects.filter(pk=app_id).first()
     if app is None:
         return False  # already gone: a duplicate delivery
@@ -22,7 +22,7 @@ def cleanup_app(app_id: int, runtime: RuntimeBackend, proxy: Proxy) -> bool:
         raise RuntimeError(f"app {app.name} was not marked for cleanup")
     unregister(app)
     for env in app.environments.all():
-        proxy.remove_route(env.route_id)
+        router.remove(env.route_id)
     labels = app.resource_labels
     runtime.remove_by_labels(labels)  # the add-ons' containers too: they carry the labels
     # Deleting the app is itself the explicit confirmation that its add-ons' data goes:

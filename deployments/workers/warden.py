@@ -1,4 +1,4 @@
-"""The warden: a periodic reconciliation of PostgreSQL (the truth) with Docker and Caddy.
+"""The warden: a periodic reconciliation of PostgreSQL (the truth) with Docker and the router.
 
 It never fights a deployment in progress: it only touches deployments whose heartbeat went
 quiet, pending ones nobody took, and environments with nothing running for them.
@@ -14,11 +14,13 @@ from django.utils import timezone
 from apps.models import App, AppStatus, Environment
 from apps.models.addons import AddOn, AddOnStatus, InvalidAddOnTransition
 from deployments import jobs
-from deployments.adapters.router import Proxy, RouteSpec
+from deployments.adapters.router import Route, Router
 from deployments.adapters.runtime import ContainerExited, RuntimeBackend
 from deployments.models import Deployment, Status
 from deployments.services.notifications import NotificationEvent, notify
+from deployments.workers import routing
 from deployments.workers.deliveries import requeue_lost_deliveries
+from deployments.workers.networks import ensure_app_network
 from deployments.workers.pipeline import (
     MAX_PLATFORM_ATTEMPTS,
     lifecycle,
@@ -34,13 +36,13 @@ logger = logging.getLogger(__name__)
 PENDING_REQUEUE_SECONDS = 30
 
 
-def reconcile(runtime: RuntimeBackend, proxy: Proxy) -> dict:
+def reconcile(runtime: RuntimeBackend, router: Router) -> dict:
     return {
-        "recovered": recover_stale_deployments(runtime, proxy),
+        "recovered": recover_stale_deployments(runtime, router),
         "requeued": requeue_lost_pending(),
-        "restarted": restart_crashed(runtime, proxy),
+        "restarted": restart_crashed(runtime, router),
         "addons": revive_addons(runtime),
-        "routes": sync_routes(proxy, runtime),
+        "routes": sync_routes(router, runtime),
         "notifications": requeue_lost_deliveries(),
     }
 
@@ -66,19 +68,19 @@ def revive_addons(runtime) -> int:
     return revived
 
 
-def recover_stale_deployments(runtime, proxy) -> int:
+def recover_stale_deployments(runtime, router) -> int:
     cutoff = timezone.now() - timedelta(seconds=settings.PAAS_HEARTBEAT_TIMEOUT)
     stale = Deployment.objects.filter(
         status__in=[Status.BUILDING, Status.STARTING], heartbeat_at__lt=cutoff
     ).select_related("app", "environment__app")
     count = 0
     for deployment in stale:
-        if recover(deployment, runtime, proxy):
+        if recover(deployment, runtime, router):
             count += 1
     return count
 
 
-def recover(deployment: Deployment, runtime, proxy) -> bool:
+def recover(deployment: Deployment, runtime, router) -> bool:
     """Undo what a dead worker's run made, then run it again or fail it cleanly."""
     claimed = Deployment.objects.filter(
         pk=deployment.pk, status=deployment.status, heartbeat_at=deployment.heartbeat_at
@@ -87,7 +89,7 @@ def recover(deployment: Deployment, runtime, proxy) -> bool:
         return False  # its worker is alive after all, or another warden took it
     deployment.refresh_from_db()
     deployment.log("==> The worker running this deployment stopped answering; undoing its work.")
-    ctx = Context(deployment, runtime, proxy)
+    ctx = Context(deployment, runtime, router)
     for step in reversed(STEPS):
         try:
             step.rollback(ctx)
@@ -114,7 +116,8 @@ def requeue_lost_pending() -> int:
     return len(ids)
 
 
-def desired_routes(runtime: RuntimeBackend, proxy: Proxy) -> list:
+def desired_routes(runtime: RuntimeBackend, router: Router) -> list[Route]:
+    """Every route the database says this installation serves, the platform's own aside."""
     routes = []
     envs = Environment.objects.filter(live_deployment__isnull=False).select_related(
         "app", "live_deployment"
@@ -123,46 +126,38 @@ def desired_routes(runtime: RuntimeBackend, proxy: Proxy) -> list:
         Deployment.objects.filter(status=Status.STARTING).values_list("environment_id", flat=True)
     )
     for env in envs.exclude(app__cleanup_requested_at__isnull=False):
-        if env.pk in switching:
+        if env.pk in switching and (current := router.get(env.route_id)) is not None:
             # A deployment may be switching this route right now; the database still names
-            # the old container, so leave Caddy's current upstream alone this round.
-            upstream = proxy.upstream_of(env.route_id) or live_upstream(env, runtime)
-        else:
-            upstream = live_upstream(env, runtime)
-        routes.append(RouteSpec(env.route_id, env.hostnames, upstream))
+            # the old replicas, so leave the router's current file alone this round.
+            routes.append(current)
+            continue
+        health = env.live_deployment.step_data.get("router_health")
+        route = routing.route_for(env, routing.live_upstreams(env, runtime), health)
+        if route is not None:
+            routes.append(route)
     return routes
 
 
-def live_upstream(env: Environment, runtime) -> str | None:
-    """Where the live container answers now (its address may change across restarts)."""
-    if env.stopped:
-        return None
-    live = env.live_deployment
-    container = live.step_data.get("container_id")
-    if not container:
-        return None
-    try:
-        return str(runtime.endpoint(container, env.app.network))
-    except Exception:  # noqa: BLE001 - a dead container keeps its last known address
-        return live.step_data.get("upstream")
-
-
-def sync_routes(proxy: Proxy, runtime: RuntimeBackend) -> int:
-    routes = desired_routes(runtime, proxy)
-    proxy.sync(routes)
+def sync_routes(router: Router, runtime: RuntimeBackend) -> int:
+    """Rebuild the router's files from PostgreSQL: a router that lost them, or a fresh host,
+    serves every route again; files of routes that should not exist go."""
+    routes = desired_routes(runtime, router)
+    router.sync(routes)
+    if settings.PAAS_PUBLIC_HOST:
+        router.ensure_platform(settings.PAAS_PUBLIC_HOST, settings.PAAS_DASHBOARD_UPSTREAM)
     return len(routes)
 
 
 # --- crashed apps -----------------------------------------------------------------------------
 
 
-def restart_crashed(runtime, proxy) -> int:
+def restart_crashed(runtime, router) -> int:
     """Bring back live containers that died or vanished: never a stopped environment, an app
     being deleted, or an environment with a deployment in progress (it would fight it)."""
     restarted = 0
     for env in crash_candidates():
         try:
-            restarted += revive(env, runtime, proxy)
+            restarted += revive(env, runtime, router)
         except Exception:  # noqa: BLE001 - one environment must not keep the others down
             logger.exception("the warden could not check or revive %s", env)
     return restarted
@@ -179,31 +174,38 @@ def crash_candidates():
     )
 
 
-def revive(env: Environment, runtime, proxy) -> bool:
+def revive(env: Environment, runtime, router) -> bool:
     live = env.live_deployment
     live.app, live.environment = env.app, env  # share the rows already loaded
-    container = live.step_data.get("container_id")
-    if container and runtime.is_running(container) and "crashed_at" not in live.step_data:
+    if not _replicas_down(live, runtime) and "crashed_at" not in live.step_data:
         return False  # all is well (the common case: no lock taken)
     if not _take_revive_lease(live):
         return False  # another warden round is bringing it back right now
     try:
-        # Again under the lease: the round that held it may have just brought it back.
-        container = live.step_data.get("container_id")
-        if container and runtime.is_running(container):
+        # Again under the lease: the round that held it may have just brought them back.
+        down = _replicas_down(live, runtime)
+        if not down:
             if "crashed_at" in live.step_data:
                 _recovered(env, live)  # back by Docker's restart policy or a start
             return False
-        return _revive(env, live, container, runtime, proxy)
+        return _revive(env, live, down, runtime, router)
     finally:
-        _patch_step_data(live, revive_until=None)
+        live.patch_step_data(revive_until=None)
 
 
-def _revive(env: Environment, live: Deployment, container: str | None, runtime, proxy) -> bool:
+def _replicas_down(live: Deployment, runtime) -> list[int]:
+    containers = live.web_containers or [None]
+    return [i for i, c in enumerate(containers) if not (c and runtime.is_running(c))]
+
+
+def _revive(env: Environment, live: Deployment, down: list[int], runtime, router) -> bool:
     try:
-        exists = _container_exists(runtime, env, live, container)
-        _crashed(env, live, exists)
-        revived = _bring_back(env, live, container if exists else None, runtime, proxy)
+        containers = live.web_containers or [None]
+        exists = [_container_exists(runtime, env, live, containers[i]) for i in down]
+        _crashed(env, live, all(exists))
+        for index, there in zip(down, exists, strict=True):
+            _bring_back(env, live, index, containers[index] if there else None, runtime)
+        revived = _route(env, live, runtime, router)
     except Exception as exc:  # noqa: BLE001 - stays crashed; the next round tries again
         live.log(f"==> The warden could not bring the app back ({_reason(exc)}); retrying soon.")
         logger.warning("could not revive %s: %s", env, _reason(exc))
@@ -230,20 +232,9 @@ def _take_revive_lease(live: Deployment) -> bool:
         return not until or datetime.fromisoformat(until) < now
 
     until = (now + _revive_lease()).isoformat()
-    return _patch_step_data(live, free, revive_until=until) is not None
+    return live.patch_step_data(free, revive_until=until) is not None
 
 
-def _patch_step_data(live: Deployment, check=None, **changes) -> dict | None:
-    """Change some step_data keys under a row lock (None removes a key); with `check`, only
-    if it approves the current data. Returns the new data, or None when check refused."""
-    with transaction.atomic():
-        data = Deployment.objects.select_for_update().get(pk=live.pk).step_data
-        if check is not None and not check(data):
-            return None
-        data = {k: v for k, v in {**data, **changes}.items() if v is not None}
-        Deployment.objects.filter(pk=live.pk).update(step_data=data)
-    live.step_data = data
-    return data
 
 
 def _container_exists(runtime, env: Environment, live: Deployment, container: str | None) -> bool:
@@ -260,7 +251,7 @@ def _container_exists(runtime, env: Environment, live: Deployment, container: st
 def _crashed(env: Environment, live: Deployment, exists: bool) -> None:
     """Mark the app crashed; the first round that sees this crash tells the owner."""
     first = "crashed_at" not in live.step_data
-    _patch_step_data(live, crashed_at=timezone.now().isoformat())
+    live.patch_step_data(crashed_at=timezone.now().isoformat())
     App.objects.filter(pk=env.app_id, cleanup_requested_at__isnull=True).update(
         status=AppStatus.CRASHED
     )
@@ -272,21 +263,19 @@ def _crashed(env: Environment, live: Deployment, exists: bool) -> None:
     notify(env.app, NotificationEvent.APP_CRASHED, live, env, error=("app_crashed", message))
 
 
-def _bring_back(env: Environment, live: Deployment, container: str | None, runtime, proxy) -> bool:
-    """Restart the container, or start a fresh one from the live image; then route to it."""
-    endpoint = None
+def _bring_back(env: Environment, live: Deployment, index: int, container, runtime) -> None:
+    """Restart replica `index`, or start a fresh one from the live image, until healthy."""
     if container:
         runtime.restart(container)
         try:
-            endpoint = _wait_healthy(runtime, env, container)
+            _wait_healthy(runtime, env, container)
+            return
         except ContainerExited:
             # Docker's earlier automatic restarts count as a crash for the health check even
             # when this run is fine: a fresh container starts with a clean slate.
             runtime.remove(container)
-    if endpoint is None:
-        container = _start_fresh(env, live, runtime)
-        endpoint = _wait_healthy(runtime, env, container)
-    return _route(env, live, container, endpoint, runtime, proxy)
+    container = _start_fresh(env, live, index, runtime)
+    _wait_healthy(runtime, env, container)
 
 
 def _wait_healthy(runtime, env: Environment, container: str):
@@ -297,36 +286,41 @@ def _wait_healthy(runtime, env: Environment, container: str):
     return endpoint
 
 
-def _start_fresh(env: Environment, live: Deployment, runtime) -> str:
+def _start_fresh(env: Environment, live: Deployment, index: int, runtime) -> str:
     ctx = Context(live, runtime, None)
-    runtime.ensure_network(ctx.network, env.app.resource_labels)
-    started = runtime.start(container_spec(ctx))
+    ensure_app_network(env.app, runtime)
+    spec = container_spec(ctx, index)
+    runtime.remove(spec.name)  # a dead replica of that name may still be there
+    started = runtime.start(spec)
     # Recorded at once, so the deployment's retirement (or the next round) finds it.
-    old = live.step_data.get("container_id")
+    replicas = live.web_containers or [None]
+    old, replicas[index] = replicas[index], started
     live.containers = [c for c in live.containers if c != old] + [started]
     Deployment.objects.filter(pk=live.pk).update(containers=live.containers)
-    _patch_step_data(live, container_id=started)
+    live.patch_step_data(container_ids=replicas, container_id=None)
     live.log(f"==> Started a fresh container from the image of deployment #{live.number}")
     return started
 
 
-def _route(env: Environment, live: Deployment, container: str, endpoint, runtime, proxy) -> bool:
-    """Point the route at the container, unless a deployment or a stop took over meanwhile:
+def _route(env: Environment, live: Deployment, runtime, router) -> bool:
+    """Point the route at the replicas, unless a deployment or a stop took over meanwhile:
     the environment's row lock orders this against a deployment's claim."""
     with transaction.atomic():
         locked = Environment.objects.select_for_update().get(pk=env.pk)
         busy = Deployment.objects.active().filter(environment_id=env.pk).exists()
         taken_over = locked.live_deployment_id != live.pk or busy
         if not taken_over and not locked.stopped:
-            proxy.set_route(env.route_id, env.hostnames, str(endpoint))
-            _patch_step_data(live, upstream=str(endpoint))
+            upstreams = routing.live_upstreams(env, runtime)
+            routing.apply(locked, router, upstreams, live.step_data.get("router_health"))
+            live.patch_step_data(upstreams=upstreams, upstream=None)
     if locked.stopped and not taken_over:
-        runtime.stop(container)  # stopped while it came back: honour the stop
+        for container in live.web_containers:
+            runtime.stop(container)  # stopped while it came back: honour the stop
     return not taken_over and not locked.stopped
 
 
 def _recovered(env: Environment, live: Deployment) -> None:
-    _patch_step_data(live, crashed_at=None)
+    live.patch_step_data(crashed_at=None)
     env.app.refresh_status()
     still_crashed = (
         Environment.objects.filter(

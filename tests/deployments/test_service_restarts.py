@@ -17,6 +17,7 @@ from apps.models import App
 from deployments import services, wiring
 from deployments.models import ACTIVE_STATUSES, Deployment
 from deployments.workers import warden
+from tests import router_process
 from tests.support import ROOT, make_repo, sample_files, through_proxy, wait_final, wait_for
 
 pytestmark = pytest.mark.restarts_services
@@ -115,14 +116,32 @@ def test_a_redis_restart_loses_no_deployment(platform, owner, tmp_path):
     assert settings.CELERY_BROKER_URL.startswith("redis://")
 
 
-def test_a_restarted_caddy_gets_every_route_back(platform, owner, tmp_path):
+def test_a_killed_router_that_lost_its_files_gets_every_route_back_at_worker_start(
+    platform, owner, tmp_path
+):
     app = _deploy_static(owner, tmp_path, "rerouted")
-    subprocess.run(["pkill", "-TERM", "-x", "caddy"], check=False)
-    wait_for(
-        lambda: subprocess.run(["pgrep", "-x", "caddy"], capture_output=True).returncode != 0,
-        timeout=30,
-        message="caddy to exit",
-    )
-    _services_up()  # a fresh Caddy starts with no routes at all
+    router_process.kill()
+    _forget_routes()
+    router_process.start()  # a fresh router, and no route of this installation on disk
+    assert through_proxy(app.environment("production").hostname).status_code == 404
+    platform.kill()
+    platform.start()  # a worker that starts rebuilds every route from PostgreSQL
     wait_for(lambda: _serving(app, "static says hello"), timeout=60, message="the route to return")
     assert not Deployment.objects.filter(app=app, status__in=ACTIVE_STATUSES).exists()
+
+
+def test_the_warden_rebuilds_routes_a_router_lost(platform, owner, tmp_path):
+    app = _deploy_static(owner, tmp_path, "rebuilt")
+    _forget_routes()
+    wait_for(
+        lambda: through_proxy(app.environment("production").hostname).status_code == 404,
+        timeout=10,
+        message="the router to drop the route",
+    )
+    assert warden.reconcile(wiring.runtime(), wiring.router())["routes"] >= 1
+    wait_for(lambda: _serving(app, "static says hello"), timeout=10, message="the route to return")
+
+
+def _forget_routes() -> None:
+    for route_file in settings.PAAS_ROUTER_DYNAMIC_DIR.glob(f"{settings.PAAS_INSTANCE}-*"):
+        route_file.unlink()

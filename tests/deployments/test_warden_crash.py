@@ -44,7 +44,7 @@ def _live(app) -> Deployment:
 
 
 def _container(app):
-    return docker.from_env().containers.get(_live(app).step_data["container_id"])
+    return docker.from_env().containers.get(_live(app).web_containers[0])
 
 
 def _status(app) -> str:
@@ -72,7 +72,7 @@ def test_a_killed_container_is_restarted_and_answers_again(live_app, hook):
     )
     container.reload()
     assert (
-        container.status == "running" and container.id == _live(live_app).step_data["container_id"]
+        container.status == "running" and container.id == _live(live_app).web_containers[0]
     )
     assert _status(live_app) == "running"
     events = _events(live_app)
@@ -85,13 +85,13 @@ def test_a_killed_container_is_restarted_and_answers_again(live_app, hook):
 
 def test_a_removed_container_is_replaced_by_a_fresh_one(live_app):
     before = _live(live_app)
-    old_id = before.step_data["container_id"]
+    old_id = before.web_containers[0]
     _container(live_app).remove(force=True)
 
     assert warden.reconcile(wiring.runtime(), wiring.router())["restarted"] == 1
 
     after = _live(live_app)
-    new_id = after.step_data["container_id"]
+    new_id = after.web_containers[0]
     assert new_id != old_id and after.containers == [new_id]
     assert docker.from_env().containers.get(new_id).status == "running"
     assert through_proxy(_host(live_app)).status_code == 200

@@ -1,8 +1,9 @@
-"""The proxy that routes an app's hostnames to its live container.
+"""The router that sends an app environment's hostnames to its live web replicas.
 
-The pipeline switches a route once the new container is healthy; the warden calls
-`sync()` with what the database says so that a restarted proxy gets every route back.
-deployments/wiring.py builds the configured implementation (Caddy, through its admin API).
+The pipeline switches a route once every new replica is healthy (one atomic write, then
+wait_applied); the warden calls `sync()` with what the database says, so that a router
+that lost its files gets every route back. deployments/wiring.py builds the configured
+implementation (Traefik, through its file provider: traefik.py).
 """
 
 from __future__ import annotations
@@ -30,27 +31,35 @@ class ProxyError(Exception):
 
 
 @dataclass(frozen=True)
-class RouteSpec:
-    route_id: str
-    hosts: list[str] = field(default_factory=list)
-    upstream: str | None = None  # "ip:port"; None serves the "app is stopped" page
+class Route:
+    """What one app environment's hostnames lead to."""
+
+    route_id: str  # "<instance>-<app>-<env>", only [a-z0-9-]; also the file name
+    hosts: tuple[str, ...]
+    upstreams: tuple[str, ...] = ()  # "ip:port" of each web replica, balanced round-robin
+    # Traefik's active health check on each upstream. A replica that answers it with neither
+    # 2xx nor 3xx leaves the pool until it does; None: no active check (a dead replica is
+    # still skipped by the retry).
+    health_path: str | None = "/"
+    page: str | None = None  # set: answer every request 503 with this text (stopped, maintenance)
+    basic_auth: tuple[str, ...] = ()  # htpasswd lines "user:<hash>", bcrypt or apr1 only
+    max_body_bytes: int | None = None  # larger request bodies get 413
+    tls: bool = False  # HTTPS with an ACME certificate (websecure, certResolver acme)
 
 
-class Proxy(Protocol):
-    def ensure_server(self) -> None: ...
+class Router(Protocol):
+    def ping(self) -> bool: ...
 
-    def set_route(self, route_id: str, hosts: list[str], upstream: str) -> None: ...
+    def apply(self, route: Route) -> None: ...
 
-    def set_static_route(
-        self, route_id: str, hosts: list[str], status: int = 503, body: str = ...
-    ) -> None: ...
+    def remove(self, route_id: str) -> None: ...
 
-    def remove_route(self, route_id: str) -> None: ...
-
-    def get_route(self, route_id: str) -> dict | None: ...
+    def get(self, route_id: str) -> Route | None: ...
 
     def route_ids(self, prefix: str | None = None) -> list[str]: ...
 
-    def upstream_of(self, route_id: str) -> str | None: ...
+    def sync(self, routes: list[Route], prefix: str | None = None) -> None: ...
 
-    def sync(self, routes: list[RouteSpec], prefix: str | None = None) -> None: ...
+    def wait_applied(self, route: Route, timeout: float) -> float: ...
+
+    def ensure_platform(self, host: str, upstream: str) -> None: ...

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from apps.models import Environment
 from deployments import jobs
-from deployments.adapters.router import Proxy
+from deployments.adapters.router import Router
 from deployments.adapters.runtime import RuntimeBackend
 from deployments.models import Deployment, InvalidTransition, Status
 from deployments.services.notifications import NotificationEvent, notify
@@ -29,7 +29,7 @@ MAX_PLATFORM_ATTEMPTS = 3
 BUSY, CLAIMED, GONE = "busy", "claimed", "gone"
 
 
-def run(deployment_id: int, runtime: RuntimeBackend, proxy: Proxy) -> str:
+def run(deployment_id: int, runtime: RuntimeBackend, router: Router) -> str:
     outcome = claim(deployment_id)
     if outcome == BUSY:
         jobs.run_deployment(deployment_id, countdown=1)
@@ -37,7 +37,7 @@ def run(deployment_id: int, runtime: RuntimeBackend, proxy: Proxy) -> str:
         return outcome
     deployment = Deployment.objects.select_related("app", "environment__app").get(pk=deployment_id)
     notify(deployment.app, NotificationEvent.DEPLOYMENT_STARTED, deployment)
-    ctx = Context(deployment, runtime, proxy)
+    ctx = Context(deployment, runtime, router)
     with Heartbeat(deployment_id):
         execute(ctx)
     return deployment.status

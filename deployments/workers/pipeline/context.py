@@ -5,6 +5,8 @@ from functools import cached_property
 
 from django.conf import settings
 
+from deployments.adapters.router import Router
+from deployments.adapters.runtime import RuntimeBackend
 from deployments.models import Deployment
 from deployments.models.pipeline import reuses_image
 
@@ -12,8 +14,8 @@ from deployments.models.pipeline import reuses_image
 @dataclass
 class Context:
     deployment: Deployment
-    runtime: object
-    proxy: object
+    runtime: RuntimeBackend
+    router: Router | None
 
     @property
     def app(self):

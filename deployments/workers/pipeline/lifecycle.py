@@ -10,6 +10,8 @@ from apps.models import App, Environment
 from deployments import jobs
 from deployments.models import Deployment
 from deployments.services.notifications import NotificationEvent, notify
+from deployments.workers import routing
+from deployments.workers.pipeline.steps import SWITCH_TIMEOUT
 
 logger = logging.getLogger(__name__)
 
@@ -88,11 +90,8 @@ def fail(d: Deployment, failure) -> None:
     notify(d.app, NotificationEvent.DEPLOYMENT_FAILED, d)
 
 
-STOPPED_PAGE = "This app is stopped."
-
-
-def apply_power_state(environment_id: int, runtime, proxy) -> str:
-    """Make Docker and Caddy match Environment.stopped (set by the stop/start services)."""
+def apply_power_state(environment_id: int, runtime, router) -> str:
+    """Make the engine and the router match Environment.stopped (set by stop and start)."""
     env = (
         Environment.objects.select_related("app", "live_deployment")
         .filter(pk=environment_id)
@@ -100,23 +99,29 @@ def apply_power_state(environment_id: int, runtime, proxy) -> str:
     )
     if env is None or env.live_deployment is None:
         return "nothing"
-    container = env.live_deployment.step_data.get("container_id")
+    live = env.live_deployment
+    containers = live.web_containers
     if env.stopped:
-        proxy.set_static_route(env.route_id, env.hostnames, 503, STOPPED_PAGE)
-        if container:
+        # The page first, then the stop: no request is sent to a container going down.
+        route = routing.apply(env, router, [])
+        if route is not None:
+            router.wait_applied(route, timeout=SWITCH_TIMEOUT)
+        for container in containers:
             runtime.stop(container)
         state = "stopped"
     else:
-        runtime.restart(container)
-        endpoint = runtime.endpoint(container, env.app.network)
-        runtime.wait_healthy(
-            container,
-            endpoint,
-            env.app.health_check_path,
-            settings.PAAS_HEALTH_TIMEOUT,
-            logger.info,
-        )
-        proxy.set_route(env.route_id, env.hostnames, str(endpoint))
+        upstreams = [_started(env, container, runtime) for container in containers]
+        live.patch_step_data(upstreams=upstreams)
+        routing.apply(env, router, upstreams, live.step_data.get("router_health"))
         state = "started"
     env.app.refresh_status()
     return state
+
+
+def _started(env: Environment, container: str, runtime) -> str:
+    runtime.restart(container)
+    endpoint = runtime.endpoint(container, env.app.network)
+    runtime.wait_healthy(
+        container, endpoint, env.app.health_check_path, settings.PAAS_HEALTH_TIMEOUT, logger.info
+    )
+    return str(endpoint)

@@ -3,17 +3,25 @@ on the deployment (ctx.save) before the next step starts, so rollback — in thi
 after a crash, in the warden — knows exactly what exists and undoes only that."""
 
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 from django.conf import settings
 
 from deployments.adapters.builders import BuildPlan, build_image, detect
 from deployments.adapters.git_providers.tokens import clone_token_for
+from deployments.adapters.router import Route
 from deployments.adapters.runtime import ContainerSpec
 from deployments.adapters.sources import fetch
 from deployments.adapters.sources.archive import archive_limits, extract_archive
+from deployments.workers import routing
+from deployments.workers.networks import ensure_app_network
 from deployments.workers.pipeline.context import Context
 from deployments.workers.pipeline.errors import StepFailed
+from deployments.workers.routing import health_path_for
+
+# The router applies a changed file within its throttle (50 ms); this is the ceiling.
+SWITCH_TIMEOUT = 10.0
 
 
 class Step:
@@ -107,7 +115,9 @@ class BuildImage(Step):
             ctx.runtime.remove_image(tag)  # shared cached layers stay for the next build
 
 
-class StartContainer(Step):
+class StartContainers(Step):
+    """The environment's web replicas, all from the deployment's image."""
+
     name = "start"
 
     def execute(self, ctx):
@@ -115,16 +125,21 @@ class StartContainer(Step):
         if ctx.reuses_image:
             self._reuse_image(ctx)
         d.mark_starting()
-        ctx.log(f"==> Starting container from {d.image_tag or d.image_id[:19]}")
-        ctx.runtime.ensure_network(ctx.network, ctx.app.resource_labels)
+        replicas = max(1, ctx.environment.replicas)
+        plural = "s" if replicas > 1 else ""
+        ctx.log(f"==> Starting {replicas} container{plural} from {d.image_tag or d.image_id[:19]}")
+        ensure_app_network(ctx.app, ctx.runtime)
         for volume in ctx.environment.volume_mounts():
             ctx.runtime.ensure_volume(volume, ctx.app.resource_labels)
-        spec = container_spec(ctx)
-        ctx.save(self.name, container_name=spec.name)
-        container_id = ctx.runtime.start(spec)
-        d.containers = [container_id]
-        d.save(update_fields=["containers"])
-        ctx.save(self.name, container_id=container_id)
+        names = [container_spec(ctx, index).name for index in range(replicas)]
+        ctx.save(self.name, container_names=names, container_ids=[])
+        started = []
+        for index in range(replicas):
+            started.append(ctx.runtime.start(container_spec(ctx, index)))
+            # Saved after each one: a crash in the middle leaves nothing unaccounted for.
+            d.containers = list(started)
+            d.save(update_fields=["containers"])
+            ctx.save(self.name, container_ids=list(started))
 
     def _reuse_image(self, ctx):
         d, source = ctx.deployment, ctx.deployment.source_deployment
@@ -138,58 +153,69 @@ class StartContainer(Step):
         ctx.log(f"==> Reusing the image of deployment #{source.number} (no build)")
 
     def rollback(self, ctx):
-        container = ctx.data.get("container_id") or ctx.data.get("container_name")
-        if container:
+        made = ctx.data.get("container_ids") or []
+        for container in [*made, *ctx.data.get("container_names", [])[len(made) :]]:
             ctx.runtime.remove(container)
 
 
 class HealthCheck(Step):
+    """Every new replica must answer before any of them takes traffic."""
+
     name = "health"
 
     def execute(self, ctx):
-        endpoint = ctx.runtime.endpoint(ctx.data["container_id"], ctx.network)
-        ctx.log(f"==> Health check: GET {ctx.app.health_check_path} on port {ctx.port}")
-        seconds = ctx.runtime.wait_healthy(
-            ctx.data["container_id"],
-            endpoint,
-            ctx.app.health_check_path,
-            settings.PAAS_HEALTH_TIMEOUT,
-            ctx.log,
-        )
-        ctx.log(f"Healthy after {seconds:.2f}s")
-        ctx.save(self.name, upstream=str(endpoint))
+        path = ctx.app.health_check_path
+        ctx.log(f"==> Health check: GET {path} on port {ctx.port}")
+        upstreams = []
+        for container in ctx.data["container_ids"]:
+            endpoint = ctx.runtime.endpoint(container, ctx.network)
+            seconds = ctx.runtime.wait_healthy(
+                container, endpoint, path, settings.PAAS_HEALTH_TIMEOUT, ctx.log
+            )
+            ctx.log(f"Healthy after {seconds:.2f}s")
+            upstreams.append(str(endpoint))
+        ctx.save(self.name, upstreams=upstreams, router_health=health_path_for(upstreams[0], path))
 
 
 class SwitchRoute(Step):
+    """One write moves the whole pool to the new replicas; the old ones keep serving the
+    requests they have until they are retired after the drain period."""
+
     name = "switch"
 
     def execute(self, ctx):
         env = ctx.environment
-        previous = ctx.proxy.upstream_of(env.route_id)
-        ctx.save(self.name, previous_upstream=previous, switched=False)
-        ctx.proxy.set_route(env.route_id, env.hostnames, ctx.data["upstream"])
+        previous = ctx.router.get(env.route_id)
+        ctx.save(self.name, previous_route=asdict(previous) if previous else None, switched=False)
+        route = routing.apply(env, ctx.router, ctx.data["upstreams"], ctx.data["router_health"])
+        if route is not None:
+            seconds = ctx.router.wait_applied(route, timeout=SWITCH_TIMEOUT)
+            ctx.log(f"==> Routed {env.url} to the new containers ({seconds * 1000:.0f} ms)")
+        else:
+            ctx.log("==> Not routed: the environment is internal")
         ctx.save(self.name, switched=True)
-        ctx.log(f"==> Routed {env.url} to the new container")
 
     def rollback(self, ctx):
-        if "previous_upstream" not in ctx.data:
+        if "previous_route" not in ctx.data:
             return
-        env, previous = ctx.environment, ctx.data.get("previous_upstream")
+        previous = ctx.data.get("previous_route")
         if previous:
-            ctx.proxy.set_route(env.route_id, env.hostnames, previous)
-        elif env.live_deployment_id is None:
-            ctx.proxy.remove_route(env.route_id)
+            ctx.router.apply(route_from_dict(previous))
+        elif ctx.environment.live_deployment_id is None:
+            ctx.router.remove(ctx.environment.route_id)
 
 
 def image_tag(ctx) -> str:
     return f"{settings.PAAS_INSTANCE}/{ctx.app.name}:{ctx.deployment.number}"
 
 
-def container_spec(ctx):
+def container_spec(ctx, replica: int = 0) -> ContainerSpec:
+    """Replica 0 keeps the name a single container always had; others get a suffix."""
     env = ctx.environment.env_dict()
     env["PORT"] = str(ctx.port)
+    name = f"{settings.PAAS_INSTANCE}-{ctx.app.name}-{ctx.environment.name}-{ctx.deployment.number}"
     return ContainerSpec(
-        name=f"{settings.PAAS_INSTANCE}-{ctx.app.name}-{ctx.environment.name}-{ctx.deployment.number}",
+        name=name if replica == 0 else f"{name}-{replica + 1}",
         image=ctx.deployment.image_id,
         env=env,
         port=ctx.port,
@@ -211,7 +237,13 @@ STEPS: list[Step] = [
     FetchSource(),
     PrepareBuild(),
     BuildImage(),
-    StartContainer(),
+    StartContainers(),
     HealthCheck(),
     SwitchRoute(),
 ]
+
+
+def route_from_dict(data: dict) -> Route:
+    """A Route saved in step_data (lists where the Route has tuples)."""
+    tuples = {key: tuple(value) for key, value in data.items() if isinstance(value, list)}
+    return Route(**{**data, **tuples})
