@@ -1,8 +1,9 @@
-"""The proxy that routes an app's hostnames to its live container.
+"""The router that sends an app environment's hostnames to its live web replicas.
 
-The pipeline switches a route once the new container is healthy; the warden calls
-`sync()` with what the database says so that a restarted proxy gets every route back.
-deployments/wiring.py builds the configured implementation (Caddy, through its admin API).
+The pipeline switches a route once every new replica is healthy (one atomic write, then
+wait_applied); the warden calls `sync()` with what the database says, so that a router
+that lost its files gets every route back. deployments/wiring.py builds the configured
+implementation (Traefik, through its file provider: traefik.py).
 """
 
 from __future__ import annotations
@@ -27,37 +28,6 @@ class ProxyError(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
-
-
-@dataclass(frozen=True)
-class RouteSpec:
-    route_id: str
-    hosts: list[str] = field(default_factory=list)
-    upstream: str | None = None  # "ip:port"; None serves the "app is stopped" page
-
-
-class Proxy(Protocol):
-    def ensure_server(self) -> None: ...
-
-    def set_route(self, route_id: str, hosts: list[str], upstream: str) -> None: ...
-
-    def set_static_route(
-        self, route_id: str, hosts: list[str], status: int = 503, body: str = ...
-    ) -> None: ...
-
-    def remove_route(self, route_id: str) -> None: ...
-
-    def get_route(self, route_id: str) -> dict | None: ...
-
-    def route_ids(self, prefix: str | None = None) -> list[str]: ...
-
-    def upstream_of(self, route_id: str) -> str | None: ...
-
-    def sync(self, routes: list[RouteSpec], prefix: str | None = None) -> None: ...
-
-
-# --- The router interface (Traefik, deployments/adapters/router/traefik.py) ------------------
-# Beside the Proxy interface above until the pipeline and the warden move over to it.
 
 
 @dataclass(frozen=True)
