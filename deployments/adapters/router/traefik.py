@@ -47,6 +47,7 @@ HEALTH_INTERVAL = "1s"
 HEALTH_TIMEOUT = "1s"
 RETRY_ATTEMPTS = 3  # a request that reached a replica which just died goes to another one
 RETRY_INITIAL_INTERVAL = "10ms"
+DIAL_TIMEOUT = "1s"
 RETRY_MAX_BODY_BYTES = 64 * 1024  # a larger body is streamed once, never kept for a retry
 PAGE_PATH = "/_slipway/page/{route_id}/"
 ROUTE_COMMENT = "# slipway-route: "
@@ -441,6 +442,15 @@ def static_config() -> dict:
             "file": {"directory": str(settings.PAAS_ROUTER_DYNAMIC_DIR), "watch": True},
         },
         "log": {"level": "INFO", "filePath": str(log_dir / f"traefik-{instance}.log")},
+        # Replicas are on local bridges, so a fresh connection per request costs little,
+        # and it is what keeps a killed replica from hanging requests: a pooled idle
+        # connection to a container that vanished takes a request and never answers (no
+        # RST comes from an address that is gone), while a new one fails to connect within
+        # DIAL_TIMEOUT and the retry middleware sends the request to another replica.
+        "serversTransport": {
+            "maxIdleConnsPerHost": -1,
+            "forwardingTimeouts": {"dialTimeout": DIAL_TIMEOUT},
+        },
     }
     if settings.PAAS_TLS:
         web["http"]["redirections"] = {
