@@ -17,7 +17,7 @@ from apps.models.providers import ProviderCredential
 from deployments import wiring
 from paas.celery import app as celery_app
 from tests.fakeforge import API_PREFIX, FakeForge
-from tests.support import Dashboard, Worker
+from tests.support import Dashboard, Worker, remove_containers
 
 
 def pytest_configure(config):
@@ -108,6 +108,13 @@ def make_app(owner):
     return make
 
 
+@pytest.fixture
+def local_image_id(settings):
+    """A real image in the local engine (the offline static base), for a recorded live
+    deployment whose image the use cases check still exists."""
+    return docker.from_env().images.get(settings.PAAS_BASE_IMAGES["static"]).id
+
+
 @pytest.fixture(scope="session")
 def worker(django_db_setup, tmp_path_factory):
     """One real Celery worker on the test database for the whole session."""
@@ -138,9 +145,7 @@ def _remove_instance_leftovers(instance: str) -> None:
     client = docker.from_env()
     label = f"slipway.instance={instance}"
     # The worker may be retiring the same containers right now: gone already is fine.
-    for container in client.containers.list(all=True, filters={"label": label}):
-        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-            container.remove(force=True)  # 409 "removal already in progress" is fine too
+    remove_containers(label=label)
     for network in client.networks.list(filters={"label": label}):
         with contextlib.suppress(docker.errors.NotFound):
             network.remove()

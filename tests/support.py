@@ -2,17 +2,22 @@
 and the dashboard's gunicorn as processes on the test database, waiting for a deployment,
 and HTTP through the router."""
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
+import docker
 import requests
 from django.conf import settings
 from django.db import connections
+from django.utils import timezone
 
+from apps.models import Environment
 from deployments.models import Deployment, LogLine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,6 +184,42 @@ class Dashboard:
             os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(timeout=20)
         self.log_file.close()
+
+
+def containers(all: bool = True, **filters) -> list:
+    """Containers matching `filters`, read so that one removed meanwhile (a retirement, a
+    cleanup) is simply not there: docker-py's own list inspects each one it found and fails
+    on a container that went in between."""
+    client = docker.from_env()
+    found = []
+    for summary in client.api.containers(all=all, filters=filters):
+        with contextlib.suppress(docker.errors.NotFound):
+            found.append(client.containers.get(summary["Id"]))
+    return found
+
+
+def remove_containers(**filters) -> None:
+    """Force-remove every container matching `filters`; gone already is fine."""
+    client = docker.from_env()
+    for summary in client.api.containers(all=True, filters=filters):
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            client.api.remove_container(summary["Id"], force=True)  # 409 "in progress" too
+
+
+def make_live_deployment(app, image_id: str, environment: str = "production", **fields):
+    """A succeeded deployment recorded as live in its environment (no container: for tests
+    of the request side, which only read the database and check that the image exists)."""
+    now = timezone.now()
+    deployment = app.new_deployment(
+        app.environment(environment),
+        status="succeeded",
+        image_id=image_id,
+        started_at=now - timedelta(seconds=30),
+        finished_at=now - timedelta(seconds=5),
+        **fields,
+    )
+    Environment.objects.filter(app=app, name=environment).update(live_deployment=deployment)
+    return deployment
 
 
 def wait_for(predicate, timeout: float = 180, every: float = 0.25, message: str = "condition"):

@@ -3,16 +3,12 @@
 Nothing queued here is sent: the test's transaction never commits.
 """
 
-from datetime import timedelta
-
 import bcrypt
-import docker
 import pytest
-from django.conf import settings as django_settings
-from django.utils import timezone
 
 from apps.models import Environment
 from tests.conftest import ApiClient
+from tests.support import make_live_deployment
 
 pytestmark = pytest.mark.django_db
 
@@ -36,25 +32,6 @@ SHAPE = {
 @pytest.fixture
 def shop(make_app):
     return make_app("shop")
-
-
-@pytest.fixture
-def image_id():
-    """A real image in the local engine: scaling checks that the live one still exists."""
-    return docker.from_env().images.get(django_settings.PAAS_BASE_IMAGES["static"]).id
-
-
-def _live(app, image_id, environment="production"):
-    now = timezone.now()
-    deployment = app.new_deployment(
-        app.environment(environment),
-        status="succeeded",
-        image_id=image_id,
-        started_at=now - timedelta(seconds=30),
-        finished_at=now - timedelta(seconds=5),
-    )
-    Environment.objects.filter(app=app, name=environment).update(live_deployment=deployment)
-    return deployment
 
 
 def _env(app, name="production") -> Environment:
@@ -165,8 +142,8 @@ def test_scale_with_nothing_live_saves_the_count(api, shop):
     assert api.get("/apps/shop/environments/staging").json()["replicas"] == 3
 
 
-def test_scale_with_a_live_deployment_queues_a_scale_deployment(api, shop, image_id):
-    live = _live(shop, image_id)
+def test_scale_with_a_live_deployment_queues_a_scale_deployment(api, shop, local_image_id):
+    live = make_live_deployment(shop, local_image_id)
     response = api.post("/apps/shop/scale", {"replicas": 2})  # production by default
     assert response.status_code == 202, response.content
     body = response.json()
@@ -197,8 +174,8 @@ def test_scale_says_the_range(api, shop):
     assert "from 1 to 10" in message
 
 
-def test_a_stopped_environment_is_not_scaled(api, shop, image_id):
-    _live(shop, image_id)
+def test_a_stopped_environment_is_not_scaled(api, shop, local_image_id):
+    make_live_deployment(shop, local_image_id)
     Environment.objects.filter(app=shop, name="production").update(stopped=True)
     response = api.post("/apps/shop/scale", {"replicas": 2})
     assert response.status_code == 409 and response.json()["error"]["code"] == "stopped"

@@ -12,7 +12,7 @@ from django.conf import settings
 from apps.models.addons import AddOn
 from deployments.adapters import addon_engines
 from deployments.adapters.runtime.docker import DockerRuntime
-from tests.support import wait_for
+from tests.support import remove_containers, wait_for
 
 SETTLED = {"running", "failed", "detached"}
 
@@ -50,9 +50,7 @@ def addon_leftovers():
     yield
     client = docker.from_env()
     label = f"slipway.instance={settings.PAAS_INSTANCE}"
-    for container in client.containers.list(all=True, filters={"label": label}):
-        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-            container.remove(force=True)
+    remove_containers(label=label)
     for volume in client.volumes.list(filters={"label": label}):
         with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
             volume.remove(force=True)

@@ -18,7 +18,7 @@ from tests.apps.addon_helpers import (  # noqa: F401 - addon_leftovers is a fixt
     volume_exists,
     wait_addon,
 )
-from tests.support import log_text, make_repo, through_proxy, wait_final, wait_for
+from tests.support import containers, log_text, make_repo, through_proxy, wait_final, wait_for
 
 pytestmark = pytest.mark.usefixtures("addon_leftovers")
 
@@ -167,9 +167,8 @@ def test_detach_keeps_the_volume_unless_delete_data(platform, make_app):
 
     addon_services.detach(addon)
     assert "REDIS_URL" not in app.environment("production").env_dict()
-    client = docker.from_env()
     wait_for(
-        lambda: not client.containers.list(all=True, filters={"id": container}),
+        lambda: not containers(id=container),
         timeout=30,
         message="the add-on container to go",
     )

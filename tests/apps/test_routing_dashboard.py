@@ -4,17 +4,14 @@ the router shows for a stopped or maintenance environment (/_slipway/page/<route
 Nothing queued here is sent: the test's transaction never commits.
 """
 
-from datetime import timedelta
-
-import docker
 import pytest
 from django.conf import settings as django_settings
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 
 from apps.models import Environment
 from deployments.services import routing
+from tests.support import make_live_deployment
 
 pytestmark = pytest.mark.django_db
 
@@ -35,25 +32,6 @@ def web(owner):
 @pytest.fixture
 def shop(make_app):
     return make_app("shop")
-
-
-@pytest.fixture
-def image_id():
-    """A real image in the local engine: scaling checks that the live one still exists."""
-    return docker.from_env().images.get(django_settings.PAAS_BASE_IMAGES["static"]).id
-
-
-def _live(app, image_id, environment="production"):
-    now = timezone.now()
-    deployment = app.new_deployment(
-        app.environment(environment),
-        status="succeeded",
-        image_id=image_id,
-        started_at=now - timedelta(seconds=30),
-        finished_at=now - timedelta(seconds=5),
-    )
-    Environment.objects.filter(app=app, name=environment).update(live_deployment=deployment)
-    return deployment
 
 
 def _env(app, name="production") -> Environment:
@@ -250,8 +228,8 @@ def test_scaling_with_nothing_live_saves_the_count(web, shop):
     assert _env(shop, "staging").replicas == 2
 
 
-def test_scaling_a_live_environment_queues_a_deployment(web, shop, image_id):
-    live = _live(shop, image_id)
+def test_scaling_a_live_environment_queues_a_deployment(web, shop, local_image_id):
+    live = make_live_deployment(shop, local_image_id)
     response = web.post(
         reverse("app-scale", args=["shop"]),
         {"environment": "production", "replicas": "4"},
@@ -281,8 +259,8 @@ def test_a_bad_count_is_a_toast(web, shop, replicas):
     assert _env(shop).replicas == 1
 
 
-def test_a_stopped_environment_is_not_scaled(web, shop, image_id):
-    _live(shop, image_id)
+def test_a_stopped_environment_is_not_scaled(web, shop, local_image_id):
+    make_live_deployment(shop, local_image_id)
     Environment.objects.filter(app=shop, name="production").update(stopped=True)
     response = web.post(
         reverse("app-scale", args=["shop"]),
@@ -325,8 +303,8 @@ def test_the_default_maintenance_text(shop):
     assert "This app is under maintenance." in body
 
 
-def test_the_stopped_page_answers_any_method(shop, image_id):
-    _live(shop, image_id)
+def test_the_stopped_page_answers_any_method(shop, local_image_id):
+    make_live_deployment(shop, local_image_id)
     Environment.objects.filter(app=shop, name="production").update(stopped=True)
     env = _env(shop)
     assert env.route_id == f"{django_settings.PAAS_INSTANCE}-shop-production"

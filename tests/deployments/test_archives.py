@@ -413,7 +413,7 @@ def test_the_fetch_step_unpacks_the_uploaded_archive(owner, make_app, uploads, t
 
         upload = SimpleUploadedFile("site.tar.gz", fh.read())
     deployment = deploy_archive(app, "production", upload, owner)
-    ctx = Context(Deployment.objects.get(pk=deployment.pk), runtime=None, proxy=None)
+    ctx = Context(Deployment.objects.get(pk=deployment.pk), runtime=None, router=None)
     FetchSource().execute(ctx)
     assert (ctx.build_dir / "index.html").read_text() == "<h1>hi</h1>"
     assert (ctx.build_dir / "a" / "b.css").is_file()

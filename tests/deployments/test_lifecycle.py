@@ -13,6 +13,7 @@ from deployments.workers.cleanup import cleanup_app
 from deployments.workers.pipeline.lifecycle import prune_images
 from tests.support import (
     commit,
+    containers,
     log_text,
     through_proxy,
     wait_final,
@@ -27,8 +28,7 @@ def _host(app, env="production"):
 
 
 def _containers(app):
-    client = docker.from_env()
-    return client.containers.list(all=True, filters={"label": f"slipway.app={app.name}"})
+    return containers(label=f"slipway.app={app.name}")
 
 
 def test_promote_reuses_the_staging_image_with_production_env(live_app):
@@ -127,7 +127,7 @@ def test_delete_is_refused_while_deploying_then_removes_everything(live_app, api
 
     client = docker.from_env()
     labels = [f"{k}={v}" for k, v in live_app.resource_labels.items()]
-    assert client.containers.list(all=True, filters={"label": labels}) == []
+    assert containers(label=labels) == []
     assert client.networks.list(names=[live_app.network]) == []
     assert client.images.list(filters={"label": labels}) == []
     remaining = {i.id for i in client.images.list()}

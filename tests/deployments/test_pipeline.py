@@ -1,14 +1,21 @@
 """A git repository becomes a live, routed, health-checked app — through the real worker,
 dockerd and Caddy."""
 
-import docker
 import pytest
 from django.conf import settings
 
 from apps.models import App
 from deployments import services
 from deployments.models import Deployment
-from tests.support import commit, log_text, make_repo, sample_files, through_proxy, wait_final
+from tests.support import (
+    commit,
+    containers,
+    log_text,
+    make_repo,
+    sample_files,
+    through_proxy,
+    wait_final,
+)
 
 
 def _create(owner, name, repo, **fields):
@@ -20,9 +27,8 @@ def _deploy(app, environment="production"):
 
 
 def _live_containers(app):
-    client = docker.from_env()
-    return client.containers.list(
-        filters={"label": [f"slipway.app={app.name}", f"slipway.instance={settings.PAAS_INSTANCE}"]}
+    return containers(
+        all=False, label=[f"slipway.app={app.name}", f"slipway.instance={settings.PAAS_INSTANCE}"]
     )
 
 

@@ -9,7 +9,6 @@ tests/conftest.py.
 import subprocess
 import time
 
-import docker
 import pytest
 from django.conf import settings
 
@@ -18,7 +17,15 @@ from deployments import services, wiring
 from deployments.models import ACTIVE_STATUSES, Deployment
 from deployments.workers import warden
 from tests import router_process
-from tests.support import ROOT, make_repo, sample_files, through_proxy, wait_final, wait_for
+from tests.support import (
+    ROOT,
+    containers,
+    make_repo,
+    sample_files,
+    through_proxy,
+    wait_final,
+    wait_for,
+)
 
 pytestmark = pytest.mark.restarts_services
 
@@ -55,7 +62,7 @@ def _deploy_static(owner, tmp_path, name):
 
 def _labelled_containers(app):
     labels = [f"{k}={v}" for k, v in app.resource_labels.items()]
-    return docker.from_env().containers.list(all=True, filters={"label": labels})
+    return containers(label=labels)
 
 
 def test_a_restarted_engine_brings_live_apps_back(platform, owner, tmp_path):

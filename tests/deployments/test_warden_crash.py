@@ -71,9 +71,7 @@ def test_a_killed_container_is_restarted_and_answers_again(live_app, hook):
         < settings.CELERY_BEAT_SCHEDULE["warden"]["schedule"] + settings.PAAS_HEALTH_TIMEOUT
     )
     container.reload()
-    assert (
-        container.status == "running" and container.id == _live(live_app).web_containers[0]
-    )
+    assert container.status == "running" and container.id == _live(live_app).web_containers[0]
     assert _status(live_app) == "running"
     events = _events(live_app)
     assert [event for event, _ in events] == ["app.crashed", "app.recovered"]

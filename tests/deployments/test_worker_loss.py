@@ -3,7 +3,6 @@
 import uuid
 from datetime import timedelta
 
-import docker
 import pytest
 from django.conf import settings
 from django.utils import timezone
@@ -13,7 +12,7 @@ from deployments import services, wiring
 from deployments.models import Deployment, LogLine
 from deployments.workers import warden
 from paas.celery import app as celery_app
-from tests.support import log_text, make_repo, through_proxy, wait_final, wait_for
+from tests.support import containers, log_text, make_repo, through_proxy, wait_final, wait_for
 
 
 def _slow_dockerfile(marker: str) -> str:
@@ -27,13 +26,8 @@ def _slow_dockerfile(marker: str) -> str:
 
 
 def _containers_of(app, marker):
-    client = docker.from_env()
-    labelled = client.containers.list(all=True, filters={"label": f"slipway.app={app.name}"})
-    builders = [
-        c
-        for c in client.containers.list(all=True)
-        if marker in " ".join(c.attrs["Config"]["Cmd"] or [])
-    ]
+    labelled = containers(label=f"slipway.app={app.name}")
+    builders = [c for c in containers() if marker in " ".join(c.attrs["Config"]["Cmd"] or [])]
     return labelled, builders
 
 
@@ -96,5 +90,5 @@ def test_a_claimed_deployment_with_a_live_heartbeat_is_left_alone(make_app):
     app = make_app("busy")
     deployment = app.new_deployment(app.environment("production"))
     assert deployment.claim()
-    assert warden.recover_stale_deployments(runtime=None, proxy=None) == 0
+    assert warden.recover_stale_deployments(runtime=None, router=None) == 0
     assert Deployment.objects.get(pk=deployment.pk).status == "building"
