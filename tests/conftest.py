@@ -17,7 +17,7 @@ from apps.models.providers import ProviderCredential
 from deployments import wiring
 from paas.celery import app as celery_app
 from tests.fakeforge import API_PREFIX, FakeForge
-from tests.support import Dashboard, Worker, remove_containers
+from tests.support import Dashboard, Worker, containers, remove_containers, wait_for
 
 
 def pytest_configure(config):
@@ -141,11 +141,19 @@ def platform(worker, dashboard, transactional_db, settings):
     _remove_instance_leftovers(settings.PAAS_INSTANCE)
 
 
+def _removed_all(label: str) -> bool:
+    remove_containers(label=label)
+    return not containers(label=label)
+
+
 def _remove_instance_leftovers(instance: str) -> None:
     client = docker.from_env()
     label = f"slipway.instance={instance}"
     # The worker may be retiring the same containers right now: gone already is fine.
-    remove_containers(label=label)
+    # A removal already in progress (the worker's) finishes a moment later, and until then
+    # the network still has the container's endpoint and refuses to go: remove and look
+    # again until none is left.
+    wait_for(lambda: _removed_all(label), timeout=60, message="the containers to go")
     for network in client.networks.list(filters={"label": label}):
         with contextlib.suppress(docker.errors.NotFound):
             network.remove()
