@@ -40,7 +40,9 @@ def _host(app, environment="production") -> str:
 
 def _answers(host: str, count: int = REQUESTS) -> Counter:
     """`count` requests on one keep-alive connection; a failure raises."""
-    connection = http.client.HTTPConnection("127.0.0.1", settings.PAAS_PROXY_HTTP_PORT, timeout=5)
+    # A request that met the dying replica is retried on another one, after at most a few
+    # 1 s connect timeouts: the client waits longer than that.
+    connection = http.client.HTTPConnection("127.0.0.1", settings.PAAS_PROXY_HTTP_PORT, timeout=15)
     seen = Counter()
     try:
         for _ in range(count):
@@ -73,10 +75,34 @@ def test_three_replicas_all_take_traffic(platform, owner, tmp_path):
 def test_a_killed_replica_leaves_the_pool_while_requests_keep_succeeding(platform, owner, tmp_path):
     app, deployment = _deploy(owner, tmp_path / "repo", "killed", replicas=3)
     victim = deployment.containers[1]
-    docker.from_env().containers.get(victim).remove(force=True)  # gone, not coming back
-    seen = _answers(_host(app), REQUESTS)  # a request on the dead one is retried elsewhere
-    assert sum(seen.values()) == REQUESTS
+    docker.from_env().api.stop(victim, timeout=0)  # SIGKILL, and no restart by the policy
+    failed = _failures(_host(app), REQUESTS)
+    # At most the one request that was on its way to the replica as it died (see the note
+    # in the README's switch section); every later one goes to the others.
+    assert failed <= 1
     wait_for(lambda: victim[:12] not in _answers(_host(app), 30), timeout=10, message="it to leave")
+    assert _failures(_host(app), REQUESTS) == 0
+
+
+def _failures(host: str, count: int) -> int:
+    """Failed requests of `count` on keep-alive connections (a new one after a failure)."""
+    failed, connection = 0, None
+    for _ in range(count):
+        connection = connection or http.client.HTTPConnection(
+            "127.0.0.1", settings.PAAS_PROXY_HTTP_PORT, timeout=15
+        )
+        try:
+            connection.request("GET", "/", headers={"Host": host})
+            response = connection.getresponse()
+            response.read()
+            failed += response.status != 200
+        except OSError:
+            failed += 1
+            connection.close()
+            connection = None
+    if connection:
+        connection.close()
+    return failed
 
 
 def test_scaling_up_and_down_starts_and_retires_replicas(platform, owner, tmp_path):
