@@ -81,6 +81,7 @@ class ContainerSpec:
     command: list[str] | None = None
     volumes: dict[str, str] = field(default_factory=dict)  # named volume -> mount path
     aliases: list[str] = field(default_factory=list)  # extra names on `network`
+    restart: bool = True  # False: no restart policy (a container that runs to completion)
 
     def __repr__(self) -> str:
         # Env values are secrets: a spec that ends up in a log or a traceback shows keys only.
@@ -117,6 +118,15 @@ class ExecResult:
         return self.exit_code == 0
 
 
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a container run to completion (`run_once`) ended."""
+
+    exit_code: int | None
+    timed_out: bool = False
+    cancelled: bool = False
+
+
 @dataclass
 class ImageCleanup:
     removed: list[str] = field(default_factory=list)
@@ -137,6 +147,16 @@ class RuntimeBackend(Protocol):
     def start(self, spec: ContainerSpec) -> str: ...
 
     def endpoint(self, container_id: str, network: str) -> Endpoint: ...
+
+    # A container that runs to completion: its output lines go to on_line as they come;
+    # killed after `timeout` seconds or once cancelled() says so; always removed at the end.
+    def run_once(
+        self,
+        spec: ContainerSpec,
+        on_line: Callable[[str], object],
+        timeout: float,
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> RunOutcome: ...
 
     def wait_healthy(
         self,

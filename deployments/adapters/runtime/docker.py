@@ -11,12 +11,14 @@ import fcntl
 import http.client
 import ipaddress
 import logging
+import queue
 import select
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,6 +39,7 @@ from deployments.adapters.runtime import (
     HealthCheckFailed,
     ImageCleanup,
     ImageMissing,
+    RunOutcome,
     RuntimeBackendError,
     SubnetTaken,
 )
@@ -515,8 +518,111 @@ class DockerRuntime:
             time.sleep(0.1)
         raise EngineError("a command inside the container did not finish")
 
+    # --- containers that run to completion ---------------------------------------------------
+
+    def run_once(
+        self,
+        spec: ContainerSpec,
+        on_line: Callable[[str], object],
+        timeout: float,
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> RunOutcome:
+        """Start a container from spec, hand its output lines to on_line (in this thread) as
+        they come, kill it at the deadline or once cancelled() is true, and return its exit
+        code. The container is removed whatever happens."""
+        container_id = self.start(replace(spec, restart=False))
+        try:
+            with _engine_errors(f"run {spec.name}"):
+                killed = self._follow_run(container_id, on_line, timeout, cancelled)
+                code = self.client.api.wait(container_id, timeout=RUN_WAIT)["StatusCode"]
+            return RunOutcome(code, timed_out=killed == "timeout", cancelled=killed == "cancel")
+        finally:
+            self.remove(container_id)
+
+    def _follow_run(self, container_id, on_line, timeout, cancelled) -> str | None:
+        """Pump the log stream until it ends (the process exited); "timeout" or "cancel"
+        when it was killed for that reason."""
+        lines: queue.Queue = queue.Queue()
+        stream = self.client.api.logs(
+            container_id, stdout=True, stderr=True, stream=True, follow=True
+        )
+        threading.Thread(target=_pump_lines, args=(stream, lines), daemon=True).start()
+        watch = _RunWatch(timeout, cancelled)
+        try:
+            while (line := _next_line(lines)) is not _END:
+                if line is not None:
+                    on_line(line)
+                if watch.killed is None and watch.should_kill():
+                    self._kill(container_id)
+        finally:
+            stream.close()
+        return watch.killed
+
+    def _kill(self, container_id: str) -> None:
+        try:
+            self.client.api.kill(container_id)
+        except NotFound:
+            pass
+        except APIError as exc:
+            if exc.status_code != 409:  # 409: it is not running (it just ended)
+                raise
+
 
 # --- helpers -------------------------------------------------------------------------
+
+
+_END = object()  # the log stream of a run ended: its process exited
+RUN_WAIT = 60  # seconds the engine may take to report the exit code once the output ended
+RUN_LINE_MAX = 16 * 1024  # a longer line without a newline is passed on in pieces
+CANCEL_POLL = 1.0  # seconds between two looks at cancelled()
+
+
+class _RunWatch:
+    """Decides when a run_once container is to be killed: its deadline passed, or the
+    caller's cancelled() (looked at about once a second) says so."""
+
+    def __init__(self, timeout: float, cancelled: Callable[[], bool]):
+        self.deadline = time.monotonic() + timeout
+        self.cancelled = cancelled
+        self.next_look = time.monotonic()
+        self.killed: str | None = None
+
+    def should_kill(self) -> bool:
+        now = time.monotonic()
+        if now >= self.deadline:
+            self.killed = "timeout"
+        elif now >= self.next_look:
+            self.next_look = now + CANCEL_POLL
+            if self.cancelled():
+                self.killed = "cancel"
+        return self.killed is not None
+
+
+def _next_line(lines: queue.Queue):
+    try:
+        return lines.get(timeout=0.2)
+    except queue.Empty:
+        return None
+
+
+def _pump_lines(stream, lines: queue.Queue) -> None:
+    """The reader thread: whole lines of the stream into the queue, then _END."""
+    try:
+        buffer = b""
+        for chunk in stream:
+            buffer += chunk
+            *whole, buffer = buffer.split(b"\n")
+            for line in whole:
+                lines.put(line.decode("utf-8", "replace").rstrip("\r"))
+            while len(buffer) > RUN_LINE_MAX:
+                lines.put(buffer[:RUN_LINE_MAX].decode("utf-8", "replace"))
+                buffer = buffer[RUN_LINE_MAX:]
+        if buffer:
+            lines.put(buffer.decode("utf-8", "replace").rstrip("\r"))
+    except (DockerException, requests.RequestException, OSError):
+        pass  # the stream broke (the container was removed): the exit code tells the rest
+    finally:
+        lines.put(_END)
 
 
 class _Tail:
@@ -589,7 +695,7 @@ def _create_kwargs(spec: ContainerSpec, api_version: str = "1.41") -> dict:
         "mem_limit": spec.memory,
         "nano_cpus": int(spec.cpus * 1e9),
         "pids_limit": PIDS_LIMIT,
-        "restart_policy": {"Name": "unless-stopped"},
+        "restart_policy": {"Name": "unless-stopped"} if spec.restart else None,
         "privileged": False,
         "security_opt": ["no-new-privileges"],
         "cap_drop": CAP_DROP,
