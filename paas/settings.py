@@ -261,6 +261,25 @@ PAAS_BASE_IMAGES = {
     "go": env_str("PAAS_BASE_IMAGE_GO", "golang:1.22-bookworm"),
     "static": env_str("PAAS_BASE_IMAGE_STATIC", "busybox:stable"),
 }
+
+
+def _image_aliases(entries: list[str]) -> list[tuple[str, str]]:
+    """`pattern=local/image` pairs, in order; a malformed one stops the start (no guessing)."""
+    pairs = []
+    for entry in entries:
+        pattern, _, image = entry.partition("=")
+        if not pattern or not image or any(c in image for c in "=* \t"):
+            raise ImproperlyConfigured(
+                f"PAAS_IMAGE_ALIASES: {entry!r} is not pattern=image "
+                "(e.g. python:3.11*=slipway/python:bookworm; patterns may use *)"
+            )
+        pairs.append((pattern.strip(), image.strip()))
+    return pairs
+
+
+# Applied to every FROM and COPY --from before a build, so a host without a registry can
+# build a Dockerfile FROM python:3.11-slim: "python:3.11*=slipway/python:bookworm,...".
+PAAS_IMAGE_ALIASES = _image_aliases(env_list("PAAS_IMAGE_ALIASES", []))
 PAAS_APT_MIRROR = env_str("PAAS_APT_MIRROR")
 
 LOGGING = {

@@ -95,12 +95,19 @@ def test_it_finds_how_to_start_a_python_app(tmp_path, files, command):
     assert plan.description.endswith(f"started with: {command}")
 
 
-def test_a_procfile_web_line_wins_and_runs_verbatim(tmp_path):
+def test_a_procfile_web_line_wins_and_replaces_the_shell(tmp_path):
     web = "gunicorn --workers 3 --bind :$PORT 'site.app:create()'"
     procfile = f"release: python migrate.py\nweb: {web}\r\nworker: celery -A x worker\n"
     repo = _tree(tmp_path, {"requirements.txt": "gunicorn\n", "app.py": "", "Procfile": procfile})
     plan = detect(repo)
     assert plan.description == f"Python (requirements.txt), started with: {web}"
+    assert _generated(repo).endswith(f'CMD ["sh", "-c", {json.dumps("exec " + web)}]\n')
+
+
+def test_a_procfile_line_that_chains_commands_runs_as_written(tmp_path):
+    web = "python setup.py && gunicorn app:app"
+    repo = _tree(tmp_path, {"requirements.txt": "", "app.py": "", "Procfile": f"web: {web}\n"})
+    detect(repo)
     assert _generated(repo).endswith(f'CMD ["sh", "-c", {json.dumps(web)}]\n')
 
 

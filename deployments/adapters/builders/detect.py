@@ -16,31 +16,31 @@ from pathlib import Path
 from django.conf import settings
 
 from deployments.adapters.builders import dockerfiles
+from deployments.adapters.builders.errors import USER_FAULT_CODES, BuildError
+from deployments.adapters.builders.files import (
+    GENERATED_DIR,
+    is_dir,
+    is_file,
+    make_generated_dir,
+    read,
+    write,
+)
+from deployments.adapters.builders.procfile import read_procfile
+
+__all__ = ["USER_FAULT_CODES", "BuildError", "BuildPlan", "detect"]
 
 METHODS = ("dockerfile", "python", "node", "go", "static")
-GENERATED_DIR = ".slipway"
 GENERATED_DOCKERFILE = f"{GENERATED_DIR}/Dockerfile"
 GENERATED_REQUIREMENTS = f"{GENERATED_DIR}/requirements.txt"
-MAX_MANIFEST_BYTES = 1024 * 1024
 LOOKED_FOR = "a Dockerfile, requirements.txt, pyproject.toml, package.json, go.mod or index.html"
 
-# Codes whose cause lies in the user's repository; anything else is the platform's.
-USER_FAULT_CODES = frozenset({"detect_failed", "build_failed", "dockerfile_error"})
-
-PROCFILE_WEB_RE = re.compile(r"^web\s*:\s*(?P<command>\S.*?)\s*$", re.MULTILINE)
 REQUIREMENT_NAME_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 # Lines that make pip read other files of the repository (the manifest alone won't do).
 NEEDS_CODE_RE = re.compile(r"^\s*(-r|-c|-e|--requirement|--constraint|--editable|\.|/|file:)")
-
-
-class BuildError(Exception):
-    """A build that failed. `code` is stable; the message is safe to show to the user."""
-
-    def __init__(self, code: str, message: str, user_fault: bool | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.user_fault = code in USER_FAULT_CODES if user_fault is None else user_fault
+# os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings") in manage.py.
+DJANGO_SETTINGS_RE = re.compile(
+    r"""["']DJANGO_SETTINGS_MODULE["']\s*,\s*["'](?P<module>[A-Za-z_][\w.]*)["']"""
+)
 
 
 @dataclass
@@ -50,6 +50,15 @@ class BuildPlan:
     description: str  # for people: what was found and how the app starts
 
 
+@dataclass(frozen=True)
+class _Options:
+    """What the app's settings ask of a generated Dockerfile."""
+
+    build_command: str = ""
+    # Only this decision leaves the env vars: their values are secrets and stay out.
+    collectstatic: bool = True
+
+
 @dataclass
 class _Recipe:
     dockerfile: str
@@ -57,71 +66,97 @@ class _Recipe:
     requirements: str | None = None  # content for .slipway/requirements.txt
 
 
-def detect(path: Path, method: str = "auto") -> BuildPlan:
-    """The plan to build `path` with; a generated Dockerfile is written into `path`."""
+def detect(
+    path: Path,
+    method: str = "auto",
+    build_command: str = "",
+    build_env: dict[str, str] | None = None,
+) -> BuildPlan:
+    """The plan to build `path` with; a generated Dockerfile is written into `path`.
+
+    `build_command` runs in a generated Dockerfile once the code is in; `build_env` is the
+    environment's variables, read only for DISABLE_COLLECTSTATIC (Heroku's switch).
+    """
     path = Path(path)
     if method in ("auto", ""):  # a deployment without its own method says ""
         method = _sniff(path)
     elif method not in METHODS:
         raise BuildError("detect_failed", f"Unknown build method “{method}”.")
     if method == "dockerfile":
-        return _dockerfile_plan(path)
-    recipe = RECIPES[method](path)
+        return _dockerfile_plan(path, build_command)
+    collectstatic = (build_env or {}).get("DISABLE_COLLECTSTATIC") != "1"
+    recipe = RECIPES[method](path, _Options(build_command.strip(), collectstatic))
     _write_generated(path, recipe)
     return BuildPlan(method, GENERATED_DOCKERFILE, recipe.description)
 
 
 def _sniff(path: Path) -> str:
-    if _is_file(path, "Dockerfile"):
+    if is_file(path, "Dockerfile"):
         return "dockerfile"
     for method, markers in MARKERS.items():
-        if any(_is_file(path, name) for name in markers):
+        if any(is_file(path, name) for name in markers):
             return method
     raise BuildError("detect_failed", f"Found none of {LOOKED_FOR} at the repository root.")
 
 
-def _dockerfile_plan(path: Path) -> BuildPlan:
-    if not _is_file(path, "Dockerfile"):
+def _dockerfile_plan(path: Path, build_command: str) -> BuildPlan:
+    if not is_file(path, "Dockerfile"):
         raise BuildError(
             "detect_failed",
             "The build method is “dockerfile” but the repository has no Dockerfile.",
         )
-    return BuildPlan("dockerfile", "Dockerfile", "Dockerfile from the repository")
+    description = "Dockerfile from the repository"
+    if build_command.strip():
+        description += " (the build command is not applied: the Dockerfile says how to build)"
+    return BuildPlan("dockerfile", "Dockerfile", description)
 
 
 # --- recipes --------------------------------------------------------------------------
 
 
-def _python(path: Path) -> _Recipe:
-    if _is_file(path, "requirements.txt"):
-        text = _read(path, "requirements.txt")
+def _python(path: Path, options: _Options) -> _Recipe:
+    if is_file(path, "requirements.txt"):
+        text = read(path, "requirements.txt")
         deps = _requirement_names(text.splitlines())
         needs_code = any(NEEDS_CODE_RE.match(line) for line in text.splitlines())
         source, generated = (None if needs_code else "requirements.txt"), None
         found = "requirements.txt"
-    elif _is_file(path, "pyproject.toml"):
+    elif is_file(path, "pyproject.toml"):
         generated = "\n".join(_pyproject_dependencies(path)) + "\n"
         deps = _requirement_names(generated.splitlines())
         source, found = GENERATED_REQUIREMENTS, "pyproject.toml"
     else:
         raise _infeasible("python", "requirements.txt or pyproject.toml")
-    command, procfile = _python_start(path, "gunicorn" in deps)
+    django = is_file(path, "manage.py") and "django" in deps
+    command, how = _python_start(path, "gunicorn" in deps, django)
+    collectstatic = django and options.collectstatic
     dockerfile = dockerfiles.python(
-        _base("python"), _port(), source, dockerfiles.start_command(command, procfile)
+        _base("python"),
+        _port(),
+        source,
+        dockerfiles.start_command(command),
+        options.build_command,
+        collectstatic,
     )
-    return _Recipe(dockerfile, f"Python ({found}), started with: {command}", generated)
+    notes = [_django_note(collectstatic)] if django else []
+    started = f"started with: {command} ({how})" if how else f"started with: {command}"
+    description = _describe(f"Python ({found})", notes, options, started)
+    return _Recipe(dockerfile, description, generated)
 
 
-def _python_start(path: Path, has_gunicorn: bool) -> tuple[str, bool]:
+def _python_start(path: Path, has_gunicorn: bool, django: bool) -> tuple[str, str]:
+    """The web command, and where it came from ("" when it needs no saying)."""
     web = _procfile_web(path)
     if web:
-        return web, True
+        return web, ""
+    if django:
+        return _django_start(path, has_gunicorn)
     module = _wsgi_module(path) if has_gunicorn else None
     if module:
-        return f"gunicorn --bind 0.0.0.0:$PORT {module}", False
+        return f"gunicorn --bind 0.0.0.0:$PORT {module}", ""
     for script in ("app.py", "main.py"):
-        if _is_file(path, script):
-            return f"python {script}", False
+        if is_file(path, script):
+            return f"python {script}", ""
     raise BuildError(
         "detect_failed",
         "Found a Python project but no way to start it: add a Procfile with a “web:” line, "
@@ -129,21 +164,65 @@ def _python_start(path: Path, has_gunicorn: bool) -> tuple[str, bool]:
     )
 
 
+def _django_start(path: Path, has_gunicorn: bool) -> tuple[str, str]:
+    # Heroku's rule as well: a Django app without a Procfile is served by gunicorn.
+    if not has_gunicorn:
+        raise BuildError(
+            "detect_failed",
+            "Found a Django project (manage.py) but gunicorn is not among its dependencies: "
+            "add gunicorn to requirements.txt (Slipway starts Django with gunicorn), or add "
+            "a Procfile with a “web:” line.",
+        )
+    module, how = _django_wsgi_module(path)
+    if module is None:
+        raise BuildError(
+            "detect_failed",
+            "Found a Django project (manage.py) but no <project>/wsgi.py to serve: add a "
+            "Procfile with a “web:” line.",
+        )
+    return f"gunicorn --bind 0.0.0.0:$PORT {module}", how
+
+
+def _django_wsgi_module(path: Path) -> tuple[str | None, str]:
+    """The project's WSGI module, from manage.py's settings module, else any */wsgi.py."""
+    match = DJANGO_SETTINGS_RE.search(read(path, "manage.py"))
+    if match:
+        package = _settings_package(match["module"])
+        if package and is_file(path, f"{package.replace('.', '/')}/wsgi.py"):
+            return f"{package}.wsgi", f"DJANGO_SETTINGS_MODULE {match['module']} in manage.py"
+    return _django_wsgi_found(path), "found by its wsgi.py"
+
+
+def _settings_package(module: str) -> str:
+    """`mysite.settings` and `config.settings.production` -> the package beside wsgi.py."""
+    parts = module.split(".")
+    return ".".join(parts[: parts.index("settings")] if "settings" in parts else parts[:-1])
+
+
+def _django_wsgi_found(path: Path) -> str | None:
+    for candidate in sorted(path.glob("*/wsgi.py")):
+        if is_file(path, f"{candidate.parent.name}/wsgi.py"):
+            return f"{candidate.parent.name}.wsgi:application"
+    return None
+
+
 def _wsgi_module(path: Path) -> str | None:
     for name in ("app", "main", "wsgi"):
-        if _is_file(path, f"{name}.py"):
+        if is_file(path, f"{name}.py"):
             return f"{name}:app"
-    # A Django project: manage.py beside the package that holds wsgi.py.
-    if _is_file(path, "manage.py"):
-        for candidate in sorted(path.glob("*/wsgi.py")):
-            if _is_file(path, f"{candidate.parent.name}/wsgi.py"):
-                return f"{candidate.parent.name}.wsgi:application"
-    return None
+    # A Django layout whose requirements do not name Django: manage.py beside wsgi.py.
+    return _django_wsgi_found(path) if is_file(path, "manage.py") else None
+
+
+def _django_note(collectstatic: bool) -> str:
+    if collectstatic:
+        return "Django: collectstatic runs at build (DISABLE_COLLECTSTATIC=1 skips it)"
+    return "Django: collectstatic skipped (DISABLE_COLLECTSTATIC=1)"
 
 
 def _pyproject_dependencies(path: Path) -> list[str]:
     try:
-        data = tomllib.loads(_read(path, "pyproject.toml"))
+        data = tomllib.loads(read(path, "pyproject.toml"))
     except tomllib.TOMLDecodeError as exc:
         raise BuildError("detect_failed", f"pyproject.toml is not valid TOML: {exc}") from None
     deps = data.get("project", {}).get("dependencies", [])
@@ -161,30 +240,34 @@ def _requirement_names(lines: list[str]) -> set[str]:
     return names
 
 
-def _node(path: Path) -> _Recipe:
-    if not _is_file(path, "package.json"):
+def _node(path: Path, options: _Options) -> _Recipe:
+    if not is_file(path, "package.json"):
         raise _infeasible("node", "package.json")
     try:
-        package = json.loads(_read(path, "package.json"))
+        package = json.loads(read(path, "package.json"))
     except ValueError as exc:
         raise BuildError("detect_failed", f"package.json is not valid JSON: {exc}") from None
     scripts = package.get("scripts") if isinstance(package, dict) else None
     scripts = scripts if isinstance(scripts, dict) else {}
-    command, procfile = _node_start(path, "start" in scripts)
-    lockfile = _is_file(path, "package-lock.json")
-    start = dockerfiles.start_command(command, procfile)
-    dockerfile = dockerfiles.node(_base("node"), _port(), lockfile, "build" in scripts, start)
+    command = _node_start(path, "start" in scripts)
+    lockfile = is_file(path, "package-lock.json")
+    start = dockerfiles.start_command(command)
+    dockerfile = dockerfiles.node(
+        _base("node"), _port(), lockfile, "build" in scripts, start, options.build_command
+    )
     install = "npm ci" if lockfile else "npm install"
-    return _Recipe(dockerfile, f"Node.js (package.json, {install}), started with: {command}")
+    found = f"Node.js (package.json, {install})"
+    description = _describe(found, [], options, f"started with: {command}")
+    return _Recipe(dockerfile, description)
 
 
-def _node_start(path: Path, has_start_script: bool) -> tuple[str, bool]:
+def _node_start(path: Path, has_start_script: bool) -> str:
     web = _procfile_web(path)
     if web:
-        return web, True
+        return web
     # npm start runs `node server.js` when there is no start script but a server.js.
-    if has_start_script or _is_file(path, "server.js"):
-        return "npm start", False
+    if has_start_script or is_file(path, "server.js"):
+        return "npm start"
     raise BuildError(
         "detect_failed",
         "Found a Node.js project but no way to start it: add a “start” script to "
@@ -192,19 +275,33 @@ def _node_start(path: Path, has_start_script: bool) -> tuple[str, bool]:
     )
 
 
-def _go(path: Path) -> _Recipe:
-    if not _is_file(path, "go.mod"):
+def _go(path: Path, options: _Options) -> _Recipe:
+    if not is_file(path, "go.mod"):
         raise _infeasible("go", "go.mod")
+    # `go mod vendor` writes vendor/modules.txt; without it vendor/ is just a directory.
+    vendored = is_dir(path, "vendor") and is_file(path, "vendor/modules.txt")
     start = dockerfiles.start_command(dockerfiles.GO_BINARY)
-    dockerfile = dockerfiles.go(_base("go"), _port(), _is_file(path, "go.sum"), start)
-    return _Recipe(dockerfile, f"Go (go.mod), started with: {dockerfiles.GO_BINARY}")
+    dockerfile = dockerfiles.go(
+        _base("go"), _port(), is_file(path, "go.sum"), start, vendored, options.build_command
+    )
+    notes = ["vendor/ used: go build -mod=vendor, no download"] if vendored else []
+    started = f"started with: {dockerfiles.GO_BINARY}"
+    return _Recipe(dockerfile, _describe("Go (go.mod)", notes, options, started))
 
 
-def _static(path: Path) -> _Recipe:
-    if not _is_file(path, "index.html"):
+def _static(path: Path, options: _Options) -> _Recipe:
+    if not is_file(path, "index.html"):
         raise _infeasible("static", "index.html")
-    dockerfile = dockerfiles.static(_base("static"), _port())
-    return _Recipe(dockerfile, "Static site (index.html), served by busybox httpd")
+    dockerfile = dockerfiles.static(_base("static"), _port(), options.build_command)
+    served = "served by busybox httpd"
+    return _Recipe(dockerfile, _describe("Static site (index.html)", [], options, served))
+
+
+def _describe(found: str, notes: list[str], options: _Options, started: str) -> str:
+    """For people: what was found, what the build adds, and how the app starts."""
+    if options.build_command:
+        notes = [*notes, f"build command: {options.build_command}"]
+    return ", ".join([found, *notes, started])
 
 
 RECIPES = {"python": _python, "node": _node, "go": _go, "static": _static}
@@ -220,56 +317,24 @@ MARKERS = {
 
 
 def _write_generated(path: Path, recipe: _Recipe) -> None:
-    target = path / GENERATED_DIR
-    # A .slipway symlink in the repository must not make us write outside the checkout.
-    if target.is_symlink() or (target.exists() and not target.is_dir()):
-        target.unlink()
-    target.mkdir(exist_ok=True)
-    _write(path, GENERATED_DOCKERFILE, recipe.dockerfile)
+    make_generated_dir(path)
+    write(path, GENERATED_DOCKERFILE, recipe.dockerfile)
     if recipe.requirements is not None:
-        _write(path, GENERATED_REQUIREMENTS, recipe.requirements)
+        write(path, GENERATED_REQUIREMENTS, recipe.requirements)
     _write_dockerignore(path, recipe.requirements is not None)
 
 
 def _write_dockerignore(path: Path, keep_requirements: bool) -> None:
-    if _is_file(path, ".dockerignore"):
+    if is_file(path, ".dockerignore"):
         if keep_requirements:  # the repository's rules might hide our requirements file
             with (path / ".dockerignore").open("a") as fh:
                 fh.write(f"\n!{GENERATED_REQUIREMENTS}\n")
         return
-    _write(path, ".dockerignore", f".git\n{GENERATED_DOCKERFILE}\n")
-
-
-def _write(path: Path, name: str, text: str) -> None:
-    target = path / name
-    if target.is_symlink():
-        target.unlink()
-    target.write_text(text)
-
-
-def _is_file(path: Path, name: str) -> bool:
-    """A regular file inside the checkout; a symlink counts only if it stays inside."""
-    candidate = path / name
-    try:
-        inside = candidate.resolve().is_relative_to(path.resolve())
-    except OSError:
-        return False
-    return inside and candidate.is_file()
-
-
-def _read(path: Path, name: str) -> str:
-    with (path / name).open("rb") as fh:
-        data = fh.read(MAX_MANIFEST_BYTES + 1)
-    if len(data) > MAX_MANIFEST_BYTES:
-        raise BuildError("detect_failed", f"{name} is larger than 1 MiB.")
-    return data.decode("utf-8", "replace")
+    write(path, ".dockerignore", f".git\n{GENERATED_DOCKERFILE}\n")
 
 
 def _procfile_web(path: Path) -> str | None:
-    if not _is_file(path, "Procfile"):
-        return None
-    match = PROCFILE_WEB_RE.search(_read(path, "Procfile"))
-    return match["command"] if match else None
+    return read_procfile(path).get("web")
 
 
 def _infeasible(method: str, needs: str) -> BuildError:

@@ -9,11 +9,23 @@ from pathlib import Path
 
 import docker
 import requests
-from docker.errors import APIError, DockerException
+from django.conf import settings
+from docker.errors import APIError, DockerException, ImageNotFound
 
-from deployments.adapters.builders.detect import BuildError, BuildPlan
+from deployments.adapters.builders import image_aliases
+from deployments.adapters.builders.detect import BuildPlan
+from deployments.adapters.builders.errors import BuildError
+from deployments.adapters.builders.files import (
+    GENERATED_DIR,
+    ignore_in_context,
+    is_file,
+    make_generated_dir,
+    read,
+    write,
+)
 
 TAIL_LINES = 15
+RESOLVED_DOCKERFILE = f"{GENERATED_DIR}/Dockerfile.resolved"
 # The classic builder wraps a step's stderr in colour codes; a log page shows them raw.
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -26,11 +38,16 @@ def build_image(
     labels: dict[str, str],
     log: Callable[[str], None],
 ) -> str:
-    """Build `context` with `plan` as `tag`; return the image id."""
+    """Build `context` with `plan` as `tag`; return the image id.
+
+    The Dockerfile's base images go through PAAS_IMAGE_ALIASES first, and each one must
+    already be on the engine: nothing is pulled, so a missing one fails before the build.
+    """
     try:
+        dockerfile = _resolve_base_images(client, Path(context), plan.dockerfile_path, log)
         stream = client.api.build(
             path=str(context),
-            dockerfile=plan.dockerfile_path,
+            dockerfile=dockerfile,
             tag=tag,
             labels=labels,
             rm=True,
@@ -46,6 +63,54 @@ def build_image(
         raise BuildError(
             "engine_unreachable", f"The Docker engine could not be reached: {exc}"
         ) from None
+
+
+def _resolve_base_images(
+    client: docker.DockerClient, context: Path, dockerfile: str, log: Callable[[str], None]
+) -> str:
+    """The Dockerfile to build with: a rewritten copy when an alias applied."""
+    if not is_file(context, dockerfile):
+        return dockerfile  # the engine reports a missing Dockerfile in its own words
+    resolved = image_aliases.resolve(read(context, dockerfile), settings.PAAS_IMAGE_ALIASES)
+    missing = [image for image in resolved.images if not _on_engine(client, image)]
+    if missing:
+        raise BuildError("base_image_missing", _missing_message(missing))
+    if not resolved.aliased:
+        return dockerfile
+    for written, alias in resolved.aliased:
+        log(f"==> Base image {written} aliased to {alias} (PAAS_IMAGE_ALIASES)")
+    make_generated_dir(context)
+    write(context, RESOLVED_DOCKERFILE, resolved.text)
+    ignore_in_context(context, RESOLVED_DOCKERFILE)
+    return RESOLVED_DOCKERFILE
+
+
+def _on_engine(client: docker.DockerClient, image: str) -> bool:
+    try:
+        client.images.get(image)
+    except ImageNotFound:
+        return False
+    return True
+
+
+def _missing_message(missing: list[str]) -> str:
+    names = ", ".join(missing)
+    first = missing[0]
+    subject = f"The base image {names} is" if len(missing) == 1 else f"The base images {names} are"
+    return (
+        f"{subject} not on this host's Docker engine, and Slipway does not "
+        "pull images during a build. Provide it in one of three ways: map it to a local "
+        f"image in PAAS_IMAGE_ALIASES (e.g. {_repository(first)}:*=slipway/python:bookworm), "
+        f"load it with `docker load -i <file>.tar`, or pull it from a reachable registry "
+        f"(`docker pull {first}`) before deploying again."
+    )
+
+
+def _repository(image: str) -> str:
+    """`python:3.11-slim` -> `python`; a registry's port (`host:5000/x`) is no tag."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return name.rsplit(":", 1)[0] if ":" in last else name
 
 
 def _follow(stream: Iterable[dict], log: Callable[[str], None]) -> None:
