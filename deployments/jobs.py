@@ -26,6 +26,11 @@ def run_deployment(deployment_id: int, countdown: float = 0) -> None:
     _send("run_deployment", deployment_id, countdown=countdown)
 
 
+def run_command(run_id: int) -> None:
+    """A one-off run (deployments/workers/runs.py): the claim makes a duplicate harmless."""
+    _send("run_command", run_id)
+
+
 def retire_deployment(deployment_id: int) -> None:
     """After the drain period, so requests in flight to the old container finish first."""
     _send("retire_deployment", deployment_id, countdown=settings.PAAS_DRAIN_SECONDS)

@@ -9,11 +9,14 @@ import logging
 
 from celery import shared_task
 from celery.signals import worker_ready
+from django.conf import settings
 
 from apps.models import App
 from deployments import wiring
 from deployments.services import addon_backups as backup_requests
+from deployments.services import runs as run_requests
 from deployments.workers import addons, backups, cleanup, deliveries, warden
+from deployments.workers import runs as one_off_runs
 from deployments.workers import webhook_registration as webhooks
 from deployments.workers.pipeline import lifecycle, run
 
@@ -65,6 +68,29 @@ def remove_volume(name: str) -> bool:
     if not wiring.runtime().remove_volume(name):
         raise RuntimeError(f"volume {name} is still in use")
     return True
+
+
+# --- one-off runs and scheduled jobs ------------------------------------------------------------
+
+# A run may take PAAS_RUN_TIMEOUT, after which run_once kills its container itself; the
+# task's own limits are only a backstop. A redelivered message finds the run claimed.
+RUN_TASK_LIMIT = settings.PAAS_RUN_TIMEOUT + 120
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=RUN_TASK_LIMIT,
+    time_limit=RUN_TASK_LIMIT + 60,
+)
+def run_command(run_id: int) -> str:
+    return one_off_runs.execute(run_id, wiring.runtime())
+
+
+@shared_task(acks_late=False, expires=60)
+def schedule_jobs() -> int:
+    """Celery beat's cron tick: start the scheduled jobs that are due."""
+    return run_requests.schedule_due_jobs()
 
 
 # --- the warden -------------------------------------------------------------------------------

@@ -254,6 +254,15 @@ PAAS_DEFAULT_PORT = env_int("PAAS_DEFAULT_PORT", 5000)
 PAAS_HEALTH_TIMEOUT = env_int("PAAS_HEALTH_TIMEOUT", 60)
 PAAS_DRAIN_SECONDS = env_int("PAAS_DRAIN_SECONDS", 10)
 PAAS_HEARTBEAT_TIMEOUT = env_int("PAAS_HEARTBEAT_TIMEOUT", 120)
+# One-off runs: killed after this many seconds. Scheduled jobs: how often beat looks for
+# a due one (a job fires at most this long after its time).
+PAAS_RUN_TIMEOUT = env_int("PAAS_RUN_TIMEOUT", 3600)
+PAAS_CRON_TICK_SECONDS = env_int("PAAS_CRON_TICK_SECONDS", 10)
+CELERY_BEAT_SCHEDULE["scheduled-jobs"] = {
+    "task": "deployments.tasks.schedule_jobs",
+    "schedule": PAAS_CRON_TICK_SECONDS,
+    "options": {"expires": PAAS_CRON_TICK_SECONDS * 3},
+}
 PAAS_KEEP_IMAGES = env_int("PAAS_KEEP_IMAGES", 5)
 PAAS_BASE_IMAGES = {
     "python": env_str("PAAS_BASE_IMAGE_PYTHON", "python:3.11-slim"),

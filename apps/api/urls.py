@@ -11,9 +11,11 @@ from apps.api import (
     applications,
     domains,
     environments,
+    jobs,
     notifications,
     promotions,
     resources,
+    runs,
 )
 from apps.api.auth import BearerToken
 from apps.api.errors import json_method_not_allowed, register_error_handlers
@@ -28,6 +30,8 @@ ROUTERS = (
     domains,
     notifications,
     promotions,
+    runs,
+    jobs,
 )
 
 

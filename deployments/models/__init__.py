@@ -19,6 +19,18 @@ from deployments.models.promotion import (  # noqa: F401
     PromotionStatus,
     validate_check_path,
 )
+from deployments.models.runs import (  # noqa: F401
+    ACTIVE_RUN_STATUSES,
+    FINAL_RUN_STATUSES,
+    RUN_TRANSITIONS,
+    Run,
+    RunLogLine,
+    RunStatus,
+    ScheduledJob,
+    validate_command,
+    validate_job_name,
+    validate_schedule,
+)
 from deployments.models.webhook import (  # noqa: F401
     WebhookDelivery,
     WebhookProvider,

@@ -37,7 +37,12 @@ from deployments.services import Conflict, ServiceError
 logger = logging.getLogger(__name__)
 
 MAX_TARGETS = 10
-EMAIL_EVENTS = frozenset({NotificationEvent.DEPLOYMENT_FAILED, NotificationEvent.APP_CRASHED})
+# A scheduled job's run that failed (deployments/workers/runs.py). Sent to the targets that
+# take every event, and by e-mail, as a failed deployment is.
+JOB_FAILED = "job.failed"
+EMAIL_EVENTS = frozenset(
+    {NotificationEvent.DEPLOYMENT_FAILED, NotificationEvent.APP_CRASHED, JOB_FAILED}
+)
 # A pending delivery whose next attempt is this late had its message lost: the warden
 # enqueues it again (the attempt number in the message makes a duplicate harmless).
 NAT64 = ipaddress.ip_network("64:ff9b::/96")

@@ -28,6 +28,7 @@ from deployments.workers.pipeline import (
 from deployments.workers.pipeline.context import Context
 from deployments.workers.pipeline.errors import StepFailed
 from deployments.workers.pipeline.steps import STEPS, container_spec
+from deployments.workers.runs import reconcile_runs
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ def reconcile(runtime: RuntimeBackend, router: Router) -> dict:
         "addons": revive_addons(runtime),
         "routes": sync_routes(router, runtime),
         "notifications": requeue_lost_deliveries(),
+        "runs": reconcile_runs(runtime),
     }
 
 

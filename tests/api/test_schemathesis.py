@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, settings
 from apps.models import ApiToken, Backup, BackupStatus
 from apps.models.notifications import NotificationTarget
 from deployments import services
-from deployments.models import PromotionRequest
+from deployments.models import PromotionRequest, Run, ScheduledJob
 from deployments.services import addons, domains
 
 pytestmark = pytest.mark.django_db
@@ -63,6 +63,9 @@ def path_values(owner, outsider, make_app) -> dict:
     target = NotificationTarget.objects.create(app=app, url="https://hooks.example/", secret="s")
     # Someone else asked, so the owner may decide on it.
     request = PromotionRequest.objects.create(app=app, requested_by=outsider)
+    env = app.environment("production")
+    run = Run.objects.create(app=app, environment=env, command="true")
+    job = ScheduledJob.objects.create(environment=env, name="j", schedule="0 3 * * *", command="id")
     return {
         "name": app.name,
         "environment": "production",
@@ -73,6 +76,8 @@ def path_values(owner, outsider, make_app) -> dict:
         "hostname": DOMAIN,
         "target_id": target.pk,
         "request_id": request.pk,
+        "run_id": run.pk,
+        "job_id": job.pk,
     }
 
 
