@@ -4,8 +4,19 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from apps.models import App, BuildMethod, EnvironmentName
+from apps.models.app import COMMAND_MAX
 from apps.validators import validate_app_name, validate_env_key, validate_env_value
 from deployments.adapters.sources import validate_branch, validate_repository_url
+
+
+def clean_command(command: str) -> str:
+    """A shell command line, as a Procfile line is: one line, no NUL; empty is none."""
+    command = (command or "").strip()
+    if "\x00" in command:
+        raise ValidationError("A command cannot contain a NUL character.")
+    if "\n" in command or "\r" in command:
+        raise ValidationError("A command is one line (chain commands with && or ;).")
+    return command
 
 
 class AppSettingsForm(forms.Form):
@@ -16,6 +27,33 @@ class AppSettingsForm(forms.Form):
     build_method = forms.ChoiceField(choices=BuildMethod.choices, required=False)
     port = forms.IntegerField(min_value=1, max_value=65535, required=False)
     health_check_path = forms.CharField(max_length=255, required=False)
+    build_command = forms.CharField(max_length=COMMAND_MAX, required=False)
+    start_command = forms.CharField(max_length=COMMAND_MAX, required=False)
+    release_command = forms.CharField(max_length=COMMAND_MAX, required=False)
+
+    COMMANDS = (
+        ("build_command", "Build command", "npm run build", "Runs in the image build."),
+        ("start_command", "Start command", "uvicorn main:app --port $PORT", "The web process."),
+        (
+            "release_command",
+            "Release command",
+            "python manage.py migrate",
+            "Runs once per deployment, before it takes traffic.",
+        ),
+    )
+
+    def command_fields(self):
+        """(bound field, label, placeholder, help) for the template."""
+        return [(self[name], label, example, help) for name, label, example, help in self.COMMANDS]
+
+    def clean_build_command(self):
+        return clean_command(self.cleaned_data.get("build_command", ""))
+
+    def clean_start_command(self):
+        return clean_command(self.cleaned_data.get("start_command", ""))
+
+    def clean_release_command(self):
+        return clean_command(self.cleaned_data.get("release_command", ""))
 
     def clean_repository(self):
         return validate_repository_url(self.cleaned_data["repository"].strip())
@@ -74,7 +112,16 @@ def clean_env_payload(payload) -> dict[str, dict[str, str]]:
     return cleaned
 
 
-SETTINGS_FIELDS = ("repository", "branch", "build_method", "port", "health_check_path")
+SETTINGS_FIELDS = (
+    "repository",
+    "branch",
+    "build_method",
+    "port",
+    "health_check_path",
+    "build_command",
+    "start_command",
+    "release_command",
+)
 
 
 def clean_settings_patch(app: App, patch: dict) -> tuple[dict, dict[str, dict[str, str]]]:

@@ -244,7 +244,14 @@ PAAS_ROUTER_ACCESS_LOG = env_bool("PAAS_ROUTER_ACCESS_LOG", False)
 # Each app network's subnet comes from this pool, cut into /PAAS_NETWORK_PREFIX pieces.
 PAAS_NETWORK_POOL = env_str("PAAS_NETWORK_POOL", "10.213.0.0/16")
 PAAS_NETWORK_PREFIX = env_int("PAAS_NETWORK_PREFIX", 24)
-PAAS_MAX_REPLICAS = env_int("PAAS_MAX_REPLICAS", 10)
+PAAS_MAX_REPLICAS = env_int("PAAS_MAX_REPLICAS", 10)  # per process type
+# The release phase (a Procfile's release: line or the app's release command).
+PAAS_RELEASE_TIMEOUT = env_int("PAAS_RELEASE_TIMEOUT", 600)
+PAAS_RELEASE_ON_ROLLBACK = env_bool("PAAS_RELEASE_ON_ROLLBACK", True)
+# SIGTERM, then this long before SIGKILL: a worker may finish the job it has.
+PAAS_STOP_GRACE_SECONDS = env_int("PAAS_STOP_GRACE_SECONDS", 10)
+# A process type other than web must stay up this long after it starts to count as started.
+PAAS_PROCESS_SETTLE_SECONDS = env_float("PAAS_PROCESS_SETTLE_SECONDS", 2.0)
 PAAS_MAX_BODY_BYTES = env_int("PAAS_MAX_BODY_BYTES", 200 * 1024 * 1024)
 PAAS_BUILD_DIR = Path(env_str("PAAS_BUILD_DIR", str(VAR_DIR / "builds")))
 PAAS_ALLOW_LOCAL_REPOSITORIES = env_bool("PAAS_ALLOW_LOCAL_REPOSITORIES", False)

@@ -11,11 +11,13 @@ from apps.api.schemas import (
     EnvironmentOut,
     EnvironmentPatchIn,
     EnvironmentUpdatedOut,
+    FormationIn,
+    FormationOut,
     ScaleIn,
     ScaleSavedOut,
     answers,
 )
-from deployments.services import routing
+from deployments.services import environment_named, formation, routing
 
 router = Router(tags=["environments"])
 
@@ -58,3 +60,27 @@ def scale(request, name: AppName, payload: ScaleIn):
     if deployment is None:
         return ScaleSavedOut(environment=payload.environment, replicas=payload.replicas)
     return Status(202, deployment)
+
+
+@router.get("/apps/{name}/formation", response=answers(200, FormationOut, 400, 404))
+def get_formation(request, name: AppName, environment: EnvironmentChoice = "production"):
+    """Each process type's count and command (the live deployment's types)."""
+    env = environment_named(app_for(request.auth, name), environment)
+    return formation.formation(env)
+
+
+@router.put(
+    "/apps/{name}/formation",
+    response={**answers(202, FormationOut, 400, 404, 409, 503), 200: FormationOut},
+)
+def change_formation(request, name: AppName, payload: FormationIn):
+    """200 once saved (nothing live, or nothing changed); 202 while a deployment of the live
+    image applies it (`deployment` is its number; GET shows the new counts at once)."""
+    app = app_for(request.auth, name)
+    env, deployment = formation.set_formation(
+        app, payload.environment, payload.processes, request.auth
+    )
+    body = formation.formation(env)
+    if deployment is None:
+        return body
+    return Status(202, {**body, "deployment": deployment.number})

@@ -174,6 +174,9 @@ class AppOut(Schema):
     build: str
     port: int | None
     health_check_path: str
+    build_command: str
+    start_command: str
+    release_command: str
     status: str
     urls: dict[str, str]
     live: dict[str, int | None] = Field(description="The live deployment's number per environment.")
@@ -223,7 +226,16 @@ class AppDeletingOut(Schema):
     status: str
 
 
+COMMAND_DOCS = {
+    "build_command": "Runs in the image build after dependencies are installed.",
+    "start_command": "The web process's command (over the Procfile and detection).",
+    "release_command": "Runs once per deployment before it takes traffic (over the Procfile).",
+}
+
+
 class AppCreateIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
     name: str
     repository: str
     branch: str | None = Field(None, description="Empty: the repository's default branch.")
@@ -232,6 +244,9 @@ class AppCreateIn(Schema):
     health_check_path: str | None = Field(None, description="Empty: /.")
     env: EnvPayload | None = Field(None, description="Env vars per environment.")
     deploy: bool = Field(False, description="Queue a production deployment at once.")
+    build_command: str | None = Field(None, description=COMMAND_DOCS["build_command"])
+    start_command: str | None = Field(None, description=COMMAND_DOCS["start_command"])
+    release_command: str | None = Field(None, description=COMMAND_DOCS["release_command"])
 
     def form_data(self) -> dict:
         """What AppCreateForm checks: empty values mean the defaults."""
@@ -242,6 +257,9 @@ class AppCreateIn(Schema):
             "build_method": self.build or BuildMethod.AUTO,
             "port": self.port,
             "health_check_path": self.health_check_path or "/",
+            "build_command": self.build_command or "",
+            "start_command": self.start_command or "",
+            "release_command": self.release_command or "",
         }
 
 
@@ -256,6 +274,9 @@ class AppPatchIn(Schema):
     build_method: Build | None = Field(None, description="The older name of `build`.")
     port: int | None = None
     health_check_path: str | None = None
+    build_command: str | None = Field(None, description=COMMAND_DOCS["build_command"])
+    start_command: str | None = Field(None, description=COMMAND_DOCS["start_command"])
+    release_command: str | None = Field(None, description=COMMAND_DOCS["release_command"])
     env: EnvPayload | None = Field(None, description="Env vars to set (others are kept).")
 
 
@@ -740,3 +761,25 @@ class ScaleSavedOut(Schema):
     environment: str
     replicas: int
     deployment: None = None
+
+
+class ProcessOut(Schema):
+    replicas: int
+    command: str = Field(description="Empty: the image's own command (web only).")
+
+
+class FormationOut(Schema):
+    environment: str
+    processes: dict[str, ProcessOut] = Field(description="Per process type, web first.")
+    deployment: int | None = Field(
+        None, description="The number of the deployment applying a change (202 only)."
+    )
+
+
+class FormationIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    environment: EnvironmentChoice = "production"
+    processes: dict[str, object] = Field(
+        description="Process type: count, from 0 to PAAS_MAX_REPLICAS; types not named keep theirs."
+    )

@@ -25,8 +25,8 @@ from apps.models.app import (  # noqa: F401
     Domain,
     Environment,
     EnvironmentName,
-    Visibility,
     EnvVar,
+    Visibility,
     Volume,
 )
 from apps.models.notifications import (  # noqa: F401

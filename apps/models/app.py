@@ -8,8 +8,10 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from apps.validators import validate_app_name, validate_env_key, validate_env_value
-from deployments.models import ACTIVE_STATUSES, Deployment, Status
+from deployments.models import ACTIVE_STATUSES, WEB, Deployment, Status
 from paas.crypto import EncryptedTextField
+
+COMMAND_MAX = 2000
 
 
 class AppCleanupRequested(Exception):
@@ -66,6 +68,18 @@ class App(models.Model):
         null=True, blank=True, help_text="Empty: Slipway sets $PORT and the app listens on it."
     )
     health_check_path = models.CharField(max_length=255, default="/")
+    # Heroku's three commands; empty: the Procfile's line, or what the build detects.
+    build_command = models.CharField(
+        max_length=COMMAND_MAX, blank=True, help_text="Runs in the image build, after installs."
+    )
+    start_command = models.CharField(
+        max_length=COMMAND_MAX, blank=True, help_text="The web process (over the Procfile's)."
+    )
+    release_command = models.CharField(
+        max_length=COMMAND_MAX,
+        blank=True,
+        help_text="Runs once per deployment, before it takes traffic (over the Procfile's).",
+    )
     status = models.CharField(max_length=16, choices=AppStatus, default=AppStatus.CREATED)
     webhook_secret = EncryptedTextField(blank=True, default="")
     webhook_environment = models.CharField(
@@ -186,6 +200,8 @@ class Environment(models.Model):
     stopped = models.BooleanField(default=False)
     # How many web containers of the live deployment serve it, balanced by the router.
     replicas = models.PositiveSmallIntegerField(default=1)
+    # The other process types' counts ({"worker": 2}); a type not named runs one container.
+    formation = models.JSONField(default=dict, blank=True)
     # Who may reach it: everyone, holders of a password (stored hashed), or only the app's
     # own processes on its network.
     visibility = models.CharField(max_length=16, choices=Visibility, default=Visibility.PUBLIC)
@@ -243,6 +259,12 @@ class Environment(models.Model):
             self.hostname,
             *self.domains.order_by("hostname").values_list("hostname", flat=True),
         ]
+
+    def process_count(self, process_type: str) -> int:
+        """How many containers of this process type run (web: `replicas`)."""
+        if process_type == WEB:
+            return self.replicas
+        return int(self.formation.get(process_type, 1))
 
     def env_dict(self) -> dict[str, str]:
         return {var.key: var.value for var in self.env_vars.all()}

@@ -10,6 +10,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required as django_login_required
 from django.contrib.auth.views import redirect_to_login
 from django.db.models import OuterRef, Subquery
@@ -23,8 +24,9 @@ from apps.access import app_for, deployment_for, environment_for
 from apps.models import App, Environment, EnvironmentName
 from deployments import services
 from deployments.adapters.runtime import RuntimeBackendError
-from deployments.models import Deployment, LogLine, Status
+from deployments.models import WEB, Deployment, LogLine, Status
 from deployments.models.pipeline import planned_steps
+from deployments.services import formation
 
 STOP_POLLING = 286
 LOG_PAGE = 500  # log lines per poll
@@ -87,7 +89,7 @@ def duration_text(delta: timedelta | None) -> str:
 
 def pipeline_steps(d: Deployment) -> list[dict]:
     """The steps this deployment runs, each done, current, failed or todo."""
-    names = planned_steps(d.trigger)
+    names = planned_steps(d.trigger, bool(d.release_command or d.app.release_command))
     reached = next((i for i, (name, _) in enumerate(names) if name == d.step), -1)
     steps = []
     for i, (name, label) in enumerate(names):
@@ -162,6 +164,10 @@ def home_apps(request):
 
 def _environments(app: App) -> list[Environment]:
     envs = list(app.environments.select_related("live_deployment"))
+    for env in envs:  # the formation form: web's count is `replicas`, then the other types
+        kinds = sorted(k for k in formation.process_commands(env) if k != WEB)
+        env.ui_processes = [(kind, env.process_count(kind)) for kind in kinds]
+        env.ui_max_replicas = settings.PAAS_MAX_REPLICAS
     return sorted(envs, key=lambda e: EnvironmentName.values.index(e.name))
 
 

@@ -16,6 +16,9 @@ from apps.access import app_for, environment_for
 from apps.models.app import Visibility
 from apps.web.actions import CHANGED, NEW_DEPLOYMENT, app_action
 from apps.web.pages import login_required
+from deployments.models import WEB
+from deployments.services import ServiceError
+from deployments.services import formation as formation_service
 from deployments.services import routing as service
 
 MIB = 1024 * 1024
@@ -133,3 +136,34 @@ def scale(request, app):
         f"Scaling {environment} to {containers} (deployment #{deployment.number}).",
         NEW_DEPLOYMENT,
     )
+
+
+@app_action
+def formation(request, app):
+    """The environment card's counts: `replicas` for web, `process-<type>` for the rest."""
+    environment = request.POST.get("environment", "production")
+    counts = {}
+    for field, raw in request.POST.items():
+        kind = WEB if field == "replicas" else field.removeprefix("process-")
+        if field == "replicas" or field.startswith("process-"):
+            raw = raw.strip()
+            counts[kind] = int(raw) if raw.isascii() and raw.isdigit() else raw
+    try:
+        env, deployment = formation_service.set_formation(
+            app, environment, counts, requested_by=request.user
+        )
+    except ValidationError as exc:
+        raise ServiceError(" ".join(exc.messages), "invalid_formation") from None
+    text = _containers_text(counts)
+    if deployment is not None:
+        return f"Scaling {environment} to {text} (deployment #{deployment.number}).", NEW_DEPLOYMENT
+    if env.live_deployment_id:
+        return f"{environment.capitalize()} already runs {text}.", CHANGED
+    return f"{environment.capitalize()} starts {text} from its next deployment.", CHANGED
+
+
+def _containers_text(counts: dict) -> str:
+    if set(counts) == {WEB}:
+        n = counts[WEB]
+        return f"{n} container{'s' if n != 1 else ''}"
+    return ", ".join(f"{n} {kind}" for kind, n in counts.items())

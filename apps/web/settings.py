@@ -11,14 +11,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from apps.access import app_for, environment_for
-from apps.forms import ApiTokenForm, AppSettingsForm, DeleteAppForm, EnvVarForm
+from apps.forms import SETTINGS_FIELDS, ApiTokenForm, AppSettingsForm, DeleteAppForm, EnvVarForm
 from apps.models import ApiToken, App, EnvironmentName
 from apps.web.domains import domains_context
 from apps.web.pages import login_required
 from deployments import services
 from deployments.services.webhooks import webhook_url
-
-SETTINGS_FIELDS = ["repository", "branch", "build_method", "port", "health_check_path"]
 
 
 def _current_settings(app: App) -> dict:

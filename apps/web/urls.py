@@ -78,6 +78,7 @@ domains_and_volumes = [
 routing_and_scaling = [
     path(APP + "routing/<str:environment>/", routing.routing_settings, name="app-routing"),
     path(APP + "scale/", routing.scale, name="app-scale"),
+    path(APP + "formation/", routing.formation, name="app-formation"),
 ]
 
 # What the router shows instead of a stopped or maintenance app: no sign-in.

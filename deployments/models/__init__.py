@@ -4,6 +4,7 @@ from deployments.models.deployment import (  # noqa: F401
     ACTIVE_STATUSES,
     FINAL_STATUSES,
     TRANSITIONS,
+    WEB,
     Deployment,
     DeploymentQuerySet,
     InvalidTransition,

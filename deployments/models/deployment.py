@@ -7,6 +7,9 @@ from django.utils import timezone
 from paas import transitions
 from paas.transitions import InvalidTransition  # noqa: F401 - importable from here too
 
+# The process type the router sends requests to; every other type only has to stay up.
+WEB = "web"
+
 
 class Status(models.TextChoices):
     PENDING = "pending"
@@ -194,6 +197,27 @@ class Deployment(models.Model):
             return list(data["container_ids"])
         # A deployment made before replicas had one container, under this key.
         return [data["container_id"]] if data.get("container_id") else []
+
+    @property
+    def processes(self) -> dict[str, str]:
+        """Process type -> command, settled when it was built (Procfile, start command); web's
+        "" means the image's own command. Never holds `release` (see release_command)."""
+        return dict(self.step_data.get("processes") or {WEB: ""})
+
+    @property
+    def release_command(self) -> str:
+        return self.step_data.get("release_command", "")
+
+    @property
+    def process_containers(self) -> dict[str, list[str]]:
+        """Its containers of each process type but web, in replica order."""
+        recorded = self.step_data.get("process_containers") or {}
+        return {kind: list(ids) for kind, ids in recorded.items()}
+
+    @property
+    def web_port(self) -> int | None:
+        """The port its web replicas listen on when found by the health check (not $PORT)."""
+        return self.step_data.get("port")
 
     @property
     def recorded_upstreams(self) -> list[str]:

@@ -17,14 +17,14 @@ from django.db import transaction
 from apps.models import App, Environment
 from apps.models.app import Visibility
 from deployments import jobs
-from deployments.models import ACTIVE_STATUSES, Deployment, Trigger
+from deployments.models import Deployment, Trigger
 from deployments.services import (
-    Conflict,
     ServiceError,
     _reusable_image,
     _run_image_again,
     environment_named,
 )
+from deployments.services.formation import check_can_scale
 
 ROUTING_FIELDS = (
     "visibility",
@@ -56,6 +56,7 @@ BCRYPT_MAX_BYTES = 72
 STOPPED_PAGE = "This app is stopped."
 MAINTENANCE_PAGE = "This app is under maintenance."
 NO_PASSWORD_PAGE = "This app is protected, and its password is not set yet."
+NO_WEB_PAGE = "This app runs no web process (its web formation is 0)."
 
 
 # --- router settings ----------------------------------------------------------------------
@@ -199,6 +200,8 @@ def router_page(env: Environment) -> str | None:
         return STOPPED_PAGE
     if env.visibility == Visibility.PROTECTED and not env.basic_auth_hash:
         return NO_PASSWORD_PAGE  # never public by accident
+    if env.replicas == 0:
+        return NO_WEB_PAGE
     return None
 
 
@@ -212,16 +215,7 @@ def scale(app: App, environment_name: str, replicas: int, requested_by=None) -> 
     if isinstance(replicas, bool) or not isinstance(replicas, int) or not 1 <= replicas <= most:
         raise ServiceError(f"Replicas must be a whole number from 1 to {most}.", "invalid_replicas")
     environment = environment_named(app, environment_name)
-    if environment.stopped:
-        raise Conflict(
-            f"The {environment.name} environment is stopped; start it, then scale it.", "stopped"
-        )
-    if app.deployments.filter(environment=environment, status__in=ACTIVE_STATUSES).exists():
-        # It would start the image that is live now, after the one being deployed.
-        raise Conflict(
-            f"A deployment to {environment.name} is pending or in progress; scale once it is done.",
-            "deployment_in_progress",
-        )
+    check_can_scale(app, environment)
     source = None
     if environment.live_deployment_id is not None:
         source = _reusable_image(environment.live_deployment, "scale")

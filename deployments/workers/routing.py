@@ -43,8 +43,6 @@ def route_for(
     )
 
 
-
-
 def apply(env: Environment, router: Router, upstreams: list[str], health_path=None) -> Route | None:
     """Write the environment's route (or remove it when nothing is to be routed)."""
     route = route_for(env, upstreams, health_path)
@@ -58,8 +56,6 @@ def apply(env: Environment, router: Router, upstreams: list[str], health_path=No
 # --- the live deployment's web replicas ----------------------------------------------------
 
 
-
-
 def live_upstreams(env: Environment, runtime: RuntimeBackend) -> list[str]:
     """Where the live replicas answer now (addresses may change across restarts); a replica
     the engine cannot place keeps its last recorded address, and the router's health check
@@ -69,7 +65,7 @@ def live_upstreams(env: Environment, runtime: RuntimeBackend) -> list[str]:
     upstreams = []
     for index, container in enumerate(live.web_containers):
         try:
-            upstreams.append(str(runtime.endpoint(container, env.app.network)))
+            upstreams.append(str(runtime.endpoint(container, env.app.network, live.web_port)))
         except Exception:  # noqa: BLE001 - a vanished container: the warden revives it
             if index < len(recorded):
                 upstreams.append(recorded[index])

@@ -179,23 +179,69 @@ def crash_candidates():
 def revive(env: Environment, runtime, router) -> bool:
     live = env.live_deployment
     live.app, live.environment = env.app, env  # share the rows already loaded
-    if not _replicas_down(live, runtime) and "crashed_at" not in live.step_data:
+    quiet = not _replicas_down(live, runtime) and not _processes_down(live, runtime)
+    if quiet and "crashed_at" not in live.step_data:
         return False  # all is well (the common case: no lock taken)
     if not _take_revive_lease(live):
         return False  # another warden round is bringing it back right now
     try:
         # Again under the lease: the round that held it may have just brought them back.
+        workers_back = _revive_processes(env, live, _processes_down(live, runtime), runtime)
         down = _replicas_down(live, runtime)
         if not down:
             if "crashed_at" in live.step_data:
                 _recovered(env, live)  # back by Docker's restart policy or a start
-            return False
+            return workers_back > 0
         return _revive(env, live, down, runtime, router)
     finally:
         live.patch_step_data(revive_until=None)
 
 
+def _processes_down(live: Deployment, runtime) -> list[tuple[str, int, str]]:
+    """(process type, replica index, container) of each non-web container not running."""
+    return [
+        (kind, index, container)
+        for kind, containers in live.process_containers.items()
+        for index, container in enumerate(containers)
+        if not runtime.is_running(container)
+    ]
+
+
+def _revive_processes(env: Environment, live: Deployment, down, runtime) -> int:
+    """Restart each stopped worker-type container, or start a fresh one when it is gone; no
+    health check (they serve no requests), only the same settle time as at deploy."""
+    revived = 0
+    for kind, index, container in down:
+        try:
+            if _container_exists(runtime, env, live, container):
+                runtime.restart(container)
+            else:
+                container = _start_fresh_process(env, live, kind, index, runtime)
+            runtime.wait_running(container, settings.PAAS_PROCESS_SETTLE_SECONDS)
+        except Exception as exc:  # noqa: BLE001 - the next round tries again
+            live.log(f"==> The warden could not bring {kind} back ({_reason(exc)}); retrying soon.")
+            continue
+        live.log(f"==> The {kind} process of deployment #{live.number} stopped; restarted it.")
+        revived += 1
+    return revived
+
+
+def _start_fresh_process(env: Environment, live: Deployment, kind: str, index: int, runtime):
+    ensure_app_network(env.app, runtime)
+    spec = container_spec(Context(live, runtime, None), index, kind)
+    runtime.remove(spec.name)
+    started = runtime.start(spec)
+    processes = live.process_containers
+    old, processes[kind][index] = processes[kind][index], started
+    live.containers = [c for c in live.containers if c != old] + [started]
+    Deployment.objects.filter(pk=live.pk).update(containers=live.containers)
+    live.patch_step_data(process_containers=processes)
+    return started
+
+
 def _replicas_down(live: Deployment, runtime) -> list[int]:
+    if live.web_containers == [] and "container_ids" in live.step_data:
+        return []  # web scaled to 0
     containers = live.web_containers or [None]
     return [i for i, c in enumerate(containers) if not (c and runtime.is_running(c))]
 
@@ -235,8 +281,6 @@ def _take_revive_lease(live: Deployment) -> bool:
 
     until = (now + _revive_lease()).isoformat()
     return live.patch_step_data(free, revive_until=until) is not None
-
-
 
 
 def _container_exists(runtime, env: Environment, live: Deployment, container: str | None) -> bool:
@@ -281,7 +325,7 @@ def _bring_back(env: Environment, live: Deployment, index: int, container, runti
 
 
 def _wait_healthy(runtime, env: Environment, container: str):
-    endpoint = runtime.endpoint(container, env.app.network)
+    endpoint = runtime.endpoint(container, env.app.network, env.live_deployment.web_port)
     runtime.wait_healthy(
         container, endpoint, env.app.health_check_path, settings.PAAS_HEALTH_TIMEOUT, logger.info
     )

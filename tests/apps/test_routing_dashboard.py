@@ -212,10 +212,47 @@ def test_the_app_page_has_a_scale_button_per_environment(web, shop):
     Environment.objects.filter(app=shop, name="staging").update(replicas=3)
     for url in (reverse("app-detail", args=["shop"]), reverse("app-environments", args=["shop"])):
         body = web.get(url, headers=HX).content.decode()
-        assert f'action="{reverse("app-scale", args=["shop"])}"' in body
+        assert f'action="{reverse("app-formation", args=["shop"])}"' in body
         assert 'id="scale-production"' in body and 'id="scale-staging"' in body
         assert 'id="replicas-staging" name="replicas" value="3"' in body
-        assert "3 containers" in body and "1 container" in body
+        assert "3 web containers" in body and "1 web container" in body
+
+
+def test_the_formation_form_has_a_count_per_process_type(web, shop, local_image_id):
+    processes = {"web": "", "worker": "python worker.py", "clock": "python clock.py"}
+    make_live_deployment(shop, local_image_id, step_data={"processes": processes})
+    Environment.objects.filter(app=shop, name="production").update(formation={"worker": 2})
+    body = web.get(reverse("app-environments", args=["shop"]), headers=HX).content.decode()
+    assert 'name="process-worker" value="2"' in body and 'name="process-clock" value="1"' in body
+    assert "1 web container · 1 clock · 2 worker" in body
+
+
+def test_the_formation_form_scales_each_type(web, shop, local_image_id):
+    live = make_live_deployment(
+        shop, local_image_id, step_data={"processes": {"web": "", "worker": "w"}}
+    )
+    response = web.post(
+        reverse("app-formation", args=["shop"]),
+        {"environment": "production", "replicas": "2", "process-worker": "0"},
+        headers=HX,
+    )
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert f"Scaling production to 2 web, 0 worker (deployment #{live.number + 1})." in text
+    env = _env(shop, "production")
+    assert env.replicas == 2 and env.formation == {"worker": 0}
+
+
+def test_the_formation_form_refuses_a_bad_count_and_changes_nothing(web, shop, local_image_id):
+    make_live_deployment(shop, local_image_id, step_data={"processes": {"web": "", "worker": "w"}})
+    response = web.post(
+        reverse("app-formation", args=["shop"]),
+        {"environment": "production", "replicas": "1", "process-worker": "-3"},
+        headers=HX,
+    )
+    assert response.status_code == 400
+    assert "from 0 to 10" in response.content.decode()
+    assert _env(shop, "production").formation == {} and shop.deployments.count() == 1
 
 
 def test_scaling_with_nothing_live_saves_the_count(web, shop):

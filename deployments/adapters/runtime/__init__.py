@@ -82,6 +82,7 @@ class ContainerSpec:
     volumes: dict[str, str] = field(default_factory=dict)  # named volume -> mount path
     aliases: list[str] = field(default_factory=list)  # extra names on `network`
     restart: bool = True  # False: no restart policy (a container that runs to completion)
+    stop_grace: int = 10  # seconds between SIGTERM and SIGKILL on a stop
 
     def __repr__(self) -> str:
         # Env values are secrets: a spec that ends up in a log or a traceback shows keys only.
@@ -146,7 +147,7 @@ class RuntimeBackend(Protocol):
 
     def start(self, spec: ContainerSpec) -> str: ...
 
-    def endpoint(self, container_id: str, network: str) -> Endpoint: ...
+    def endpoint(self, container_id: str, network: str, port: int | None = None) -> Endpoint: ...
 
     # A container that runs to completion: its output lines go to on_line as they come;
     # killed after `timeout` seconds or once cancelled() says so; always removed at the end.
@@ -165,9 +166,16 @@ class RuntimeBackend(Protocol):
         path: str = "/",
         timeout: float = 60,
         log: Callable[[str], object] = print,
+        on_port: Callable[[Endpoint], object] | None = None,
     ) -> float: ...
 
-    def stop(self, container_id: str, timeout: int = 10) -> None: ...
+    # Raises ContainerExited unless it runs for `seconds` since it started (a worker).
+    def wait_running(self, container_id: str, seconds: float) -> None: ...
+
+    # SIGTERM, then SIGKILL after `timeout` (None: the container's own grace period).
+    def stop(self, container_id: str, timeout: int | None = 10) -> None: ...
+
+    def stop_all(self, container_ids: list[str]) -> None: ...  # at once, each its own grace
 
     def remove(self, container_id: str) -> None: ...
 

@@ -17,6 +17,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -43,6 +44,7 @@ from deployments.adapters.runtime import (
     RuntimeBackendError,
     SubnetTaken,
 )
+from deployments.adapters.runtime.listening import Listener, hint, other_port, parse_proc_net
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +70,11 @@ EXEC_OUTPUT_TAIL = 8000  # characters of a command's messages kept for the calle
 SEND_CHUNK = 64 * 1024
 SEND_STALL = 2.0  # seconds a full socket waits before we ask whether the command still runs
 READER_GRACE = 2.0
+STOP_THREADS = 8
+# Refused this long, the health check looks which port the app does listen on (and then
+# again every PORT_SNIFF_EVERY seconds).
+PORT_SNIFF_AFTER = 1.0
+PORT_SNIFF_EVERY = 1.0
 
 
 class DockerRuntime:
@@ -211,12 +218,13 @@ class DockerRuntime:
             if exc.status_code != 409:  # 409: a removal is already in progress
                 raise
 
-    def endpoint(self, container_id: str, network: str) -> Endpoint:
+    def endpoint(self, container_id: str, network: str, port: int | None = None) -> Endpoint:
+        """Its address on `network`, at `port` or the port it was started for."""
         with _engine_errors(f"inspect container {container_id[:12]}"):
             container = self.client.containers.get(container_id)
         networks = container.attrs["NetworkSettings"]["Networks"] or {}
         ip = (networks.get(network) or {}).get("IPAddress")
-        port = container.labels.get(PORT_LABEL)
+        port = port or container.labels.get(PORT_LABEL)
         if not ip or not port:
             raise EngineError(f"container {container.name} has no address on network {network}")
         return Endpoint(ip, int(port))
@@ -228,15 +236,19 @@ class DockerRuntime:
         path: str = "/",
         timeout: float = 60,
         log: Callable[[str], object] = print,
+        on_port: Callable[[Endpoint], object] | None = None,
     ) -> float:
         """Poll until the app answers HTTP below 500; returns the seconds it took.
 
-        A crashed container is left as it is (its restart policy keeps trying): the caller
-        removes it once it has the logs it needs.
+        With `on_port`, an app that refuses connections on its port but listens on exactly
+        one other port on all interfaces is probed there instead, and on_port is told. A
+        timeout says what the container does listen on. A crashed container is left as it
+        is (its restart policy keeps trying): the caller removes it once it has its logs.
         """
         started = time.monotonic()
         deadline = started + timeout
         log(f"Waiting for the app to answer on http://{endpoint}{path} (up to {timeout:g}s)")
+        sniff_at = started + PORT_SNIFF_AFTER
         while True:
             self._raise_if_crashed(container_id)
             answer = _probe(endpoint, path, deadline - time.monotonic())
@@ -244,12 +256,38 @@ class DockerRuntime:
                 elapsed = time.monotonic() - started
                 log(f"The app answered HTTP {answer} after {elapsed:.2f}s")
                 return elapsed
+            if on_port and answer == "ConnectionRefusedError" and time.monotonic() > sniff_at:
+                sniff_at = time.monotonic() + PORT_SNIFF_EVERY
+                found = other_port(self.listening(container_id) or [], endpoint.port)
+                if found:
+                    log(
+                        f"The app listens on port {found}, not on $PORT ({endpoint.port}): "
+                        f"routing to {found}. Set the app's port to {found} to say so."
+                    )
+                    endpoint = Endpoint(endpoint.host, found)
+                    on_port(endpoint)
+                    continue
             if time.monotonic() + POLL_INTERVAL > deadline:
-                message = f"the app did not answer on port {endpoint.port} within {timeout:g}s"
-                raise HealthCheckFailed(
-                    f"{message} (last: {answer})", logs_tail=self._tail(container_id)
-                )
+                raise self._timed_out(container_id, endpoint, timeout, answer)
             time.sleep(POLL_INTERVAL)
+
+    def _timed_out(self, container_id, endpoint: Endpoint, timeout: float, answer):
+        message = f"the app did not answer on port {endpoint.port} within {timeout:g}s"
+        listeners = self.listening(container_id)
+        if listeners is not None:
+            message = f"{message}. {hint(listeners, endpoint.port)}"
+        return HealthCheckFailed(f"{message} (last: {answer})", logs_tail=self._tail(container_id))
+
+    def listening(self, container_id: str) -> list[Listener] | None:
+        """The TCP sockets listening in the container, from its /proc/net/tcp{,6}; None when
+        they cannot be read (an image without cat, a container gone)."""
+        command = ["cat", "/proc/net/tcp", "/proc/net/tcp6"]
+        try:
+            exec_id = self.client.api.exec_create(container_id, command, stderr=False)["Id"]
+            output = self.client.api.exec_start(exec_id)
+        except (DockerException, requests.RequestException):
+            return None
+        return parse_proc_net(output.decode("ascii", "replace"))
 
     def _raise_if_crashed(self, container_id: str) -> None:
         with _engine_errors(f"inspect container {container_id[:12]}"):
@@ -259,7 +297,7 @@ class DockerRuntime:
         if state["Status"] in CRASHED_STATES or attrs.get("RestartCount", 0) > 0:
             code = self._crash_exit_code(container_id, attrs)
             raise ContainerExited(
-                f"the app exited with code {code} before it answered",
+                f"the app exited with code {code} before it answered" + _exit_hint(code),
                 logs_tail=self._crash_tail(container_id),
                 exit_code=code,
             )
@@ -294,12 +332,33 @@ class DockerRuntime:
             raw = self.client.api.logs(container_id, stdout=True, stderr=True, tail=TAIL_LINES)
         return raw.decode("utf-8", "replace")
 
-    def stop(self, container_id: str, timeout: int = 10) -> None:
+    def wait_running(self, container_id: str, seconds: float) -> None:
+        """Return once the container has run `seconds` since it started; a crash before then
+        raises ContainerExited with its output (what a worker process must pass)."""
+        with _engine_errors(f"inspect container {container_id[:12]}"):
+            started = self.client.api.inspect_container(container_id)["State"]["StartedAt"]
+        began = _rfc3339_ns(started.split("+")[0]) or time.time_ns()
+        while True:
+            self._raise_if_crashed(container_id)
+            left = seconds - (time.time_ns() - began) / 1e9
+            if left <= 0:
+                return
+            time.sleep(min(POLL_INTERVAL, left))
+
+    def stop(self, container_id: str, timeout: int | None = 10) -> None:
+        """SIGTERM to the app (through the init), SIGKILL after `timeout` seconds; None: the
+        grace period the container was created with."""
         with _engine_errors(f"stop container {container_id[:12]}"):
             try:
                 self.client.api.stop(container_id, timeout=timeout)
             except NotFound:
                 pass
+
+    def stop_all(self, container_ids: list[str]) -> None:
+        """Stop them all at once, so a retirement waits one grace period, not one each."""
+        with ThreadPoolExecutor(max_workers=STOP_THREADS) as pool:
+            for future in [pool.submit(self.stop, c, None) for c in container_ids]:
+                future.result()
 
     def remove(self, container_id: str) -> None:
         with _engine_errors(f"remove container {container_id[:12]}"):
@@ -689,7 +748,10 @@ def _create_kwargs(spec: ContainerSpec, api_version: str = "1.41") -> dict:
         "image": spec.image,
         "name": spec.name,
         "command": spec.command,
-        "environment": dict(spec.env),  # sent in the JSON body, never on a command line
+        # Sent in the JSON body, never on a command line. The init signals the app's whole
+        # process group, so a stop reaches the app even when a shell runs it.
+        "environment": {**spec.env, "TINI_KILL_PROCESS_GROUP": "1"},
+        "stop_timeout": spec.stop_grace,
         "labels": {**spec.labels, PORT_LABEL: str(spec.port)},
         "network": spec.network,
         "mem_limit": spec.memory,
@@ -735,6 +797,15 @@ def _engine_errors(action: str) -> Iterator[None]:
         raise
     except (DockerException, requests.RequestException) as exc:
         raise EngineError(f"could not {action}: {_describe(exc)}") from exc
+
+
+def _exit_hint(code: int | None) -> str:
+    if code != 0:
+        return ""
+    return (
+        ": its command finished at once and left nothing listening. Set the app's start "
+        "command (or a Procfile web: line) to one that runs a server in the foreground"
+    )
 
 
 def _transient(exc: APIError) -> bool:

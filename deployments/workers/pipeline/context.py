@@ -40,6 +40,14 @@ class Context:
         return reuses_image(self.deployment.trigger)
 
     @property
+    def release_command(self) -> str:
+        """What the release phase runs: an image put back live brings its own command."""
+        d = self.deployment
+        if self.reuses_image and "processes" not in self.data:
+            return d.source_deployment.release_command if d.source_deployment else ""
+        return d.release_command
+
+    @property
     def network(self) -> str:
         return self.app.network
 

@@ -43,6 +43,8 @@ def retire(deployment_id: int, runtime) -> bool:
     d = Deployment.objects.select_related("environment").filter(pk=deployment_id).first()
     if d is None or d.environment.live_deployment_id == d.pk:
         return False
+    # SIGTERM first, each container its grace period: a worker finishes the job it has.
+    runtime.stop_all(d.containers)
     for container in d.containers:
         runtime.remove(container)
     prune_images(d.app, runtime)
@@ -106,11 +108,12 @@ def apply_power_state(environment_id: int, runtime, router) -> str:
         route = routing.apply(env, router, [])
         if route is not None:
             router.wait_applied(route, timeout=SWITCH_TIMEOUT)
-        for container in containers:
-            runtime.stop(container)
+        runtime.stop_all([*containers, *_other_processes(live)])
         state = "stopped"
     else:
-        upstreams = [_started(env, container, runtime) for container in containers]
+        upstreams = [_started(env, live, container, runtime) for container in containers]
+        for container in _other_processes(live):
+            runtime.restart(container)
         live.patch_step_data(upstreams=upstreams)
         routing.apply(env, router, upstreams, live.step_data.get("router_health"))
         state = "started"
@@ -118,9 +121,13 @@ def apply_power_state(environment_id: int, runtime, router) -> str:
     return state
 
 
-def _started(env: Environment, container: str, runtime) -> str:
+def _other_processes(live: Deployment) -> list[str]:
+    return [c for ids in live.process_containers.values() for c in ids]
+
+
+def _started(env: Environment, live: Deployment, container: str, runtime) -> str:
     runtime.restart(container)
-    endpoint = runtime.endpoint(container, env.app.network)
+    endpoint = runtime.endpoint(container, env.app.network, live.web_port)
     runtime.wait_healthy(
         container, endpoint, env.app.health_check_path, settings.PAAS_HEALTH_TIMEOUT, logger.info
     )

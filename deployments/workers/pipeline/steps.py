@@ -9,15 +9,18 @@ from pathlib import Path
 from django.conf import settings
 
 from deployments.adapters.builders import BuildPlan, build_image, detect
+from deployments.adapters.builders.procfile import read_procfile, shell_command
 from deployments.adapters.git_providers.tokens import clone_token_for
 from deployments.adapters.router import Route
-from deployments.adapters.runtime import ContainerSpec
+from deployments.adapters.runtime import ContainerSpec, RunOutcome
 from deployments.adapters.sources import fetch
 from deployments.adapters.sources.archive import archive_limits, extract_archive
+from deployments.models import WEB, Deployment, Status, Trigger
+from deployments.models.pipeline import NO_RELEASE_TRIGGERS
 from deployments.workers import routing
 from deployments.workers.networks import ensure_app_network
 from deployments.workers.pipeline.context import Context
-from deployments.workers.pipeline.errors import StepFailed
+from deployments.workers.pipeline.errors import Cancelled, StepFailed
 from deployments.workers.routing import health_path_for
 
 # The router applies a changed file within its throttle (50 ms); this is the ceiling.
@@ -83,11 +86,26 @@ class PrepareBuild(Step):
         return ctx.reuses_image
 
     def execute(self, ctx):
-        plan = detect(ctx.build_dir, ctx.deployment.build_method or ctx.app.build_method)
+        app = ctx.app
+        plan = detect(
+            ctx.build_dir,
+            ctx.deployment.build_method or app.build_method,
+            build_command=app.build_command,
+            build_env=ctx.environment.env_dict(),
+        )
         ctx.log(f"==> Build plan: {plan.description}")
         ctx.deployment.build_method = plan.method
         ctx.deployment.save(update_fields=["build_method"])
-        ctx.save(self.name, dockerfile=plan.dockerfile_path, method=plan.method)
+        procfile = read_procfile(ctx.build_dir)
+        processes, release = process_commands(procfile, app.start_command, app.release_command)
+        log_processes(ctx, processes, release)
+        ctx.save(
+            self.name,
+            dockerfile=plan.dockerfile_path,
+            method=plan.method,
+            processes=processes,
+            release_command=release,
+        )
 
 
 class BuildImage(Step):
@@ -115,47 +133,151 @@ class BuildImage(Step):
             ctx.runtime.remove_image(tag)  # shared cached layers stay for the next build
 
 
+class ReleasePhase(Step):
+    """The release command, once, in a one-off container of the new image with the new env
+    vars and add-ons, before any new container starts: a failure leaves the live deployment
+    serving, untouched."""
+
+    name = "release"
+
+    def skip(self, ctx):
+        trigger = ctx.deployment.trigger
+        if trigger in NO_RELEASE_TRIGGERS:
+            return True  # the same release, already run
+        if trigger == Trigger.ROLLBACK and not settings.PAAS_RELEASE_ON_ROLLBACK:
+            return True
+        return not ctx.release_command
+
+    def execute(self, ctx):
+        adopt_source_image(ctx)
+        command = ctx.release_command
+        ctx.log(f"==> Release phase: {command}")
+        prepare_runtime(ctx)
+        spec = container_spec(ctx, process="release")
+        spec.command, spec.restart = shell_command(command), False
+        ctx.save(self.name, release_container=spec.name)
+        timeout = settings.PAAS_RELEASE_TIMEOUT
+        outcome = ctx.runtime.run_once(spec, ctx.log, timeout, lambda: is_cancelled(ctx))
+        release_verdict(outcome, timeout)
+        ctx.log("==> Release phase done")
+
+    def rollback(self, ctx):
+        name = ctx.data.get("release_container")
+        if name:  # run_once removes it; this covers a worker that died during the run
+            ctx.runtime.remove(name)
+
+
+def release_verdict(outcome: RunOutcome, timeout: int) -> None:
+    if outcome.cancelled:
+        raise Cancelled()
+    if outcome.timed_out:
+        raise StepFailed(
+            "release_failed", f"The release command did not finish within {timeout}s.", True
+        )
+    if outcome.exit_code != 0:
+        raise StepFailed(
+            "release_failed",
+            f"The release command exited with code {outcome.exit_code}; nothing was switched.",
+            True,
+        )
+
+
 class StartContainers(Step):
-    """The environment's web replicas, all from the deployment's image."""
+    """Every process type's containers, all from the deployment's image: web's replicas
+    first (the ones the router will get), then the rest."""
 
     name = "start"
 
     def execute(self, ctx):
         d = ctx.deployment
-        if ctx.reuses_image:
-            self._reuse_image(ctx)
+        adopt_source_image(ctx)
         d.mark_starting()
-        replicas = max(1, ctx.environment.replicas)
-        plural = "s" if replicas > 1 else ""
-        ctx.log(f"==> Starting {replicas} container{plural} from {d.image_tag or d.image_id[:19]}")
-        ensure_app_network(ctx.app, ctx.runtime)
-        for volume in ctx.environment.volume_mounts():
-            ctx.runtime.ensure_volume(volume, ctx.app.resource_labels)
-        names = [container_spec(ctx, index).name for index in range(replicas)]
-        ctx.save(self.name, container_names=names, container_ids=[])
-        started = []
-        for index in range(replicas):
-            started.append(ctx.runtime.start(container_spec(ctx, index)))
+        plan = formation_plan(ctx)
+        ctx.log(f"==> Starting {describe_plan(plan)} from {d.image_tag or d.image_id[:19]}")
+        prepare_runtime(ctx)
+        names = [container_spec(ctx, index, kind).name for kind, index in plan]
+        ctx.save(self.name, container_names=names, container_ids=[], process_containers={})
+        web, others = [], {}
+        for kind, index in plan:
+            container = ctx.runtime.start(container_spec(ctx, index, kind))
+            if kind == WEB:
+                web.append(container)
+            else:
+                others.setdefault(kind, []).append(container)
             # Saved after each one: a crash in the middle leaves nothing unaccounted for.
-            d.containers = list(started)
+            d.containers = [*web, *(c for ids in others.values() for c in ids)]
             d.save(update_fields=["containers"])
-            ctx.save(self.name, container_ids=list(started))
-
-    def _reuse_image(self, ctx):
-        d, source = ctx.deployment, ctx.deployment.source_deployment
-        if source is None or not source.image_id:
-            raise StepFailed("image_missing", "The source deployment has no image to reuse.", True)
-        d.image_id, d.image_tag, d.commit_sha = source.image_id, source.image_tag, source.commit_sha
-        d.commit_message, d.build_method = source.commit_message, source.build_method
-        d.save(
-            update_fields=["image_id", "image_tag", "commit_sha", "commit_message", "build_method"]
-        )
-        ctx.log(f"==> Reusing the image of deployment #{source.number} (no build)")
+            ctx.save(self.name, container_ids=list(web), process_containers=others)
 
     def rollback(self, ctx):
-        made = ctx.data.get("container_ids") or []
-        for container in [*made, *ctx.data.get("container_names", [])[len(made) :]]:
+        made = [*ctx.data.get("container_ids", [])]
+        for ids in (ctx.data.get("process_containers") or {}).values():
+            made.extend(ids)
+        names = ctx.data.get("container_names", [])
+        for container in [*made, *names[len(made) :]]:
             ctx.runtime.remove(container)
+
+
+def adopt_source_image(ctx) -> None:
+    """Promote, rollback, restart and scale run the source deployment's image and commands."""
+    d, source = ctx.deployment, ctx.deployment.source_deployment
+    if not ctx.reuses_image or "processes" in ctx.data:
+        return  # built here, or adopted already (the release phase does it first)
+    if source is None or not source.image_id:
+        raise StepFailed("image_missing", "The source deployment has no image to reuse.", True)
+    d.image_id, d.image_tag, d.commit_sha = source.image_id, source.image_tag, source.commit_sha
+    d.commit_message, d.build_method = source.commit_message, source.build_method
+    d.save(update_fields=["image_id", "image_tag", "commit_sha", "commit_message", "build_method"])
+    ctx.save(d.step, processes=source.processes, release_command=source.release_command)
+    ctx.log(f"==> Reusing the image of deployment #{source.number} (no build)")
+
+
+def prepare_runtime(ctx) -> None:
+    """The app's network (add-ons answer on it) and the environment's volumes."""
+    ensure_app_network(ctx.app, ctx.runtime)
+    for volume in ctx.environment.volume_mounts():
+        ctx.runtime.ensure_volume(volume, ctx.app.resource_labels)
+
+
+def formation_plan(ctx) -> list[tuple[str, int]]:
+    """(process type, replica index) for every container to start, web's first."""
+    kinds = sorted(ctx.deployment.processes, key=lambda kind: (kind != WEB, kind))
+    env = ctx.environment
+    return [(kind, index) for kind in kinds for index in range(env.process_count(kind))]
+
+
+def describe_plan(plan: list[tuple[str, int]]) -> str:
+    counts: dict[str, int] = {}
+    for kind, _ in plan:
+        counts[kind] = counts.get(kind, 0) + 1
+    if not counts:
+        return "no containers (every process type is scaled to 0)"
+    return ", ".join(f"{n} {kind}" for kind, n in counts.items())
+
+
+def is_cancelled(ctx) -> bool:
+    status = Deployment.objects.filter(pk=ctx.deployment.pk).values_list("status", flat=True)
+    return status.first() not in (Status.BUILDING, Status.STARTING)
+
+
+def process_commands(
+    procfile: dict[str, str], start_command: str, release_command: str
+) -> tuple[dict[str, str], str]:
+    """Each process type's command, and the release command: the app's settings win over
+    the Procfile; web "" runs the image's own command (the detected one, or the CMD)."""
+    processes = {kind: command for kind, command in procfile.items() if kind != "release"}
+    processes[WEB] = start_command or procfile.get(WEB, "")
+    return processes, release_command or procfile.get("release", "")
+
+
+IMAGE_COMMAND = "(the image's own command)"
+
+
+def log_processes(ctx, processes: dict[str, str], release: str) -> None:
+    for kind, command in sorted(processes.items()):
+        ctx.log(f"    {kind}: {command or IMAGE_COMMAND}")
+    if release:
+        ctx.log(f"    release: {release}")
 
 
 class HealthCheck(Step):
@@ -164,17 +286,38 @@ class HealthCheck(Step):
     name = "health"
 
     def execute(self, ctx):
+        upstreams = self._web(ctx)
+        for kind, containers in ctx.deployment.process_containers.items():
+            for container in containers:
+                ctx.runtime.wait_running(container, settings.PAAS_PROCESS_SETTLE_SECONDS)
+            ctx.log(f"==> {kind}: {len(containers)} running")
+        health = health_path_for(upstreams[0], ctx.app.health_check_path) if upstreams else None
+        ctx.save(self.name, upstreams=upstreams, router_health=health)
+
+    def _web(self, ctx) -> list[str]:
         path = ctx.app.health_check_path
+        containers = ctx.data["container_ids"]
+        if not containers:
+            ctx.log("==> No web process runs: nothing to health-check or route")
+            return []
         ctx.log(f"==> Health check: GET {path} on port {ctx.port}")
         upstreams = []
-        for container in ctx.data["container_ids"]:
-            endpoint = ctx.runtime.endpoint(container, ctx.network)
+        for container in containers:
+            # A port found on the first replica is where the others listen too.
+            endpoint = ctx.runtime.endpoint(container, ctx.network, ctx.deployment.web_port)
             seconds = ctx.runtime.wait_healthy(
-                container, endpoint, path, settings.PAAS_HEALTH_TIMEOUT, ctx.log
+                container,
+                endpoint,
+                path,
+                settings.PAAS_HEALTH_TIMEOUT,
+                ctx.log,
+                on_port=lambda found: ctx.save(self.name, port=found.port),
             )
             ctx.log(f"Healthy after {seconds:.2f}s")
-            upstreams.append(str(endpoint))
-        ctx.save(self.name, upstreams=upstreams, router_health=health_path_for(upstreams[0], path))
+            upstreams.append(
+                str(ctx.runtime.endpoint(container, ctx.network, ctx.deployment.web_port))
+            )
+        return upstreams
 
 
 class SwitchRoute(Step):
@@ -209,21 +352,26 @@ def image_tag(ctx) -> str:
     return f"{settings.PAAS_INSTANCE}/{ctx.app.name}:{ctx.deployment.number}"
 
 
-def container_spec(ctx, replica: int = 0) -> ContainerSpec:
-    """Replica 0 keeps the name a single container always had; others get a suffix."""
+def container_spec(ctx, replica: int = 0, process: str = WEB) -> ContainerSpec:
+    """One container of a process type. Web's replica 0 keeps the name a single container
+    always had; other replicas and types get a suffix."""
     env = ctx.environment.env_dict()
     env["PORT"] = str(ctx.port)
-    name = f"{settings.PAAS_INSTANCE}-{ctx.app.name}-{ctx.environment.name}-{ctx.deployment.number}"
+    base = f"{settings.PAAS_INSTANCE}-{ctx.app.name}-{ctx.environment.name}-{ctx.deployment.number}"
+    name = base if process == WEB else f"{base}-{process}"
+    command = ctx.deployment.processes.get(process, "")
     return ContainerSpec(
         name=name if replica == 0 else f"{name}-{replica + 1}",
         image=ctx.deployment.image_id,
         env=env,
         port=ctx.port,
-        labels=ctx.labels,
+        labels={**ctx.labels, "slipway.process": process},
         network=ctx.network,
         memory=settings.PAAS_CONTAINER_MEMORY,
         cpus=settings.PAAS_CONTAINER_CPUS,
+        command=shell_command(command) if command else None,
         volumes=ctx.environment.volume_mounts(),
+        stop_grace=settings.PAAS_STOP_GRACE_SECONDS,
     )
 
 
@@ -237,6 +385,7 @@ STEPS: list[Step] = [
     FetchSource(),
     PrepareBuild(),
     BuildImage(),
+    ReleasePhase(),
     StartContainers(),
     HealthCheck(),
     SwitchRoute(),
