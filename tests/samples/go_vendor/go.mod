@@ -1,0 +1,5 @@
+module example.com/vendored
+
+go 1.19
+
+require example.com/greet v1.0.0
