@@ -59,10 +59,39 @@ def is_simple_command(command: str) -> bool:
 
 
 def shell_command(command: str) -> list[str]:
-    """The argv that runs `command`: the app replaces the shell when it is a simple command."""
-    if not is_simple_command(command):
-        return ["sh", "-c", command]
-    return ["sh", "-c", _with_exec(command.strip())]
+    """The argv that runs `command`: the app replaces the shell when it is a simple command,
+    or the last of a chain (`a && b`, `a; b`: b replaces the shell once a is done)."""
+    command = command.strip()
+    if is_simple_command(command):
+        return ["sh", "-c", _with_exec(command)]
+    cut = _last_link(command)
+    if cut is not None and is_simple_command(command[cut:]):
+        return ["sh", "-c", f"{command[:cut]} {_with_exec(command[cut:].strip())}"]
+    return ["sh", "-c", command]
+
+
+def _last_link(command: str) -> int | None:
+    """Where the last command of a plain `&&`/`;` chain starts; None for anything else at
+    the top level (pipes, background jobs, subshells, substitutions), where a shell must stay."""
+    quote, escaped, cut, index = "", False, None, 0
+    while index < len(command):
+        char = command[index]
+        if escaped:
+            escaped = False
+        elif char == "\\" and quote != "'":
+            escaped = True
+        elif quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif command.startswith("&&", index):
+            cut, index = index + 2, index + 1
+        elif char == ";":
+            cut = index + 1
+        elif char in "|&`()<>{}" or command.startswith("$(", index):
+            return None
+        index += 1
+    return None if quote or escaped else cut
 
 
 def _with_exec(command: str) -> str:

@@ -82,7 +82,6 @@ class ContainerSpec:
     volumes: dict[str, str] = field(default_factory=dict)  # named volume -> mount path
     aliases: list[str] = field(default_factory=list)  # extra names on `network`
     restart: bool = True  # False: no restart policy (a container that runs to completion)
-    stop_grace: int = 10  # seconds between SIGTERM and SIGKILL on a stop
 
     def __repr__(self) -> str:
         # Env values are secrets: a spec that ends up in a log or a traceback shows keys only.
@@ -172,10 +171,10 @@ class RuntimeBackend(Protocol):
     # Raises ContainerExited unless it runs for `seconds` since it started (a worker).
     def wait_running(self, container_id: str, seconds: float) -> None: ...
 
-    # SIGTERM, then SIGKILL after `timeout` (None: the container's own grace period).
-    def stop(self, container_id: str, timeout: int | None = 10) -> None: ...
+    # SIGTERM (to the app's whole process group), then SIGKILL after `timeout` seconds.
+    def stop(self, container_id: str, timeout: int = 10) -> None: ...
 
-    def stop_all(self, container_ids: list[str]) -> None: ...  # at once, each its own grace
+    def stop_all(self, container_ids: list[str], timeout: int = 10) -> None: ...  # at once
 
     def remove(self, container_id: str) -> None: ...
 

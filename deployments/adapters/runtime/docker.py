@@ -345,19 +345,18 @@ class DockerRuntime:
                 return
             time.sleep(min(POLL_INTERVAL, left))
 
-    def stop(self, container_id: str, timeout: int | None = 10) -> None:
-        """SIGTERM to the app (through the init), SIGKILL after `timeout` seconds; None: the
-        grace period the container was created with."""
+    def stop(self, container_id: str, timeout: int = 10) -> None:
+        """SIGTERM to the app (through the init), SIGKILL after `timeout` seconds."""
         with _engine_errors(f"stop container {container_id[:12]}"):
             try:
                 self.client.api.stop(container_id, timeout=timeout)
             except NotFound:
                 pass
 
-    def stop_all(self, container_ids: list[str]) -> None:
+    def stop_all(self, container_ids: list[str], timeout: int = 10) -> None:
         """Stop them all at once, so a retirement waits one grace period, not one each."""
         with ThreadPoolExecutor(max_workers=STOP_THREADS) as pool:
-            for future in [pool.submit(self.stop, c, None) for c in container_ids]:
+            for future in [pool.submit(self.stop, c, timeout) for c in container_ids]:
                 future.result()
 
     def remove(self, container_id: str) -> None:
@@ -751,7 +750,6 @@ def _create_kwargs(spec: ContainerSpec, api_version: str = "1.41") -> dict:
         # Sent in the JSON body, never on a command line. The init signals the app's whole
         # process group, so a stop reaches the app even when a shell runs it.
         "environment": {**spec.env, "TINI_KILL_PROCESS_GROUP": "1"},
-        "stop_timeout": spec.stop_grace,
         "labels": {**spec.labels, PORT_LABEL: str(spec.port)},
         "network": spec.network,
         "mem_limit": spec.memory,

@@ -44,7 +44,7 @@ def retire(deployment_id: int, runtime) -> bool:
     if d is None or d.environment.live_deployment_id == d.pk:
         return False
     # SIGTERM first, each container its grace period: a worker finishes the job it has.
-    runtime.stop_all(d.containers)
+    runtime.stop_all(d.containers, settings.PAAS_STOP_GRACE_SECONDS)
     for container in d.containers:
         runtime.remove(container)
     prune_images(d.app, runtime)
@@ -108,7 +108,7 @@ def apply_power_state(environment_id: int, runtime, router) -> str:
         route = routing.apply(env, router, [])
         if route is not None:
             router.wait_applied(route, timeout=SWITCH_TIMEOUT)
-        runtime.stop_all([*containers, *_other_processes(live)])
+        runtime.stop_all([*containers, *_other_processes(live)], settings.PAAS_STOP_GRACE_SECONDS)
         state = "stopped"
     else:
         upstreams = [_started(env, live, container, runtime) for container in containers]
