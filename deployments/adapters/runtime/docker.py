@@ -75,6 +75,7 @@ STOP_THREADS = 8
 # again every PORT_SNIFF_EVERY seconds).
 PORT_SNIFF_AFTER = 1.0
 PORT_SNIFF_EVERY = 1.0
+DOCKER_DNS = "127.0.0.11"
 
 
 class DockerRuntime:
@@ -287,7 +288,9 @@ class DockerRuntime:
             output = self.client.api.exec_start(exec_id)
         except (DockerException, requests.RequestException):
             return None
-        return parse_proc_net(output.decode("ascii", "replace"))
+        listeners = parse_proc_net(output.decode("ascii", "replace"))
+        # Docker's own DNS resolver listens inside every container on a user network.
+        return [item for item in listeners if item.host != DOCKER_DNS]
 
     def _raise_if_crashed(self, container_id: str) -> None:
         with _engine_errors(f"inspect container {container_id[:12]}"):
