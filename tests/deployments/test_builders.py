@@ -104,8 +104,8 @@ def test_a_procfile_web_line_wins_and_replaces_the_shell(tmp_path):
     assert _generated(repo).endswith(f'CMD ["sh", "-c", {json.dumps("exec " + web)}]\n')
 
 
-def test_a_procfile_line_that_chains_commands_runs_as_written(tmp_path):
-    web = "python setup.py && gunicorn app:app"
+def test_a_procfile_line_that_pipes_runs_as_written(tmp_path):
+    web = "gunicorn app:app 2>&1 | tee app.log"
     repo = _tree(tmp_path, {"requirements.txt": "", "app.py": "", "Procfile": f"web: {web}\n"})
     detect(repo)
     assert _generated(repo).endswith(f'CMD ["sh", "-c", {json.dumps(web)}]\n')

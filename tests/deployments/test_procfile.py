@@ -105,9 +105,7 @@ def test_a_simple_command_replaces_the_shell(command):
 @pytest.mark.parametrize(
     "command",
     [
-        "python migrate.py && gunicorn app:app",
         "a || b",
-        "a; b",
         "a | b",
         "a &",
         "a > log",
@@ -127,6 +125,21 @@ def test_anything_else_runs_as_written(command):
     assert shell_command(command) == ["sh", "-c", command]
 
 
+@pytest.mark.parametrize(
+    "command,argv",
+    [
+        ("python migrate.py && gunicorn app:app", "python migrate.py && exec gunicorn app:app"),
+        ("a; b --x", "a; exec b --x"),
+        ("a && B=1 b", "a && B=1 exec b"),
+        ("a && (b)", "a && (b)"),
+        ("a && b | c", "a && b | c"),
+        ("echo 'x && y'", "echo 'x && y'"),  # quoted: no chain, and not simple either
+    ],
+)
+def test_the_last_command_of_a_plain_chain_replaces_the_shell(command, argv):
+    assert shell_command(command) == ["sh", "-c", argv]
+
+
 def test_exec_comes_after_leading_assignments():
     assert shell_command("A=1 B=2 app --x") == ["sh", "-c", "A=1 B=2 exec app --x"]
     assert shell_command("  app  ") == ["sh", "-c", "exec app"]
@@ -138,7 +151,9 @@ def test_the_app_is_the_shells_replacement():
     simple = _run(shell_command("FOO=bar sh -c 'echo $PPID $FOO'"))
     assert simple == f"{os.getpid()} bar"
     chained = _run(shell_command("true && sh -c 'echo $PPID'"))
-    assert chained != str(os.getpid())  # a chain keeps the shell between
+    assert chained == str(os.getpid())  # the chain's last command replaces the shell too
+    piped = _run(shell_command("sh -c 'echo $PPID' | cat"))
+    assert piped != str(os.getpid())  # a pipe keeps the shell between
 
 
 def _run(argv: list[str]) -> str:

@@ -24,8 +24,8 @@ COLLECTSTATIC = (
 def start_command(command: str) -> str:
     """A CMD through `sh -c`, so $PORT expands when the container starts.
 
-    A simple command gets `exec`, so the app replaces the shell and receives SIGTERM; a
-    line that chains commands (&&, ;, a pipe) runs as written.
+    The app replaces the shell (`exec`) and receives SIGTERM when it is a simple command or
+    the last of an `&&`/`;` chain (procfile.shell_command); a pipe or the like runs as written.
     """
     return f"CMD {json.dumps(shell_command(command))}"
 

@@ -1,8 +1,9 @@
 """The Procfile (one process type per `name: command` line) and how its commands run.
 
 A command runs through `sh -c` so that $PORT expands when the container starts. When the
-command is a single simple command, `exec` makes the app replace the shell: it is then
-the process that receives SIGTERM on stop (tini passes it on), not a shell that ignores it.
+command is a simple command (or the last of an `&&`/`;` chain), `exec` makes the app
+replace the shell: it is then the process that receives SIGTERM on stop (tini passes it
+on), not a shell that ignores it.
 """
 
 import re
