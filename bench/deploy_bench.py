@@ -121,8 +121,15 @@ class ByHand:
         self.containers.append(name)
         wait_body(lambda: requests.get(f"http://127.0.0.1:{self.port}/", timeout=2), expected)
 
-    def deploy(self, context: Path, tag: str, expected: str) -> float:
-        return timed(lambda: (self.build(context, tag), self.run(tag, expected)))
+    def deploy(self, context: Path, tag: str, expected: str, release: str = "") -> float:
+        return timed(
+            lambda: (self.build(context, tag), self.release(tag, release), self.run(tag, expected))
+        )
+
+    def release(self, tag: str, command: str) -> None:
+        """A release command by hand: a throwaway container of the new image, first."""
+        if command:
+            subprocess.run(["docker", "run", "--rm", tag, "sh", "-c", command], check=True)
 
     def cleanup(self) -> None:
         subprocess.run(["docker", "rm", "-f", *self.containers], capture_output=True)
@@ -226,6 +233,22 @@ def main() -> None:
                 timed(lambda: hand.run(f"bench-hand:{marker}-2", "hello v2")),
             )
         )
+
+        # The release phase adds a one-off container per deployment: here one that does nothing.
+        App.objects.filter(pk=app.pk).update(release_command="true")
+        for target in (repo, hand_repo):
+            commit(
+                target, {"app.py": (target / "app.py").read_text().replace("v2", "v3")}, "code only"
+            )
+        rows.append(
+            (
+                "Code-only change with a release command (`true`)",
+                slipway.deploy("hello v3"),
+                hand.deploy(
+                    checkout(hand_repo, work / "ctx"), f"bench-hand:{marker}-3", "hello v3", "true"
+                ),
+            )
+        )
     finally:
         hand.cleanup()
         worker.stop()
@@ -234,7 +257,7 @@ def main() -> None:
         app.request_cleanup()
         cleanup_app(app.pk, wiring.runtime(), wiring.router())
         subprocess.run(
-            ["docker", "rmi", f"bench-hand:{marker}-1", f"bench-hand:{marker}-2"],
+            ["docker", "rmi", *(f"bench-hand:{marker}-{n}" for n in (1, 2, 3))],
             capture_output=True,
         )
         shutil.rmtree(work, ignore_errors=True)
