@@ -3,12 +3,24 @@ in a noun under the page they belong to; actions are POST-only and end in a verb
 
 from django.urls import path
 
-from apps.web import actions, create, domains, pages, promotions, router_pages, routing, settings
+from apps.web import (
+    actions,
+    create,
+    domains,
+    pages,
+    promotions,
+    router_pages,
+    routing,
+    runs,
+    settings,
+)
 
 APP = "apps/<str:name>/"
 DEPLOYMENT = APP + "deployments/<int:number>/"
 ENV_VAR = APP + "env/<str:environment>/<str:key>/"
 PROMOTION = APP + "promotions/<int:request_id>/"
+RUN = APP + "runs/<int:run_id>/"
+JOB = APP + "runs/jobs/<int:job_id>/"
 
 home = [
     path("", pages.home, name="home"),
@@ -81,6 +93,17 @@ routing_and_scaling = [
     path(APP + "formation/", routing.formation, name="app-formation"),
 ]
 
+# The app page's "Run a command" card: one-off runs and scheduled jobs.
+runs_and_jobs = [
+    path(APP + "runs/", runs.runs_card, name="app-runs"),
+    path(APP + "runs/start/", runs.run_start, name="run-start"),
+    path(RUN + "output/", runs.run_output, name="run-output"),
+    path(RUN + "cancel/", runs.run_cancel, name="run-cancel"),
+    path(APP + "runs/jobs/add/", runs.job_add, name="job-add"),
+    path(JOB + "toggle/", runs.job_toggle, name="job-toggle"),
+    path(JOB + "delete/", runs.job_delete, name="job-delete"),
+]
+
 # What the router shows instead of a stopped or maintenance app: no sign-in.
 pages_for_the_router = [
     path("_slipway/page/<str:route_id>/", router_pages.router_page, name="router-page"),
@@ -102,6 +125,7 @@ urlpatterns = [
     *app_settings,
     *domains_and_volumes,
     *routing_and_scaling,
+    *runs_and_jobs,
     *pages_for_the_router,
     *api_tokens,
 ]

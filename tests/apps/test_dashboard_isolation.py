@@ -13,6 +13,7 @@ from django.utils import timezone
 from apps.models import ApiToken, Domain, Volume
 from apps.web import urls as dashboard_urls
 from deployments import services
+from deployments.models import Run, ScheduledJob
 
 pytestmark = pytest.mark.django_db
 
@@ -86,6 +87,15 @@ ROUTING_AND_SCALING = [
     ("app-routing", ENV, "post"),
     ("app-scale", APP, "post"),
 ]
+RUNS_AND_JOBS = [
+    ("app-runs", APP, "get"),
+    ("run-start", APP, "post"),
+    ("run-output", {"name": "secret", "run_id": 1}, "get"),
+    ("run-cancel", {"name": "secret", "run_id": 1}, "post"),
+    ("job-add", APP, "post"),
+    ("job-toggle", {"name": "secret", "job_id": 1}, "post"),
+    ("job-delete", {"name": "secret", "job_id": 1}, "post"),
+]
 APP_ROUTES = (
     APP_PAGES
     + APP_ACTIONS
@@ -94,6 +104,7 @@ APP_ROUTES = (
     + APP_SETTINGS
     + DOMAINS_AND_VOLUMES
     + ROUTING_AND_SCALING
+    + RUNS_AND_JOBS
 )
 # The user's own things: an outsider reaching for someone else's gets 404 too.
 OWN_ROUTES = [("token-revoke", None, "post")]
@@ -130,6 +141,12 @@ def secret_app(make_app):
     Domain.objects.create(environment=app.environment("production"), hostname="www.secret.example")
     Volume.objects.create(
         environment=app.environment("production"), name="data", mount_path="/data"
+    )
+    # Ids 1, as RUNS_AND_JOBS names them (explicit: nothing else here makes runs or jobs).
+    production = app.environment("production")
+    Run.objects.create(pk=1, app=app, environment=production, command="echo owner's run")
+    ScheduledJob.objects.create(
+        pk=1, environment=production, name="nightly", schedule="0 3 * * *", command="id"
     )
     return app
 
@@ -170,6 +187,8 @@ def _snapshot(app, token):
         "token": ApiToken.objects.filter(pk=token.pk).exists(),
         "domains": list(Domain.objects.values_list("hostname", flat=True)),
         "volumes": list(Volume.objects.values_list("name", "mount_path")),
+        "runs": list(Run.objects.values_list("pk", "status", "cancel_requested")),
+        "jobs": list(ScheduledJob.objects.values_list("pk", "enabled")),
     }
 
 
