@@ -101,24 +101,34 @@ def test_a_crashing_app_fails_and_the_previous_deployment_keeps_serving(platform
     ]
 
 
-def test_an_app_on_the_wrong_port_fails_its_health_check(platform, owner, tmp_path):
-    # scripts/test gives the worker a short PAAS_HEALTH_TIMEOUT so this takes seconds.
+def _listening_elsewhere(owner, tmp_path, name: str, command: str):
     files = sample_files("dockerfile", python_image=settings.PAAS_BASE_IMAGES["python"])
     repo = make_repo(tmp_path / "df", files)
-    app = _create(owner, "wrongport", repo, port=7001)
-    commit(
-        repo,
-        {
-            "Dockerfile": files["Dockerfile"].replace(
-                'CMD ["python3", "server.py"]',
-                'CMD ["sh", "-c", "PORT=7002 exec python3 server.py"]',
-            )
-        },
-        "listen elsewhere",
-    )
+    app = _create(owner, name, repo, port=7001)
+    dockerfile = files["Dockerfile"].replace('CMD ["python3", "server.py"]', command)
+    commit(repo, {"Dockerfile": dockerfile}, "listen elsewhere")
+    return app
+
+
+def test_an_app_on_one_other_port_is_routed_there_and_told(platform, owner, tmp_path):
+    command = 'CMD ["sh", "-c", "PORT=7002 exec python3 server.py"]'
+    app = _listening_elsewhere(owner, tmp_path, "otherport", command)
+    deployment = _deploy(app)
+    assert deployment.status == "succeeded", log_text(deployment)
+    assert "listens on port 7002, not on $PORT (7001): routing to 7002" in log_text(deployment)
+    assert deployment.web_port == 7002 and deployment.recorded_upstreams[0].endswith(":7002")
+    response = through_proxy(app.environment("production").hostname)
+    assert response.text == "dockerfile says hello"
+
+
+def test_an_app_on_loopback_fails_its_health_check_with_the_hint(platform, owner, tmp_path):
+    # scripts/test gives the worker a short PAAS_HEALTH_TIMEOUT so this takes seconds.
+    serve = "exec python3 -m http.server --bind 127.0.0.1 7001"
+    app = _listening_elsewhere(owner, tmp_path, "loopback", f'CMD ["sh", "-c", "{serve}"]')
     bad = _deploy(app)
     assert bad.status == "failed"
     assert bad.error_code == "health_check_timeout", bad.error_message
+    assert "listens on 127.0.0.1:7001 only: bind 0.0.0.0" in bad.error_message
     assert not _live_containers(app)
 
 
