@@ -86,6 +86,7 @@ ROUTING_AND_SCALING = [
     ("app-routing", ENV, "get"),
     ("app-routing", ENV, "post"),
     ("app-scale", APP, "post"),
+    ("app-formation", APP, "post"),
 ]
 RUNS_AND_JOBS = [
     ("app-runs", APP, "get"),
@@ -170,6 +171,9 @@ def _snapshot(app, token):
             app.build_method,
             app.port,
             app.status,
+            app.build_command,
+            app.start_command,
+            app.release_command,
             app.cleanup_requested_at,
         ),
         "deployments": list(app.deployments.values_list("number", "status")),
@@ -179,6 +183,7 @@ def _snapshot(app, token):
                 e.stopped,
                 e.live_deployment_id,
                 e.replicas,
+                e.formation,
                 e.visibility,
                 e.maintenance,
             )
