@@ -52,8 +52,8 @@ class EnvironmentInline(admin.TabularInline):
     model = Environment
     extra = 0
     can_delete = False
-    fields = ["name", "live_deployment", "stopped"]
-    readonly_fields = ["name", "live_deployment"]
+    fields = ["name", "live_deployment", "stopped", "replicas", "formation"]
+    readonly_fields = ["name", "live_deployment", "replicas", "formation"]
 
 
 def _deploy_production(request, app) -> str:

@@ -4,7 +4,9 @@ from django.utils.html import format_html
 from deployments import services
 from deployments.models import Deployment, LogLine
 from deployments.models.promotion import PromotionPolicy, PromotionRequest
+from deployments.models.runs import Run, RunLogLine, ScheduledJob
 from deployments.models.webhook import WebhookDelivery
+from deployments.services import runs
 from paas.admin_helpers import service_action
 
 
@@ -76,3 +78,50 @@ class PromotionPolicyAdmin(admin.ModelAdmin):
 class PromotionRequestAdmin(admin.ModelAdmin):
     list_display = ["app", "status", "requested_by", "approved_by", "created_at"]
     list_filter = ["status"]
+
+
+def _cancel_run(request, run) -> str:
+    runs.cancel_run(run)
+    return "cancel requested."
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    """One-off and scheduled runs: read only; started from the dashboard, API or a job."""
+
+    list_display = ["pk", "app", "environment", "command", "status", "exit_code", "created_at"]
+    list_filter = ["status", "app"]
+    search_fields = ["app__name", "command"]
+    list_select_related = ["app", "environment__app"]
+    actions = [service_action("cancel_run", "Cancel (kill the container)", _cancel_run)]
+    readonly_fields = [f.name for f in Run._meta.fields if f.name != "id"] + ["log"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="log (last 500 lines)")
+    def log(self, obj):
+        lines = RunLogLine.objects.filter(run=obj).order_by("-id")[:500]
+        text = "\n".join(line.text for line in reversed(lines))
+        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", text)
+
+
+@admin.register(ScheduledJob)
+class ScheduledJobAdmin(admin.ModelAdmin):
+    list_display = ["name", "environment", "schedule", "command", "enabled", "last_scheduled_at"]
+    list_filter = ["enabled"]
+    list_editable = ["enabled"]
+    search_fields = ["name", "environment__app__name", "command"]
+    # Only on/off here: a schedule is made and checked (croniter) by the services.
+    readonly_fields = [
+        "environment",
+        "name",
+        "schedule",
+        "command",
+        "last_scheduled_at",
+        "skipped_count",
+        "created_at",
+    ]
+
+    def has_add_permission(self, request):
+        return False

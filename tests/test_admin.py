@@ -36,6 +36,8 @@ def admin_client_with_data(staff, make_app):
         "/admin/deployments/webhookdelivery/",
         "/admin/deployments/promotionpolicy/",
         "/admin/deployments/promotionrequest/",
+        "/admin/deployments/run/",
+        "/admin/deployments/scheduledjob/",
     ],
 )
 def test_admin_pages_render(admin_client_with_data, path):

@@ -19,6 +19,7 @@ class NotificationEvent(models.TextChoices):
     DEPLOYMENT_FAILED = "deployment.failed", "Deployment failed"
     APP_CRASHED = "app.crashed", "App crashed"
     APP_RECOVERED = "app.recovered", "App recovered"
+    JOB_FAILED = "job.failed", "Scheduled job failed"
 
 
 class NotificationTarget(models.Model):

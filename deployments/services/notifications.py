@@ -37,9 +37,9 @@ from deployments.services import Conflict, ServiceError
 logger = logging.getLogger(__name__)
 
 MAX_TARGETS = 10
-# A scheduled job's run that failed (deployments/workers/runs.py). Sent to the targets that
-# take every event, and by e-mail, as a failed deployment is.
-JOB_FAILED = "job.failed"
+# A scheduled job's run that failed (deployments/workers/runs.py) goes by e-mail too, as a
+# failed deployment does.
+JOB_FAILED = NotificationEvent.JOB_FAILED
 EMAIL_EVENTS = frozenset(
     {NotificationEvent.DEPLOYMENT_FAILED, NotificationEvent.APP_CRASHED, JOB_FAILED}
 )

@@ -781,6 +781,44 @@ def test_settings_change_and_say_a_redeploy_is_needed(web, make_app):
     )
 
 
+def test_the_three_commands_are_settings_shown_and_changed(web, make_app):
+    app = make_app("shop", release_command="python manage.py migrate")
+    page = _text(web.get(reverse("app-settings", args=["shop"])))
+    assert 'name="release_command" value="python manage.py migrate"' in page
+    assert 'name="build_command"' in page and 'name="start_command"' in page
+    response = web.post(
+        reverse("app-settings", args=["shop"]),
+        {
+            "repository": app.repository,
+            "build_method": "auto",
+            "health_check_path": "/",
+            "build_command": "npm run build",
+            "start_command": "uvicorn main:app --host 0.0.0.0 --port $PORT",
+            "release_command": "",
+        },
+        headers=HX,
+    )
+    assert response.status_code == 200 and "A redeploy is needed" in _text(response)
+    app.refresh_from_db()
+    assert (app.build_command, app.start_command, app.release_command) == (
+        "npm run build",
+        "uvicorn main:app --host 0.0.0.0 --port $PORT",
+        "",
+    )
+
+
+def test_a_command_of_two_lines_is_refused_and_changes_nothing(web, make_app):
+    app = make_app("shop")
+    response = web.post(
+        reverse("app-settings", args=["shop"]),
+        {"repository": app.repository, "start_command": "gunicorn app:app\nrm -rf /"},
+        headers=HX,
+    )
+    assert response.status_code == 400 and "A command is one line" in _text(response)
+    app.refresh_from_db()
+    assert app.start_command == ""
+
+
 def test_invalid_settings_change_nothing(web, make_app):
     app = make_app("shop", branch="main")
     response = web.post(

@@ -1,5 +1,8 @@
 """Fixtures for tests that deploy on the real worker, dockerd and Caddy."""
 
+import uuid
+
+import docker
 import pytest
 
 from apps.models import App
@@ -32,3 +35,35 @@ def live_app(request, platform, owner, tmp_path):
     assert first.status == "succeeded", log_text(first)
     app.repo = repo
     return app
+
+
+# --- image builds -----------------------------------------------------------------------------
+
+# Every image the build tests make carries this label (their Dockerfiles set it).
+TEST_LABEL = "slipway.test"
+
+
+@pytest.fixture
+def engine():
+    client = docker.from_env()
+    client.ping()  # no engine: the test fails here
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def images(engine):
+    """Tags for test images; every image built under one is removed afterwards."""
+    tags: list[str] = []
+
+    def new_tag(name: str) -> str:
+        tags.append(f"slipway-test/{name}-{uuid.uuid4().hex[:8]}")
+        return tags[-1]
+
+    yield new_tag
+    for tag in tags:
+        try:
+            engine.images.remove(tag, force=True)
+        except docker.errors.ImageNotFound:
+            pass
+    engine.images.prune(filters={"dangling": True, "label": TEST_LABEL})

@@ -9,7 +9,6 @@ import json
 import shutil
 import tarfile
 import time
-import uuid
 from pathlib import Path
 
 import docker
@@ -44,6 +43,27 @@ def _generated(path: Path) -> str:
 
 def _run_step(command: str) -> str:
     return f"RUN {json.dumps(['sh', '-c', command])}"
+
+
+# --- start command --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"requirements.txt": "fastapi\nuvicorn\n", "api/main.py": ""},  # nothing detectable
+        {"package.json": "{}"},  # no start script, no server.js
+    ],
+)
+def test_the_start_command_is_the_web_command_where_detection_finds_none(tmp_path, files):
+    repo = _tree(tmp_path, files)
+    with pytest.raises(BuildError) as refused:
+        detect(repo)
+    assert "set the app's start command" in refused.value.message
+    command = "uvicorn api.main:app --host 0.0.0.0 --port $PORT"
+    plan = detect(repo, start_command=command)
+    assert f"started with: {command}" in plan.description
+    assert f'CMD ["sh", "-c", "exec {command}"]' in _generated(repo)
 
 
 # --- build command --------------------------------------------------------------------
@@ -188,30 +208,7 @@ def test_a_vendor_directory_without_modules_txt_is_not_vendoring(tmp_path):
 # --- real builds ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def engine():
-    client = docker.from_env()
-    client.ping()  # no engine: the test fails here
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def images(engine):
-    """Tags for test images; every image built under one is removed afterwards."""
-    tags: list[str] = []
-
-    def new_tag(name: str) -> str:
-        tags.append(f"slipway-test/{name}-{uuid.uuid4().hex[:8]}")
-        return tags[-1]
-
-    yield new_tag
-    for tag in tags:
-        try:
-            engine.images.remove(tag, force=True)
-        except docker.errors.ImageNotFound:
-            pass
-    engine.images.prune(filters={"dangling": True, "label": TEST_LABEL})
+# engine and images: fixtures in tests/deployments/conftest.py
 
 
 def _build(engine, repo: Path, tag: str, **options) -> tuple[str, list[str]]:

@@ -6,7 +6,6 @@ offline slipway/*:bookworm ones on this machine); without them they fail, never 
 
 import json
 import time
-import uuid
 from pathlib import Path
 
 import docker
@@ -236,30 +235,7 @@ def test_a_symlink_inside_the_checkout_counts(tmp_path):
 # --- real builds ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def engine():
-    client = docker.from_env()
-    client.ping()  # no engine: the test fails here
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def images(engine):
-    """Tags for test images; every image built under one is removed afterwards."""
-    tags: list[str] = []
-
-    def new_tag(name: str) -> str:
-        tags.append(f"slipway-test/{name}-{uuid.uuid4().hex[:8]}")
-        return tags[-1]
-
-    yield new_tag
-    for tag in tags:
-        try:
-            engine.images.remove(tag, force=True)
-        except docker.errors.ImageNotFound:
-            pass
-    engine.images.prune(filters={"dangling": True, "label": TEST_LABEL})
+# engine and images: fixtures in tests/deployments/conftest.py
 
 
 def _build(engine, repo: Path, tag: str, method: str = "auto") -> tuple[str, list[str]]:

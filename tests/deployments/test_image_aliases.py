@@ -6,10 +6,8 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
-import docker
 import pytest
 import requests
 
@@ -132,30 +130,7 @@ def test_the_test_installation_aliases_the_official_images(settings):
 # --- real builds ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def engine():
-    client = docker.from_env()
-    client.ping()  # no engine: the test fails here
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def images(engine):
-    """Tags for test images; every image built under one is removed afterwards."""
-    tags: list[str] = []
-
-    def new_tag(name: str) -> str:
-        tags.append(f"slipway-test/{name}-{uuid.uuid4().hex[:8]}")
-        return tags[-1]
-
-    yield new_tag
-    for tag in tags:
-        try:
-            engine.images.remove(tag, force=True)
-        except docker.errors.ImageNotFound:
-            pass
-    engine.images.prune(filters={"dangling": True, "label": TEST_LABEL})
+# engine and images: fixtures in tests/deployments/conftest.py
 
 
 @pytest.fixture

@@ -316,6 +316,13 @@ def test_a_public_target_is_stored_with_its_secret_encrypted(make_app):
 
 
 @pytest.mark.django_db
+def test_a_target_may_take_only_failed_scheduled_jobs(make_app):
+    target, _ = notifications.add_target(make_app("cronwatch"), PUBLIC_URL, ["job.failed"])
+    assert target.events == ["job.failed"]
+    assert target.wants("job.failed") and not target.wants("deployment.failed")
+
+
+@pytest.mark.django_db
 def test_unknown_events_are_refused(make_app):
     with pytest.raises(services.ServiceError) as refused:
         notifications.add_target(make_app("events"), PUBLIC_URL, ["deployment.exploded"])

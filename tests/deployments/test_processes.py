@@ -1,5 +1,5 @@
 """Process types, the release phase and formation, end to end on the real worker, Docker and
-Traefik, with tests/samples/procfile: a web process that says its hostname, a worker that
+Traefik, with tests/samples/procfile: whoami's web process (it says its hostname), a worker that
 finishes its job on SIGTERM, and a release that prints what it saw and exits RELEASE_EXIT.
 """
 
@@ -9,6 +9,7 @@ import time
 from collections import Counter
 
 import docker
+import pytest
 from django.conf import settings
 
 from apps.models import App
@@ -18,6 +19,8 @@ from deployments.adapters.runtime.docker import DockerRuntime
 from deployments.models import Deployment
 from deployments.services import formation
 from deployments.workers import warden
+from deployments.workers.pipeline.context import Context
+from deployments.workers.pipeline.steps import ReleasePhase
 from tests.support import (
     containers,
     log_text,
@@ -30,7 +33,12 @@ from tests.support import (
 
 
 def _deploy(owner, tmp_path, name: str, **env) -> tuple[App, Deployment]:
-    files = sample_files("procfile", python_image=settings.PAAS_BASE_IMAGES["python"])
+    image = settings.PAAS_BASE_IMAGES["python"]
+    # whoami's server (it says its hostname) as the web process, beside the procfile sample.
+    files = {
+        **sample_files("whoami", python_image=image),
+        **sample_files("procfile", python_image=image),
+    }
     app = App.objects.create(name=name, owner=owner, repository=str(make_repo(tmp_path, files)))
     if env:
         services.set_env_vars(app.environment("production"), env)
@@ -97,6 +105,45 @@ def test_a_failing_release_leaves_the_live_deployment_serving_untouched(platform
     assert after == before  # not restarted, not replaced
     assert not containers(label=f"slipway.deployment={second.number}", name=f"-{app.name}-")
     assert through_proxy(env.hostname).text == first.web_containers[0][:12]
+
+
+def test_a_rollback_runs_the_release_of_the_image_it_puts_back(platform, owner, tmp_path):
+    app, first = _deploy(owner, tmp_path / "repo", "relback", MARK="first")
+    services.set_env_vars(app.environment("production"), {"MARK": "second"})
+    second = wait_final(services.queue_deployment(app, "production"))
+    assert second.status == "succeeded", log_text(second)
+    back = wait_final(services.rollback(first))
+    log = log_text(back)
+    assert back.status == "succeeded", log
+    # The old image, today's env vars: the release runs before its containers start.
+    assert "release ran with MARK=second" in log
+    assert log.index("release ran") < log.index("==> Starting 1 web, 1 worker")
+    assert "==> Reusing the image of deployment #1" in log
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "trigger, on_rollback, runs",
+    [
+        ("git", True, True),
+        ("rollback", True, True),
+        ("rollback", False, False),  # PAAS_RELEASE_ON_ROLLBACK=false
+        ("promote", False, True),
+        ("scale", True, False),  # the same release, already run
+        ("restart", True, False),
+    ],
+)
+def test_which_deployments_run_the_release_phase(make_app, settings, trigger, on_rollback, runs):
+    settings.PAAS_RELEASE_ON_ROLLBACK = on_rollback
+    app, built = make_app("rel"), {"processes": {"web": ""}, "release_command": "./release.sh"}
+    env = app.environment("production")
+    source = app.new_deployment(env, status="succeeded", step_data=built)
+    if trigger == "git":
+        deployment = app.new_deployment(env, trigger=trigger, step_data=built)
+    else:
+        deployment = app.new_deployment(env, trigger=trigger, source_deployment=source)
+    skipped = ReleasePhase().skip(Context(deployment, runtime=None, router=None))
+    assert skipped is not runs
 
 
 def test_a_stop_gives_the_worker_its_sigterm_and_time_to_finish(platform, owner, tmp_path):

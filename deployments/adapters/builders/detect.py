@@ -57,6 +57,8 @@ class _Options:
     build_command: str = ""
     # Only this decision leaves the env vars: their values are secrets and stay out.
     collectstatic: bool = True
+    # The app's start command: the web command, so detection need not find one.
+    start_command: str = ""
 
 
 @dataclass
@@ -71,11 +73,13 @@ def detect(
     method: str = "auto",
     build_command: str = "",
     build_env: dict[str, str] | None = None,
+    start_command: str = "",
 ) -> BuildPlan:
     """The plan to build `path` with; a generated Dockerfile is written into `path`.
 
     `build_command` runs in a generated Dockerfile once the code is in; `build_env` is the
-    environment's variables, read only for DISABLE_COLLECTSTATIC (Heroku's switch).
+    environment's variables, read only for DISABLE_COLLECTSTATIC (Heroku's switch);
+    `start_command`, when set, is the web command (no detection of one, no error without).
     """
     path = Path(path)
     if method in ("auto", ""):  # a deployment without its own method says ""
@@ -85,7 +89,8 @@ def detect(
     if method == "dockerfile":
         return _dockerfile_plan(path, build_command)
     collectstatic = (build_env or {}).get("DISABLE_COLLECTSTATIC") != "1"
-    recipe = RECIPES[method](path, _Options(build_command.strip(), collectstatic))
+    options = _Options(build_command.strip(), collectstatic, start_command.strip())
+    recipe = RECIPES[method](path, options)
     _write_generated(path, recipe)
     return BuildPlan(method, GENERATED_DOCKERFILE, recipe.description)
 
@@ -128,7 +133,10 @@ def _python(path: Path, options: _Options) -> _Recipe:
     else:
         raise _infeasible("python", "requirements.txt or pyproject.toml")
     django = is_file(path, "manage.py") and "django" in deps
-    command, how = _python_start(path, "gunicorn" in deps, django)
+    if options.start_command:
+        command, how = options.start_command, "the app's start command"
+    else:
+        command, how = _python_start(path, "gunicorn" in deps, django)
     collectstatic = django and options.collectstatic
     dockerfile = dockerfiles.python(
         _base("python"),
@@ -159,8 +167,8 @@ def _python_start(path: Path, has_gunicorn: bool, django: bool) -> tuple[str, st
             return f"python {script}", ""
     raise BuildError(
         "detect_failed",
-        "Found a Python project but no way to start it: add a Procfile with a “web:” line, "
-        "or an app.py or main.py.",
+        "Found a Python project but no way to start it: set the app's start command, add a "
+        "Procfile with a “web:” line, or an app.py or main.py.",
     )
 
 
@@ -249,7 +257,7 @@ def _node(path: Path, options: _Options) -> _Recipe:
         raise BuildError("detect_failed", f"package.json is not valid JSON: {exc}") from None
     scripts = package.get("scripts") if isinstance(package, dict) else None
     scripts = scripts if isinstance(scripts, dict) else {}
-    command = _node_start(path, "start" in scripts)
+    command = options.start_command or _node_start(path, "start" in scripts)
     lockfile = is_file(path, "package-lock.json")
     start = dockerfiles.start_command(command)
     dockerfile = dockerfiles.node(
@@ -270,8 +278,8 @@ def _node_start(path: Path, has_start_script: bool) -> str:
         return "npm start"
     raise BuildError(
         "detect_failed",
-        "Found a Node.js project but no way to start it: add a “start” script to "
-        "package.json, a server.js, or a Procfile with a “web:” line.",
+        "Found a Node.js project but no way to start it: set the app's start command, add a "
+        "“start” script to package.json, a server.js, or a Procfile with a “web:” line.",
     )
 
 
