@@ -3,6 +3,7 @@ from django.contrib import admin
 
 from apps.models import (
     AddOn,
+    AuditEntry,
     ApiToken,
     App,
     Backup,
@@ -132,3 +133,22 @@ class NotificationDeliveryAdmin(admin.ModelAdmin):
     list_display = ["target", "event", "status", "attempts", "last_response_code", "created_at"]
     list_filter = ["status", "event"]
     exclude = ["body"]
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """The platform-wide audit log, read only: nobody edits history."""
+
+    list_display = ["created_at", "actor_name", "source", "address", "action", "app_name", "target"]
+    list_filter = ["source", "action"]
+    search_fields = ["app_name", "actor_name", "action", "target"]
+    readonly_fields = [f.name for f in AuditEntry._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -60,6 +60,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # After authentication: the audit log reads the request's user when it records.
+    "paas.middleware.audit_actor",
 ]
 
 ROOT_URLCONF = "paas.urls"

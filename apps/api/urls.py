@@ -7,6 +7,7 @@ from ninja import NinjaAPI
 
 from apps.api import (
     actions,
+    audit,
     addons,
     applications,
     domains,
@@ -23,6 +24,7 @@ from apps.api.parsing import JsonObjectParser
 
 ROUTERS = (
     applications,
+    audit,
     resources,
     actions,
     environments,

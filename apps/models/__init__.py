@@ -16,6 +16,7 @@ from apps.models.addons import (  # noqa: F401
     RestoreStatus,
     S,
 )
+from apps.models.audit import AuditEntry  # noqa: F401
 from apps.models.app import (  # noqa: F401
     App,
     AppCleanupRequested,

@@ -5,6 +5,7 @@ from django.urls import path
 
 from apps.web import (
     actions,
+    audit,
     create,
     domains,
     pages,
@@ -43,6 +44,7 @@ app_page = [
     path(APP + "history/", pages.app_history, name="app-history"),
     path(APP + "current/", pages.app_current, name="app-current"),
     path(APP + "runtime/<str:environment>/", pages.runtime_log, name="app-runtime-log"),
+    path(APP + "audit/", audit.audit_log, name="app-audit"),
 ]
 
 deployment_page = [

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from apps.models import App, AppCleanupRequested, AppStatus, Environment, EnvironmentName, EnvVar
 from deployments import jobs, wiring
 from deployments.models import ACTIVE_STATUSES, Deployment, InvalidTransition, Status, Trigger
+from deployments.services.audit import audited
 
 
 class ServiceError(Exception):
@@ -27,6 +28,15 @@ class Conflict(ServiceError):
     status = 409
 
 
+def _env_keys(_, environment, values, replace=False) -> dict:
+    # Keys only: the values are secrets and never reach the audit log.
+    return {"keys": sorted(values), "replace": replace}
+
+
+def _deployment_target(deployment, *args, **kwargs) -> str:
+    return f"#{deployment.number} {deployment.environment.name}"
+
+
 def check_environment_name(name: str) -> str:
     """Every way in names an environment the same way; an unknown one changes nothing."""
     if name not in EnvironmentName.values:
@@ -41,6 +51,7 @@ def environment_named(app: App, name: str) -> Environment:
 # --- apps ---------------------------------------------------------------------------------
 
 
+@audited("app.create", details=lambda app, owner, data, *a, **k: {"repository": app.repository})
 def create_app(owner, data: dict, env: dict | None = None, deploy: bool = False) -> App:
     """Create an app from cleaned form data (AppCreateForm) and its env vars."""
     try:
@@ -57,6 +68,7 @@ def create_app(owner, data: dict, env: dict | None = None, deploy: bool = False)
     return app
 
 
+@audited("app.update", details=lambda changed, *a, **k: {"changed": changed})
 def update_app(app: App, data: dict) -> list[str]:
     """Apply settings; returns the fields that changed (they take effect on the next deploy)."""
     changed = [field for field, value in data.items() if getattr(app, field) != value]
@@ -67,6 +79,7 @@ def update_app(app: App, data: dict) -> list[str]:
     return changed
 
 
+@audited("env.set", target=lambda _, env, *a, **k: env.name, details=_env_keys)
 def set_env_vars(environment, values: dict[str, str], replace: bool = False) -> None:
     """Upsert env vars (already validated); with replace, keys not given are removed."""
     with transaction.atomic():
@@ -80,6 +93,9 @@ def set_env_vars(environment, values: dict[str, str], replace: bool = False) -> 
             var.save()
 
 
+@audited(
+    "env.delete", target=lambda _, env, key: env.name, details=lambda _, env, key: {"key": key}
+)
 def delete_env_var(environment, key: str) -> bool:
     deleted, _ = environment.env_vars.filter(key=key).delete()
     return bool(deleted)
@@ -88,6 +104,9 @@ def delete_env_var(environment, key: str) -> bool:
 # --- deployments --------------------------------------------------------------------------
 
 
+@audited(
+    "deployment.queue", target=_deployment_target, details=lambda d, *a, **k: {"trigger": d.trigger}
+)
 def queue_deployment(
     app: App,
     environment_name: str = EnvironmentName.PRODUCTION,
@@ -212,6 +231,7 @@ def restart(app: App, environment_name: str, requested_by=None) -> Deployment:
     return _run_image_again(source, environment_name, Trigger.RESTART, requested_by)
 
 
+@audited("environment.stop", target=lambda _, app, environment_name: environment_name)
 def stop(app: App, environment_name: str) -> None:
     """Stop the live container; the route answers with a 'stopped' page until started."""
     environment = app.environment(environment_name)
@@ -221,6 +241,7 @@ def stop(app: App, environment_name: str) -> None:
     jobs.apply_power_state(environment.pk)
 
 
+@audited("environment.start", target=lambda _, app, environment_name: environment_name)
 def start(app: App, environment_name: str) -> None:
     environment = app.environment(environment_name)
     if environment.live_deployment_id is None:
@@ -229,6 +250,7 @@ def start(app: App, environment_name: str) -> None:
     jobs.apply_power_state(environment.pk)
 
 
+@audited("deployment.cancel", target=_deployment_target)
 def cancel_deployment(deployment: Deployment) -> Deployment:
     try:
         deployment.mark_cancelled("Cancelled by request.")
@@ -253,6 +275,7 @@ def runtime_logs(environment, since_ns: int = 0, limit: int = 200) -> list[tuple
 # --- deletion -----------------------------------------------------------------------------
 
 
+@audited("app.delete")
 def request_cleanup(app: App) -> App:
     """Refuse while a deployment is pending or running; else mark the app and enqueue."""
     with transaction.atomic():

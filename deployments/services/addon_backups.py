@@ -11,6 +11,7 @@ from django.utils import timezone
 from apps.models.addons import BACKUP_UNFINISHED, RESTORE_UNDER_WAY, AddOn, AddOnStatus, Backup
 from deployments import jobs
 from deployments.services import Conflict
+from deployments.services.audit import audited
 
 logger = logging.getLogger(__name__)
 
@@ -18,6 +19,7 @@ logger = logging.getLogger(__name__)
 # --- use cases -------------------------------------------------------------------------------
 
 
+@audited("backup.request", target=lambda b, addon, *a, **k: addon.kind)
 def request_backup(addon: AddOn, scheduled: bool = False) -> Backup:
     if not addon.is_usable:
         raise Conflict(
@@ -42,6 +44,7 @@ def _fail_stale(addon: AddOn) -> None:
             stale.file.with_name(stale.file.name + ".part").unlink(missing_ok=True)
 
 
+@audited("backup.restore", target=lambda b, backup: f"{backup.addon.kind} backup #{backup.pk}")
 def request_restore(backup: Backup) -> Backup:
     """Replace the add-on's data with the backup's. The app keeps running meanwhile."""
     addon = backup.addon

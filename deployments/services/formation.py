@@ -16,6 +16,7 @@ from django.db import transaction
 from apps.models import App, Environment
 from deployments.models import ACTIVE_STATUSES, WEB, Deployment, Trigger
 from deployments.services import Conflict, _reusable_image, _run_image_again, environment_named
+from deployments.services.audit import audited
 
 PROCESS_TYPE = re.compile(r"[A-Za-z0-9_-]{1,63}")
 
@@ -42,6 +43,11 @@ def formation(environment: Environment) -> dict:
     }
 
 
+@audited(
+    "formation.set",
+    target=lambda r, app, env, *a, **k: env,
+    details=lambda r, app, env, counts, *a, **k: {"processes": counts},
+)
 def set_formation(
     app: App, environment_name: str, counts, requested_by=None
 ) -> tuple[Environment, Deployment | None]:

@@ -33,6 +33,7 @@ from apps.models.notifications import (
 )
 from deployments import jobs
 from deployments.services import Conflict, ServiceError
+from deployments.services.audit import audited
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,9 @@ class TargetRefused(ServiceError):
 # --- targets ------------------------------------------------------------------------------
 
 
+@audited(
+    "notifications.add_target", details=lambda r, app, url, events=None: {"events": r[0].events}
+)
 def add_target(app: App, url: str, events=None) -> tuple[NotificationTarget, str]:
     """Validate and store a target; returns it and its signing secret (shown once)."""
     url = (url or "").strip()
@@ -73,6 +77,7 @@ def add_target(app: App, url: str, events=None) -> tuple[NotificationTarget, str
     return target, raw_secret
 
 
+@audited("notifications.remove_target", target=lambda r, app, target_id: target_id)
 def remove_target(app: App, target_id: int) -> bool:
     deleted, _ = app.notification_targets.filter(pk=target_id).delete()
     return bool(deleted)

@@ -26,6 +26,7 @@ from deployments.models.promotion import (
     PromotionStatus,
 )
 from deployments.services import Conflict, ServiceError
+from deployments.services.audit import audited
 
 DEFAULT_REQUEST_HOURS = 72
 
@@ -39,6 +40,7 @@ def policy_of(app: App) -> PromotionPolicy:
     return PromotionPolicy.objects.filter(app=app).first() or PromotionPolicy(app=app)
 
 
+@audited("promotion.request")
 def request_promotion(app: App, user) -> PromotionRequest | Deployment:
     """Promote now if no gate stands in the way; else run the check and/or ask for approval."""
     policy = policy_of(app)
@@ -51,6 +53,7 @@ def request_promotion(app: App, user) -> PromotionRequest | Deployment:
     return _pending_request(app, user, source)
 
 
+@audited("promotion.approve", target=lambda r, request, user: request.pk)
 def approve(request: PromotionRequest, user) -> Deployment:
     """A second person's yes: the gate's check runs again, then the promotion is queued."""
     _check_can_decide(request, user)
@@ -66,6 +69,7 @@ def approve(request: PromotionRequest, user) -> Deployment:
     return deployment
 
 
+@audited("promotion.reject", target=lambda r, request, user: request.pk)
 def reject(request: PromotionRequest, user) -> PromotionRequest:
     _check_can_decide(request, user)
     try:
@@ -192,6 +196,7 @@ def _check_failed(detail: str) -> ServiceError:
 POLICY_FIELDS = ("require_approval", "check_path", "check_expected_status", "check_timeout")
 
 
+@audited("promotion.set_policy", details=lambda r, app, data: {"fields": sorted(data)})
 def set_policy(app: App, data: dict) -> PromotionPolicy:
     """Change the gates given in data (the others keep their value), checked by the model's
     own validators; an unknown field changes nothing."""

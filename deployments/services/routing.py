@@ -24,6 +24,7 @@ from deployments.services import (
     _run_image_again,
     environment_named,
 )
+from deployments.services.audit import audited
 from deployments.services.formation import check_can_scale
 
 ROUTING_FIELDS = (
@@ -62,6 +63,11 @@ NO_WEB_PAGE = "This app runs no web process (its web formation is 0)."
 # --- router settings ----------------------------------------------------------------------
 
 
+@audited(
+    "routing.update",
+    target=lambda r, env, data: env.name,
+    details=lambda r, env, data: {"changed": r},
+)
 def update_routing(environment: Environment, data: dict) -> list[str]:
     """Apply any of ROUTING_FIELDS; returns those that changed. basic_auth_password in the
     answer means the stored password was set or removed. A refusal changes nothing."""

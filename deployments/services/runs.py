@@ -22,6 +22,7 @@ from deployments.models import (
     validate_schedule,
 )
 from deployments.services import Conflict, environment_named
+from deployments.services.audit import audited
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ def runs_of_job(job: ScheduledJob, limit: int = HISTORY) -> list[Run]:
 # --- one-off runs -----------------------------------------------------------------------------
 
 
+# The command is not recorded: a one-off may carry a secret on its command line.
+@audited("run.start", target=lambda run, *a, **k: f"run #{run.pk} {run.environment.name}")
 def start_run(app: App, environment_name: str, command: str, requested_by=None) -> Run:
     """Queue `command` in a fresh container from the environment's live image. Refused (and
     nothing made) with 409 when nothing is live there."""
@@ -79,6 +82,7 @@ def _check_runnable(app: App, environment: Environment) -> None:
         )
 
 
+@audited("run.cancel", target=lambda r, run: f"run #{run.pk}")
 def cancel_run(run: Run) -> Run:
     """A pending run is cancelled at once; a running one is killed by its worker within a
     second or so (it turns cancelled then)."""
@@ -97,6 +101,11 @@ def cancel_run(run: Run) -> Run:
 # --- scheduled jobs ---------------------------------------------------------------------------
 
 
+@audited(
+    "job.create",
+    target=lambda job, *a: job.name,
+    details=lambda job, *a: {"schedule": job.schedule},
+)
 def create_job(app: App, data: dict) -> ScheduledJob:
     """Check every field (all the errors at once, per field) and save; nothing on a refusal."""
     environment_name = data.get("environment", "production")
@@ -129,6 +138,11 @@ def _cleaned_job(data: dict) -> tuple[dict, dict]:
     return cleaned, errors
 
 
+@audited(
+    "job.enable",
+    target=lambda r, job, enabled: job.name,
+    details=lambda r, job, enabled: {"enabled": enabled},
+)
 def set_job_enabled(job: ScheduledJob, enabled: bool) -> ScheduledJob:
     """Turned on, a job starts from now: fire times it missed while off never run."""
     changes = {"enabled": enabled}
@@ -140,6 +154,7 @@ def set_job_enabled(job: ScheduledJob, enabled: bool) -> ScheduledJob:
     return job
 
 
+@audited("job.delete", target=lambda r, job: job.name)
 def delete_job(job: ScheduledJob) -> None:
     """Its runs stay in the history (scheduled_job becomes empty); a running one finishes."""
     job.delete()
