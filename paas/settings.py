@@ -148,6 +148,22 @@ ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_LOGOUT_ON_GET = False
 PAAS_OPEN_SIGNUP = env_bool("PAAS_OPEN_SIGNUP", False)
 ACCOUNT_ADAPTER = "apps.accounts.AccountAdapter"
+# Sign-in limits (allauth's own). They count in the shared cache (Redis, below), so every
+# gunicorn worker and thread sees the same count; Django's admin login is sent to allauth's
+# (paas/urls.py), so it is limited too. After PAAS_LOGIN_ATTEMPTS failures for one account
+# within PAAS_LOGIN_ATTEMPTS_WINDOW seconds, even the right password is refused until the
+# window passes; one address may fail PAAS_LOGIN_FAILURES_PER_IP times a minute.
+PAAS_LOGIN_ATTEMPTS = env_int("PAAS_LOGIN_ATTEMPTS", 5)
+PAAS_LOGIN_ATTEMPTS_WINDOW = env_int("PAAS_LOGIN_ATTEMPTS_WINDOW", 300)
+PAAS_LOGIN_FAILURES_PER_IP = env_int("PAAS_LOGIN_FAILURES_PER_IP", 10)
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": (
+        f"{PAAS_LOGIN_FAILURES_PER_IP}/m/ip,{PAAS_LOGIN_ATTEMPTS}/{PAAS_LOGIN_ATTEMPTS_WINDOW}s/key"
+    ),
+}
+# The router (Traefik) replaces any client's X-Forwarded-For with the address it saw: that
+# one entry is the client's, and gunicorn listens on loopback only, so nobody else sets it.
+ALLAUTH_TRUSTED_PROXY_COUNT = 1
 
 # Security headers that cost nothing behind a TLS-terminating proxy.
 SESSION_COOKIE_HTTPONLY = True
@@ -203,6 +219,15 @@ CELERY_BEAT_SCHEDULE = {
 # images, the Caddy server and route ids), so two installations — or the test suite beside a
 # running platform — never touch each other's.
 PAAS_INSTANCE = env_str("PAAS_INSTANCE", "slipway")
+# The cache is shared by every process (sign-in limits must count across gunicorn workers),
+# so it is Redis too, under this installation's prefix (the tests' sits beside a platform's).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": f"{PAAS_INSTANCE}-cache",
+    }
+}
 PAAS_DOCKER_HOST = env_str("DOCKER_HOST", "unix:///var/run/docker.sock")
 PAAS_PROXY_HTTP_PORT = env_int("PAAS_PROXY_HTTP_PORT", 80)
 PAAS_PROXY_HTTPS_PORT = env_int("PAAS_PROXY_HTTPS_PORT", 443)

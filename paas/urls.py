@@ -1,7 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from apps.accounts import admin_login
+
 urlpatterns = [
+    # Before the admin's own: its login would be a second, unlimited way to guess passwords.
+    path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include("apps.api.urls")),

@@ -10,6 +10,7 @@ import json
 import docker
 import docker.errors
 import pytest
+from django.core.cache import cache
 from django.test import Client
 
 from apps.models import ApiToken, App
@@ -33,6 +34,15 @@ def pytest_collection_modifyitems(config, items):
 def _fast_password_hashing(settings):
     # Fixture users' passwords need not resist brute force; PBKDF2 would cost ~0.3 s a user.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """The cache is the real Redis, shared by runs: each test starts with none of the
+    sign-in counts or provider answers an earlier one left (only this installation's keys)."""
+    client = cache._cache.get_client(write=True)
+    for key in client.scan_iter(match=f"{cache.key_prefix}:*", count=1000):
+        client.delete(key)
 
 
 @pytest.fixture

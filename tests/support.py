@@ -159,6 +159,8 @@ class Dashboard:
                 settings.PAAS_DASHBOARD_UPSTREAM,
                 "--workers",
                 "2",
+                "--threads",
+                "4",
                 "paas.wsgi:application",
             ],
             cwd=ROOT,

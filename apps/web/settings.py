@@ -56,6 +56,7 @@ def _webhook_urls(app) -> list[tuple[str, str]]:
     ]
 
 
+@never_cache  # it shows the webhook secret to the owner: no copy in a browser or proxy cache
 @login_required
 def app_settings(request, name):
     app = app_for(request.user, name)
