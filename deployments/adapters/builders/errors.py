@@ -2,7 +2,18 @@
 
 # Codes whose cause lies in the user's repository; anything else is the platform's.
 USER_FAULT_CODES = frozenset(
-    {"detect_failed", "build_failed", "dockerfile_error", "procfile_invalid", "base_image_missing"}
+    {
+        "detect_failed",
+        "build_failed",
+        "dockerfile_error",
+        "procfile_invalid",
+        "base_image_missing",
+        "base_image_refused",
+        "build_out_of_memory",
+        "build_timeout",
+        "build_context_too_large",
+        "image_too_large",
+    }
 )
 
 

@@ -162,3 +162,98 @@ def _words(group: list[str], escape: str) -> list[str]:
         if not stripped.startswith("#"):
             parts.append(stripped.removesuffix(escape))
     return " ".join(parts).split()
+
+
+# --- what `$ARG` references name, for the check of which images a build may use ---------
+
+# `$NAME`, `${NAME}`, `${NAME:-default}` and `${NAME:+alternative}`: the forms Docker knows.
+ARG_RE = re.compile(
+    r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:[-+])(?P<word>[^}]*))?\}"
+    r"|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))"
+)
+
+
+def expanded_references(text: str) -> list[str]:
+    """The image each `FROM`/`COPY --from=` written with `$` names once the ARG defaults are
+    filled in. Slipway passes no build args, so a default is the value the build sees; a
+    FROM sees only the ARGs declared before the first FROM (Docker's rule). The classic
+    builder does not expand `--from=` at all; expanding it anyway only checks more."""
+    meta: dict[str, str] = {}
+    stage: dict[str, str] | None = None  # None until the first FROM
+    stages: set[str] = set()
+    found: list[str] = []
+    escape = _escape_char(text)
+    for group in _instructions(text, escape):
+        words = _words(group, escape)
+        instruction = words[0].upper() if words else ""
+        if instruction == "ARG":
+            _declare(words[1:], meta if stage is None else stage, meta)
+        elif instruction == "FROM":
+            _note_expanded(_from_reference(words), meta, stages, found)
+            _note_stage_name(words, stages)
+            stage = {}
+        elif instruction == "COPY":
+            _note_expanded(_copy_source(words), meta if stage is None else stage, stages, found)
+    return found
+
+
+def copy_sources(instructions: list[str]) -> list[str]:
+    """The `COPY --from=` sources of single instructions (an image's ONBUILD triggers,
+    which run in the build of any image FROM it and may copy out of another image)."""
+    sources = (_copy_source(text.split()) for text in instructions)
+    return [s for s in sources if s and not s.isdigit()]
+
+
+def expand(word: str, values: dict[str, str]) -> str:
+    def one(match: re.Match) -> str:
+        value = values.get(match["braced"] or match["plain"], "")
+        if match["op"] == ":-":
+            return value or match["word"]
+        if match["op"] == ":+":
+            return match["word"] if value else ""
+        return value
+
+    return ARG_RE.sub(one, word)
+
+
+def _declare(words: list[str], values: dict[str, str], meta: dict[str, str]) -> None:
+    """`ARG A=1 B`: a default is expanded with what came before; a bare name in a stage
+    takes the global default (and is empty without one)."""
+    for word in words:
+        name, has_value, value = word.partition("=")
+        if has_value:
+            values[name] = expand(value, values).strip("\"'")
+        else:
+            values.setdefault(name, meta.get(name, ""))
+
+
+def _from_reference(words: list[str]) -> str | None:
+    return next((w for w in words[1:] if not w.startswith("--")), None)
+
+
+def _copy_source(words: list[str]) -> str | None:
+    if not words or words[0].upper() != "COPY":
+        return None
+    for word in words[1:]:
+        if not word.startswith("--"):
+            return None  # flags come first; the sources have begun
+        if word.lower().startswith("--from="):
+            return word.split("=", 1)[1]
+    return None
+
+
+def _note_expanded(
+    reference: str | None, values: dict[str, str], stages: set[str], found: list[str]
+) -> None:
+    if reference is None or "$" not in reference:
+        return  # written out: resolve() lists it, with its alias
+    image = expand(reference, values)
+    if image and _is_image(image, stages):
+        _note(found, image)
+
+
+def _note_stage_name(words: list[str], stages: set[str]) -> None:
+    position = next((i for i, w in enumerate(words[1:], 1) if not w.startswith("--")), None)
+    rest = words[position + 1 :] if position is not None else []
+    if len(rest) == 2 and rest[0].upper() == "AS":
+        stages.add(rest[1].lower())
