@@ -115,6 +115,16 @@ def _restore_routes_at_start(sender=None, **kwargs):
         logger.warning("could not queue the route sync at worker start", exc_info=True)
 
 
+@worker_ready.connect
+def _apply_firewall_at_start(sender=None, **kwargs):
+    """A rebooted host has lost its iptables rules: the worker puts the egress rules back
+    before it takes a build."""
+    try:
+        wiring.firewall().apply()
+    except Exception:  # noqa: BLE001 - not root, or no iptables: say so loudly, keep serving
+        logger.error("could not apply the egress firewall rules at worker start", exc_info=True)
+
+
 # --- add-ons and backups ----------------------------------------------------------------------
 
 

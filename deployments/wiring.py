@@ -5,6 +5,12 @@ itself, so tests can pass others. Request-side use cases that read engine state 
 volume sizes, logs) take theirs from here too. seelf's infra/mod.go is the model.
 """
 
+from ipaddress import IPv4Network
+
+from django.conf import settings
+
+from deployments.adapters.egress import parse_allow
+from deployments.adapters.firewall import Firewall, host_nameservers
 from deployments.adapters.router import Router
 from deployments.adapters.router.traefik import TraefikRouter
 from deployments.adapters.runtime import RuntimeBackend
@@ -20,3 +26,14 @@ def runtime() -> RuntimeBackend:
 def router() -> Router:
     """The HTTP router in front of the apps and the dashboard (Traefik's file provider)."""
     return TraefikRouter()
+
+
+def firewall() -> Firewall:
+    """The egress rules for PAAS_NETWORK_POOL (every app network and the build network),
+    with PAAS_EGRESS_ALLOW's holes and the host's nameservers for the containers' DNS."""
+    return Firewall(
+        instance=settings.PAAS_INSTANCE,
+        pool=IPv4Network(settings.PAAS_NETWORK_POOL.strip()),
+        allow=parse_allow(settings.PAAS_EGRESS_ALLOW),
+        nameservers=host_nameservers(),
+    )

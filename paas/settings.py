@@ -271,6 +271,25 @@ PAAS_ROUTER_ACCESS_LOG = env_bool("PAAS_ROUTER_ACCESS_LOG", False)
 # Each app network's subnet comes from this pool, cut into /PAAS_NETWORK_PREFIX pieces.
 PAAS_NETWORK_POOL = env_str("PAAS_NETWORK_POOL", "10.213.0.0/16")
 PAAS_NETWORK_PREFIX = env_int("PAAS_NETWORK_PREFIX", 24)
+
+
+def _egress_allow(entries: list[str]) -> list[str]:
+    """Addresses and CIDRs, normalised (`10.1.2.3` is `10.1.2.3/32`); a malformed one stops
+    the start."""
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(str(ipaddress.ip_network(entry, strict=False)))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"PAAS_EGRESS_ALLOW: {entry!r} is not an address or CIDR such as 10.1.2.3/32"
+            ) from None
+    return networks
+
+
+# Builds and app containers reach no private, link-local or host address
+# (deployments/adapters/firewall.py); these are the exceptions: "10.1.2.3/32,192.168.5.0/24".
+PAAS_EGRESS_ALLOW = _egress_allow(env_list("PAAS_EGRESS_ALLOW", []))
 PAAS_MAX_REPLICAS = env_int("PAAS_MAX_REPLICAS", 10)  # per process type
 # The release phase (a Procfile's release: line or the app's release command).
 PAAS_RELEASE_TIMEOUT = env_int("PAAS_RELEASE_TIMEOUT", 600)
@@ -281,6 +300,16 @@ PAAS_STOP_GRACE_SECONDS = env_int("PAAS_STOP_GRACE_SECONDS", 10)
 PAAS_PROCESS_SETTLE_SECONDS = env_float("PAAS_PROCESS_SETTLE_SECONDS", 2.0)
 PAAS_MAX_BODY_BYTES = env_int("PAAS_MAX_BODY_BYTES", 200 * 1024 * 1024)
 PAAS_BUILD_DIR = Path(env_str("PAAS_BUILD_DIR", str(VAR_DIR / "builds")))
+# What one image build may use (deployments/adapters/builders/build_limits.py): each RUN
+# step's memory (no swap on top) and CPUs, the build's duration (within the deployment's
+# PAAS_BUILD_TIMEOUT), the context sent to the engine and the image it makes; and how many
+# builds one owner may run at once (the next one waits its turn).
+PAAS_BUILD_MEMORY = env_str("PAAS_BUILD_MEMORY", "2g")
+PAAS_BUILD_CPUS = env_float("PAAS_BUILD_CPUS", 1.0)
+PAAS_BUILD_STEP_TIMEOUT = env_int("PAAS_BUILD_STEP_TIMEOUT", 1200)
+PAAS_BUILD_CONTEXT_MAX_BYTES = env_int("PAAS_BUILD_CONTEXT_MAX_BYTES", 500 * 1024 * 1024)
+PAAS_IMAGE_MAX_BYTES = env_int("PAAS_IMAGE_MAX_BYTES", 5 * 1024 * 1024 * 1024)
+PAAS_BUILDS_PER_USER = env_int("PAAS_BUILDS_PER_USER", 2)
 PAAS_ALLOW_LOCAL_REPOSITORIES = env_bool("PAAS_ALLOW_LOCAL_REPOSITORIES", False)
 PAAS_CONTAINER_MEMORY = env_str("PAAS_CONTAINER_MEMORY", "512m")
 PAAS_CONTAINER_CPUS = env_float("PAAS_CONTAINER_CPUS", 1.0)
@@ -291,6 +320,16 @@ PAAS_HEARTBEAT_TIMEOUT = env_int("PAAS_HEARTBEAT_TIMEOUT", 120)
 # One-off runs: killed after this many seconds. Scheduled jobs: how often beat looks for
 # a due one (a job fires at most this long after its time).
 PAAS_RUN_TIMEOUT = env_int("PAAS_RUN_TIMEOUT", 3600)
+# A deployment's or a run's log keeps its first and last PAAS_LOG_MAX_LINES / 2 lines and
+# says how many in between were dropped; logs, and uploaded archives, of deployments and
+# runs that ended more than PAAS_LOG_RETENTION_DAYS ago are deleted (the live ones' stay).
+PAAS_LOG_MAX_LINES = env_int("PAAS_LOG_MAX_LINES", 10000)
+PAAS_LOG_RETENTION_DAYS = env_int("PAAS_LOG_RETENTION_DAYS", 30)
+# Per-user quotas (deployments/services/quotas.py); staff are exempt. Over one: 409.
+PAAS_MAX_APPS_PER_USER = env_int("PAAS_MAX_APPS_PER_USER", 20)
+PAAS_MAX_DOMAINS_PER_USER = env_int("PAAS_MAX_DOMAINS_PER_USER", 20)
+PAAS_MAX_VOLUMES_PER_USER = env_int("PAAS_MAX_VOLUMES_PER_USER", 20)
+PAAS_MAX_ADDONS_PER_USER = env_int("PAAS_MAX_ADDONS_PER_USER", 10)
 PAAS_CRON_TICK_SECONDS = env_int("PAAS_CRON_TICK_SECONDS", 10)
 CELERY_BEAT_SCHEDULE["scheduled-jobs"] = {
     "task": "deployments.tasks.schedule_jobs",

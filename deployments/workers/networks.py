@@ -46,6 +46,44 @@ def ensure_app_network(app: App, runtime: RuntimeBackend) -> str:
             app.subnet = ""
 
 
+def build_network_name() -> str:
+    """The network RUN steps run on. An underscore, which no app name holds, keeps it apart
+    from every app's `<instance>-<name>`."""
+    return f"{settings.PAAS_INSTANCE}_build"
+
+
+def ensure_build_network(runtime: RuntimeBackend) -> str:
+    """Make sure the build network exists on a subnet of the pool (so the egress firewall
+    covers builds as it covers apps); its name."""
+    name = build_network_name()
+    labels = {"slipway.instance": settings.PAAS_INSTANCE, "slipway.role": "build"}
+    for attempt in range(1, CREATE_ATTEMPTS + 1):
+        if runtime.network_subnet(name) is not None:
+            return name
+        try:
+            runtime.ensure_network(name, labels, str(_free_subnet(runtime)))
+            return name
+        except SubnetTaken:
+            if attempt == CREATE_ATTEMPTS:
+                raise
+            logger.warning("the build network's subnet was taken on the engine: moving")
+    return name
+
+
+def _free_subnet(runtime: RuntimeBackend) -> IPv4Network:
+    """The lowest piece of the pool no app holds and no engine network overlaps. An app that
+    picked the same one meanwhile gets SubnetTaken from the engine and moves on."""
+    pool, prefix = network_pool()
+    held = App.objects.exclude(subnet="").values_list("subnet", flat=True)
+    candidate = lowest_free(pool, prefix, [*_parse(held), *_parse(runtime.used_subnets())])
+    if candidate is None:
+        raise NetworkPoolExhausted(
+            f"no free /{prefix} left in PAAS_NETWORK_POOL {pool} for the build network. Set a"
+            " larger PAAS_NETWORK_POOL (or a longer PAAS_NETWORK_PREFIX) and restart Slipway."
+        )
+    return candidate
+
+
 def allocate_subnet(app: App, runtime: RuntimeBackend) -> str:
     """Give the app the lowest free subnet of the pool (or the one another worker just gave it)."""
     pool, prefix = network_pool()

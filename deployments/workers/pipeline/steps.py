@@ -18,7 +18,7 @@ from deployments.adapters.sources.archive import archive_limits, extract_archive
 from deployments.models import WEB, Deployment, Status, Trigger
 from deployments.models.pipeline import NO_RELEASE_TRIGGERS
 from deployments.workers import routing
-from deployments.workers.networks import ensure_app_network
+from deployments.workers.networks import ensure_app_network, ensure_build_network
 from deployments.workers.pipeline.context import Context
 from deployments.workers.pipeline.errors import Cancelled, StepFailed
 from deployments.workers.routing import health_path_for
@@ -92,6 +92,7 @@ class PrepareBuild(Step):
             ctx.deployment.build_method or app.build_method,
             build_command=app.build_command,
             build_env=ctx.environment.env_dict(),
+            start_command=app.start_command,
         )
         ctx.log(f"==> Build plan: {plan.description}")
         ctx.deployment.build_method = plan.method
@@ -120,7 +121,10 @@ class BuildImage(Step):
         )
         tag = image_tag(ctx)
         ctx.save(self.name, image_tag=tag)
-        image_id = build_image(ctx.runtime.client, ctx.build_dir, plan, tag, ctx.labels, ctx.log)
+        network = ensure_build_network(ctx.runtime)  # RUN steps under the egress firewall
+        image_id = build_image(
+            ctx.runtime.client, ctx.build_dir, plan, tag, ctx.labels, ctx.log, network
+        )
         d = ctx.deployment
         d.image_id, d.image_tag = image_id, tag
         d.save(update_fields=["image_id", "image_tag"])
