@@ -13,7 +13,7 @@ from apps.models import (
     NotificationTarget,
 )
 from deployments import services
-from paas.admin_helpers import service_action
+from paas.admin_helpers import SuperuserActions, service_action
 
 
 class EnvVarForm(forms.ModelForm):
@@ -36,8 +36,21 @@ class EnvVarForm(forms.ModelForm):
         return value
 
 
+class SuperuserChanges:
+    """Staff may look; changing what an app runs is for superusers (apps/access.py's CHANGE)."""
+
+    def has_add_permission(self, request, *args):
+        return request.user.is_superuser and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+
 @admin.register(EnvVar)
-class EnvVarAdmin(admin.ModelAdmin):
+class EnvVarAdmin(SuperuserChanges, admin.ModelAdmin):
     form = EnvVarForm
     list_display = ["key", "masked_value", "environment", "updated_at"]
     list_filter = ["environment__name"]
@@ -67,8 +80,19 @@ def _request_cleanup(request, app) -> str:
     return "cleanup requested."
 
 
+# What only a superuser may change on another owner's app: its source and commands.
+SOURCE_FIELDS = [
+    "repository",
+    "branch",
+    "build_method",
+    "build_command",
+    "start_command",
+    "release_command",
+]
+
+
 @admin.register(App)
-class AppAdmin(admin.ModelAdmin):
+class AppAdmin(SuperuserActions, admin.ModelAdmin):
     list_display = ["name", "owner", "status", "repository", "branch", "build_method", "updated_at"]
     list_filter = ["status", "build_method"]
     search_fields = ["name", "repository", "owner__username"]
@@ -82,13 +106,22 @@ class AppAdmin(admin.ModelAdmin):
     exclude = ["webhook_secret"]
     inlines = [EnvironmentInline]
     actions = [
-        service_action("deploy_production", "Deploy production now", _deploy_production),
+        service_action(
+            "deploy_production",
+            "Deploy production now",
+            _deploy_production,
+            superuser_only=True,
+        ),
         service_action(
             "request_cleanup",
             "Request cleanup (delete the app and everything it runs)",
             _request_cleanup,
         ),
     ]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields if request.user.is_superuser else fields + SOURCE_FIELDS
 
 
 @admin.register(ApiToken)

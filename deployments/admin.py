@@ -7,7 +7,7 @@ from deployments.models.promotion import PromotionPolicy, PromotionRequest
 from deployments.models.runs import Run, RunLogLine, ScheduledJob
 from deployments.models.webhook import WebhookDelivery
 from deployments.services import runs
-from paas.admin_helpers import service_action
+from paas.admin_helpers import SuperuserActions, service_action
 
 
 def _redeploy(request, deployment) -> str:
@@ -21,7 +21,7 @@ def _cancel(request, deployment) -> str:
 
 
 @admin.register(Deployment)
-class DeploymentAdmin(admin.ModelAdmin):
+class DeploymentAdmin(SuperuserActions, admin.ModelAdmin):
     list_display = [
         "__str__",
         "environment",
@@ -40,6 +40,7 @@ class DeploymentAdmin(admin.ModelAdmin):
             "Redeploy (build the same source again)",
             _redeploy,
             select_related=("app", "environment"),
+            superuser_only=True,
         ),
         service_action("cancel", "Cancel", _cancel),
     ]
@@ -86,18 +87,27 @@ def _cancel_run(request, run) -> str:
 
 
 @admin.register(Run)
-class RunAdmin(admin.ModelAdmin):
-    """One-off and scheduled runs: read only; started from the dashboard, API or a job."""
+class RunAdmin(SuperuserActions, admin.ModelAdmin):
+    """One-off and scheduled runs: read only; started from the dashboard, API or a job.
+    Their output may hold the app's secrets: superusers alone see it, and cancel a run."""
 
     list_display = ["pk", "app", "environment", "command", "status", "exit_code", "created_at"]
     list_filter = ["status", "app"]
     search_fields = ["app__name", "command"]
     list_select_related = ["app", "environment__app"]
-    actions = [service_action("cancel_run", "Cancel (kill the container)", _cancel_run)]
+    actions = [
+        service_action(
+            "cancel_run", "Cancel (kill the container)", _cancel_run, superuser_only=True
+        )
+    ]
     readonly_fields = [f.name for f in Run._meta.fields if f.name != "id"] + ["log"]
 
     def has_add_permission(self, request):
         return False
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return fields if request.user.is_superuser else [f for f in fields if f != "log"]
 
     @admin.display(description="log (last 500 lines)")
     def log(self, obj):
@@ -112,7 +122,8 @@ class ScheduledJobAdmin(admin.ModelAdmin):
     list_filter = ["enabled"]
     list_editable = ["enabled"]
     search_fields = ["name", "environment__app__name", "command"]
-    # Only on/off here: a schedule is made and checked (croniter) by the services.
+    # Only on/off here, and only by superusers (a job runs the owner's commands): a schedule
+    # is made and checked (croniter) by the services.
     readonly_fields = [
         "environment",
         "name",
@@ -125,3 +136,6 @@ class ScheduledJobAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_change_permission(request, obj)

@@ -9,17 +9,30 @@ from django.http import HttpRequest
 from deployments import services
 
 
+class SuperuserActions:
+    """For a ModelAdmin whose actions may be `superuser_only`: the admin is staff-only, and
+    staff manage the platform, but deploying another owner's code (with the owner's provider
+    token) or running their commands is for superusers (apps/access.py's CHANGE)."""
+
+    def has_superuser_permission(self, request) -> bool:
+        return request.user.is_superuser
+
+
 def service_action(
     name: str,
     description: str,
     act: Callable[[HttpRequest, Model], str],
     select_related: tuple[str, ...] = (),
+    superuser_only: bool = False,
 ):
     """An admin action that runs act(request, row) for every selected row and reports each
     outcome: act returns what it did, and a service's refusal (a ServiceError) is that row's
-    error, not the end of the batch. name is the action's name in the admin's form."""
+    error, not the end of the batch. name is the action's name in the admin's form.
+    superuser_only: offered to superusers alone (the ModelAdmin mixes in SuperuserActions)."""
 
-    @admin.action(description=description)
+    permissions = ["superuser"] if superuser_only else None
+
+    @admin.action(description=description, permissions=permissions)
     def action(modeladmin, request, queryset):
         for row in queryset.select_related(*select_related) if select_related else queryset:
             try:

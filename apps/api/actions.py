@@ -3,7 +3,7 @@ what to paste into a Git provider's webhook settings. Work on containers is queu
 
 from ninja import Router, Status
 
-from apps.access import app_for, deployment_for
+from apps.access import CHANGE, MANAGE, READ, app_for, deployment_for
 from apps.api.schemas import (
     ActionIn,
     AppName,
@@ -27,19 +27,19 @@ NO_BODY = ActionIn()
 @router.post("/apps/{name}/restart", response=answers(202, DeploymentOut, 400, 404, 409))
 def restart(request, name: AppName, payload: ActionIn = NO_BODY):
     """A new container from the live image: started, health-checked, switched, old retired."""
-    app = app_for(request.auth, name)
+    app = app_for(request.auth, name, to=MANAGE)
     return Status(202, services.restart(app, payload.environment, requested_by=request.auth))
 
 
 @router.post("/apps/{name}/stop", response=answers(202, PowerOut, 400, 404, 409))
 def stop(request, name: AppName, payload: ActionIn = NO_BODY):
-    services.stop(app_for(request.auth, name), payload.environment)
+    services.stop(app_for(request.auth, name, to=MANAGE), payload.environment)
     return Status(202, PowerOut(environment=payload.environment, stopped=True))
 
 
 @router.post("/apps/{name}/start", response=answers(202, PowerOut, 400, 404, 409))
 def start(request, name: AppName, payload: ActionIn = NO_BODY):
-    services.start(app_for(request.auth, name), payload.environment)
+    services.start(app_for(request.auth, name, to=MANAGE), payload.environment)
     return Status(202, PowerOut(environment=payload.environment, stopped=False))
 
 
@@ -50,7 +50,7 @@ def start(request, name: AppName, payload: ActionIn = NO_BODY):
 def promote(request, name: AppName):
     """Staging's live image to production, through the gates: either the deployment, or a
     request waiting for a second person's approval."""
-    outcome = promotion.request_promotion(app_for(request.auth, name), request.auth)
+    outcome = promotion.request_promotion(app_for(request.auth, name, to=CHANGE), request.auth)
     if isinstance(outcome, Deployment):
         return Status(202, outcome)
     return Status(202, {"approval": outcome})
@@ -62,7 +62,7 @@ def promote(request, name: AppName):
 )
 def rollback(request, name: AppName, number: Id):
     """This deployment's image back live in its environment; no build."""
-    target = deployment_for(app_for(request.auth, name), number)
+    target = deployment_for(app_for(request.auth, name, to=CHANGE), number)
     return Status(202, services.rollback(target, requested_by=request.auth))
 
 
@@ -72,11 +72,11 @@ def rollback(request, name: AppName, number: Id):
 )
 def redeploy(request, name: AppName, number: Id):
     """Build this deployment's source again (the same commit, or the same archive)."""
-    target = deployment_for(app_for(request.auth, name), number)
+    target = deployment_for(app_for(request.auth, name, to=CHANGE), number)
     return Status(202, services.redeploy(target, requested_by=request.auth))
 
 
 @router.get("/apps/{name}/webhook", response=answers(200, WebhookOut, 404))
 def webhook(request, name: AppName):
     """What to paste into a provider's webhook settings (the secret is the owner's to see)."""
-    return WebhookOut.of(app_for(request.auth, name), request.auth)
+    return WebhookOut.of(app_for(request.auth, name, to=READ), request.auth)

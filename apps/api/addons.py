@@ -4,7 +4,7 @@ staff too): they hold the users' data. Work on containers happens in tasks: 202.
 from django.shortcuts import get_object_or_404
 from ninja import Router, Status
 
-from apps.access import addon_for, app_for
+from apps.access import OWN, addon_for, app_for
 from apps.api.schemas import (
     AddOnIn,
     AddOnListOut,
@@ -27,14 +27,14 @@ ADDON = "/apps/{name}/addons/{int:addon_id}"
 
 @router.get("/apps/{name}/addons", response=answers(200, AddOnListOut, 404))
 def list_addons(request, name: AppName):
-    app = app_for(request.auth, name, owner_only=True)
+    app = app_for(request.auth, name, to=OWN)
     return {"addons": AddOn.objects.filter(environment__app=app).select_related("environment")}
 
 
 @router.post("/apps/{name}/addons", response=answers(202, AddOnOut, 400, 404, 409))
 def attach_addon(request, name: AppName, payload: AddOnIn):
     """Created in a worker; the app gets its env var from its next deployment or restart."""
-    app = app_for(request.auth, name, owner_only=True)
+    app = app_for(request.auth, name, to=OWN)
     return Status(202, addons.attach(app, payload.environment, payload.kind))
 
 

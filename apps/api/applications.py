@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from ninja import Router, Status
 
-from apps.access import app_for, deployment_for
+from apps.access import CHANGE, MANAGE, READ, app_for, deployment_for
 from apps.api.schemas import (
     AppCreateIn,
     AppDeletingOut,
@@ -78,13 +78,13 @@ def create_app(request, payload: AppCreateIn):
 
 @router.get("/apps/{name}", response=answers(200, AppOut, 404))
 def get_app(request, name: AppName):
-    return app_for(request.auth, name)
+    return app_for(request.auth, name, to=READ)
 
 
 @router.patch("/apps/{name}", response=answers(200, AppUpdatedOut, 400, 404))
 def change_app(request, name: AppName, payload: AppPatchIn = NO_PATCH_BODY):
     """Settings take effect on the next deployment: the answer lists what changed."""
-    app = app_for(request.auth, name)
+    app = app_for(request.auth, name, to=CHANGE)
     settings, env = clean_settings_patch(app, payload.dict(exclude_unset=True))
     changed = services.update_app(app, settings)
     for env_name, values in env.items():
@@ -96,32 +96,32 @@ def change_app(request, name: AppName, payload: AppPatchIn = NO_PATCH_BODY):
 @router.delete("/apps/{name}", response=answers(202, AppDeletingOut, 404, 409))
 def delete_app(request, name: AppName):
     """Containers, networks and routes go in a worker; the app is gone once it is done."""
-    return Status(202, services.request_cleanup(app_for(request.auth, name)))
+    return Status(202, services.request_cleanup(app_for(request.auth, name, to=MANAGE)))
 
 
 @router.get("/apps/{name}/deployments", response=answers(200, DeploymentListOut, 404))
 def list_deployments(request, name: AppName):
-    app = app_for(request.auth, name)
+    app = app_for(request.auth, name, to=READ)
     return {"deployments": app.deployments.select_related("environment")[:DEPLOYMENTS_LISTED]}
 
 
 @router.post("/apps/{name}/deployments", response=answers(202, QueuedOut, 400, 404, 409))
 def deploy(request, name: AppName, payload: DeployIn = NO_DEPLOY_BODY):
-    app = app_for(request.auth, name)
+    app = app_for(request.auth, name, to=CHANGE)
     deployment = services.queue_deployment(app, payload.environment, requested_by=request.auth)
     return Status(202, deployment)
 
 
 @router.get("/apps/{name}/deployments/{int:number}", response=answers(200, DeploymentOut, 404))
 def get_deployment(request, name: AppName, number: Id):
-    return deployment_for(app_for(request.auth, name), number)
+    return deployment_for(app_for(request.auth, name, to=READ), number)
 
 
 @router.post(
     "/apps/{name}/deployments/{int:number}/cancel", response=answers(200, DeploymentOut, 404, 409)
 )
 def cancel_deployment(request, name: AppName, number: Id):
-    deployment = deployment_for(app_for(request.auth, name), number)
+    deployment = deployment_for(app_for(request.auth, name, to=MANAGE), number)
     return services.cancel_deployment(deployment)
 
 
@@ -137,7 +137,7 @@ def deployment_log(
     limit: WholeNumber = DEPLOYMENT_LOG_PAGE,
 ):
     """The build and deploy log after a cursor; `final` once nothing more will come."""
-    deployment = deployment_for(app_for(request.auth, name), number)
+    deployment = deployment_for(app_for(request.auth, name, to=READ), number)
     page = _page(limit, DEPLOYMENT_LOG_PAGE, DEPLOYMENT_LOG_MAX)
     lines = LogLine.page(deployment, after=after, limit=page)
     return DeploymentLogOut.page(deployment, lines, after)
@@ -153,7 +153,7 @@ def runtime_log(
     limit: WholeNumber = RUNTIME_LOG_PAGE,
 ):
     """The live container's output after a nanosecond cursor; X-Last-Log-Nano is the next."""
-    app = app_for(request.auth, name)
+    app = app_for(request.auth, name, to=CHANGE)
     page = _page(limit, RUNTIME_LOG_PAGE, RUNTIME_LOG_MAX)
     lines = services.runtime_logs(app.environment(environment), since_ns=since, limit=page)
     body = RuntimeLogOut.page(lines, since)
@@ -171,7 +171,7 @@ def deploy_archive(request, name: AppName):
 
     The upload is read here from request.FILES rather than declared as a ninja File: the
     declared length is refused first, before Django spools a too-large upload to disk."""
-    app = app_for(request.auth, name)
+    app = app_for(request.auth, name, to=CHANGE)
     declared = request.META.get("CONTENT_LENGTH") or "0"
     if declared.isdigit() and int(declared) > archives.archive_limits()[0] + UPLOAD_OVERHEAD:
         raise archives.TooLarge("The archive is too large.", "archive_too_large")

@@ -3,7 +3,7 @@ request body limit), which the router applies at once, and scaling its web conta
 
 from ninja import Router, Status
 
-from apps.access import app_for, environment_for
+from apps.access import CHANGE, READ, app_for, environment_for
 from apps.api.schemas import (
     AppName,
     DeploymentOut,
@@ -28,7 +28,7 @@ NO_PATCH_BODY = EnvironmentPatchIn()
 @router.get("/apps/{name}/environments/{environment}", response=answers(200, EnvironmentOut, 404))
 def get_environment(request, name: AppName, environment: EnvironmentChoice):
     """Its router settings and replicas (the basic-auth password is never returned)."""
-    return environment_for(app_for(request.auth, name), environment)
+    return environment_for(app_for(request.auth, name, to=READ), environment)
 
 
 @router.patch(
@@ -43,7 +43,7 @@ def change_environment(
 ):
     """Only the fields given change; the answer lists what changed. Protected needs a user
     name and a password (a stored one is kept while the user name stays); public drops it."""
-    env = environment_for(app_for(request.auth, name), environment)
+    env = environment_for(app_for(request.auth, name, to=CHANGE), environment)
     changed = routing.update_routing(env, payload.dict(exclude_unset=True))
     return EnvironmentUpdatedOut.of(env, changed)
 
@@ -55,7 +55,7 @@ def change_environment(
 def scale(request, name: AppName, payload: ScaleIn):
     """Run that many web containers: 202 with a deployment of the live image, or 200 with
     no deployment when nothing is live (the next deployment starts that many)."""
-    app = app_for(request.auth, name)
+    app = app_for(request.auth, name, to=CHANGE)
     deployment = routing.scale(app, payload.environment, payload.replicas, request.auth)
     if deployment is None:
         return ScaleSavedOut(environment=payload.environment, replicas=payload.replicas)
@@ -65,7 +65,7 @@ def scale(request, name: AppName, payload: ScaleIn):
 @router.get("/apps/{name}/formation", response=answers(200, FormationOut, 400, 404))
 def get_formation(request, name: AppName, environment: EnvironmentChoice = "production"):
     """Each process type's count and command (the live deployment's types)."""
-    env = environment_named(app_for(request.auth, name), environment)
+    env = environment_named(app_for(request.auth, name, to=READ), environment)
     return formation.formation(env)
 
 
@@ -76,7 +76,7 @@ def get_formation(request, name: AppName, environment: EnvironmentChoice = "prod
 def change_formation(request, name: AppName, payload: FormationIn):
     """200 once saved (nothing live, or nothing changed); 202 while a deployment of the live
     image applies it (`deployment` is its number; GET shows the new counts at once)."""
-    app = app_for(request.auth, name)
+    app = app_for(request.auth, name, to=CHANGE)
     env, deployment = formation.set_formation(
         app, payload.environment, payload.processes, request.auth
     )

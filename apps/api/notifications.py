@@ -4,7 +4,7 @@ secret signs what Slipway sends, so even staff get 404 for another user's app he
 from django.shortcuts import get_object_or_404
 from ninja import Router, Status
 
-from apps.access import app_for
+from apps.access import OWN, app_for
 from apps.api.schemas import (
     AppName,
     DeliveryListOut,
@@ -24,7 +24,7 @@ TARGET = "/apps/{name}/notifications/{int:target_id}"
 
 @router.get("/apps/{name}/notifications", response=answers(200, TargetListOut, 404))
 def list_targets(request, name: AppName):
-    app = app_for(request.auth, name, owner_only=True)
+    app = app_for(request.auth, name, to=OWN)
     return {"targets": app.notification_targets.all()}
 
 
@@ -33,20 +33,20 @@ def list_targets(request, name: AppName):
 )
 def add_target(request, name: AppName, payload: TargetIn):
     """The only answer that carries the secret unasked; GET on the target shows it again."""
-    app = app_for(request.auth, name, owner_only=True)
+    app = app_for(request.auth, name, to=OWN)
     target, _secret = notifications.add_target(app, payload.url, payload.events)
     return Status(201, target)  # target.secret is that same secret, as just stored
 
 
 @router.get(TARGET, response=answers(200, TargetWithSecretOut, 404))
 def get_target(request, name: AppName, target_id: Id):
-    app = app_for(request.auth, name, owner_only=True)
+    app = app_for(request.auth, name, to=OWN)
     return get_object_or_404(app.notification_targets, pk=target_id)
 
 
 @router.delete(TARGET, response=answers(204, None, 404))
 def remove_target(request, name: AppName, target_id: Id):
-    app = app_for(request.auth, name, owner_only=True)
+    app = app_for(request.auth, name, to=OWN)
     target = get_object_or_404(app.notification_targets, pk=target_id)
     notifications.remove_target(app, target.pk)
     return Status(204, None)
@@ -55,6 +55,6 @@ def remove_target(request, name: AppName, target_id: Id):
 @router.get(TARGET + "/deliveries", response=answers(200, DeliveryListOut, 404))
 def list_deliveries(request, name: AppName, target_id: Id):
     """The newest deliveries first."""
-    app = app_for(request.auth, name, owner_only=True)
+    app = app_for(request.auth, name, to=OWN)
     target = get_object_or_404(app.notification_targets, pk=target_id)
     return {"deliveries": target.deliveries.all()[:DELIVERY_PAGE]}

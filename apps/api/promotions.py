@@ -2,7 +2,7 @@
 
 from ninja import Router, Status
 
-from apps.access import app_for, promotion_request_for
+from apps.access import CHANGE, READ, app_for, promotion_request_for
 from apps.api.schemas import (
     AppName,
     DeploymentOut,
@@ -25,21 +25,21 @@ NO_BODY = PolicyIn()
 
 @router.get("/apps/{name}/promotion-policy", response=answers(200, PolicyOut, 404))
 def get_policy(request, name: AppName):
-    return promotion.policy_of(app_for(request.auth, name))
+    return promotion.policy_of(app_for(request.auth, name, to=READ))
 
 
 @router.put("/apps/{name}/promotion-policy", response=answers(200, PolicyOut, 400, 404))
 def set_policy(request, name: AppName, payload: PolicyIn = NO_BODY):
     """Only the gates given change: require_approval, check_path, check_expected_status,
     check_timeout."""
-    app = app_for(request.auth, name)
+    app = app_for(request.auth, name, to=CHANGE)
     return promotion.set_policy(app, payload.dict(exclude_unset=True))
 
 
 @router.get("/apps/{name}/promotions", response=answers(200, PromotionRequestListOut, 404))
 def list_requests(request, name: AppName):
     """The newest first."""
-    items = PromotionRequest.objects.filter(app=app_for(request.auth, name))
+    items = PromotionRequest.objects.filter(app=app_for(request.auth, name, to=READ))
     items = items.select_related("requested_by", "source_deployment").order_by("-created_at")
     return {"requests": items[:REQUESTS_LISTED]}
 
@@ -50,7 +50,7 @@ def list_requests(request, name: AppName):
 )
 def approve(request, name: AppName, request_id: Id):
     """Not the requester: the owner or staff. The gate's check runs again first."""
-    item = promotion_request_for(app_for(request.auth, name), request_id)
+    item = promotion_request_for(app_for(request.auth, name, to=CHANGE), request_id)
     return Status(202, promotion.approve(item, request.auth))
 
 
@@ -59,5 +59,5 @@ def approve(request, name: AppName, request_id: Id):
     response=answers(200, PromotionRequestOut, 403, 404, 409),
 )
 def reject(request, name: AppName, request_id: Id):
-    item = promotion_request_for(app_for(request.auth, name), request_id)
+    item = promotion_request_for(app_for(request.auth, name, to=CHANGE), request_id)
     return promotion.reject(item, request.auth)

@@ -4,7 +4,7 @@ its output paged by cursor, and a kill. The run payloads are defined here, once.
 from ninja import Field, Router, Schema, Status
 from pydantic import ConfigDict
 
-from apps.access import app_for
+from apps.access import CHANGE, app_for
 from apps.api.schemas import (
     AppName,
     EnvironmentChoice,
@@ -78,7 +78,7 @@ class RunLogOut(Schema):
 @router.post("/apps/{name}/runs", response=answers(202, RunQueuedOut, 400, 404, 409))
 def start_run(request, name: AppName, payload: RunIn):
     """409 when nothing is deployed to the environment (nothing is made then)."""
-    app = app_for(request.auth, name)
+    app = app_for(request.auth, name, to=CHANGE)
     run = service.start_run(app, payload.environment, payload.command, requested_by=request.auth)
     return Status(202, run)
 
@@ -86,18 +86,18 @@ def start_run(request, name: AppName, payload: RunIn):
 @router.get("/apps/{name}/runs", response=answers(200, RunListOut, 404))
 def list_runs(request, name: AppName):
     """The latest runs, newest first (scheduled ones included)."""
-    return {"runs": service.runs_of(app_for(request.auth, name))}
+    return {"runs": service.runs_of(app_for(request.auth, name, to=CHANGE))}
 
 
 @router.get(RUN, response=answers(200, RunOut, 404))
 def get_run(request, name: AppName, run_id: Id):
-    return service.run_for(app_for(request.auth, name), run_id)
+    return service.run_for(app_for(request.auth, name, to=CHANGE), run_id)
 
 
 @router.get(RUN + "/logs", response=answers(200, RunLogOut, 400, 404))
 def run_log(request, name: AppName, run_id: Id, after: WholeNumber = 0, limit: WholeNumber = 0):
     """Its output after a cursor; `final` once nothing more will come."""
-    run = service.run_for(app_for(request.auth, name), run_id)  # read before the lines
+    run = service.run_for(app_for(request.auth, name, to=CHANGE), run_id)  # read before the lines
     lines = RunLogLine.page(run, after=after, limit=min(limit or LOG_PAGE, LOG_MAX))
     return RunLogOut.page(run, lines, after)
 
@@ -106,5 +106,5 @@ def run_log(request, name: AppName, run_id: Id, after: WholeNumber = 0, limit: W
 def cancel_run(request, name: AppName, run_id: Id):
     """Pending: cancelled at once. Running: its container is killed within a second or two
     (the status turns cancelled then)."""
-    run = service.run_for(app_for(request.auth, name), run_id)
+    run = service.run_for(app_for(request.auth, name, to=CHANGE), run_id)
     return Status(202, service.cancel_run(run))

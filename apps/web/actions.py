@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from apps.access import app_for, deployment_for, promotion_request_for
+from apps.access import CHANGE, MANAGE, app_for, deployment_for, promotion_request_for
 from apps.forms import DeleteAppForm, EnvironmentChoiceForm
 from apps.web.pages import login_required
 from apps.web.settings import settings_page
@@ -41,25 +41,29 @@ def feedback(request, app, message: str, level: str = "success", status: int = 2
     return response
 
 
-def app_action(view):
-    """Look the app up (404 for anyone who may not see it), run the action, say what happened.
-    The view returns (message, events); a refusal from a service is shown, not raised."""
+def app_action(to: str):
+    """Look the app up for `to` (apps.access: 404 for anyone who may not), run the action,
+    say what happened. The view returns (message, events); a refusal from a service is
+    shown, not raised."""
 
-    @login_required
-    @require_POST
-    @wraps(view)
-    def wrapper(request, name, **kwargs):
-        app = app_for(request.user, name)
-        try:
-            message, events = view(request, app, **kwargs)
-        except ServiceError as exc:
-            return feedback(request, app, exc.message, "error", exc.status)
-        except RuntimeBackendError as exc:
-            text = f"The container engine did not answer ({exc.message}); try again shortly."
-            return feedback(request, app, text, "error", 503)
-        return feedback(request, app, message, events=events)
+    def decorate(view):
+        @login_required
+        @require_POST
+        @wraps(view)
+        def wrapper(request, name, **kwargs):
+            app = app_for(request.user, name, to=to)
+            try:
+                message, events = view(request, app, **kwargs)
+            except ServiceError as exc:
+                return feedback(request, app, exc.message, "error", exc.status)
+            except RuntimeBackendError as exc:
+                text = f"The container engine did not answer ({exc.message}); try again shortly."
+                return feedback(request, app, text, "error", 503)
+            return feedback(request, app, message, events=events)
 
-    return wrapper
+        return wrapper
+
+    return decorate
 
 
 def _environment(request) -> str:
@@ -71,14 +75,14 @@ def _environment(request) -> str:
     return form.cleaned_data["environment"]
 
 
-@app_action
+@app_action(to=CHANGE)
 def deploy(request, app):
     environment = _environment(request)
     d = services.queue_deployment(app, environment, requested_by=request.user)
     return f"Deployment #{d.number} to {environment} is queued.", NEW_DEPLOYMENT
 
 
-@app_action
+@app_action(to=CHANGE)
 def deploy_archive(request, app):
     """Deploy an uploaded .tar.gz of the source (no git); a bad archive changes nothing."""
     upload = request.FILES.get("archive")
@@ -92,14 +96,14 @@ def deploy_archive(request, app):
     )
 
 
-@app_action
+@app_action(to=CHANGE)
 def redeploy(request, app, number):
     source = deployment_for(app, number)
     d = services.redeploy(source, requested_by=request.user)
     return f"Redeploying #{source.number} as deployment #{d.number}.", NEW_DEPLOYMENT
 
 
-@app_action
+@app_action(to=CHANGE)
 def rollback(request, app, number):
     source = deployment_for(app, number)
     d = services.rollback(source, requested_by=request.user)
@@ -107,13 +111,13 @@ def rollback(request, app, number):
     return f"Rolling {where} back to #{source.number} (deployment #{d.number}).", NEW_DEPLOYMENT
 
 
-@app_action
+@app_action(to=MANAGE)
 def cancel(request, app, number):
     d = services.cancel_deployment(deployment_for(app, number))
     return f"Deployment #{d.number} is cancelled.", CHANGED
 
 
-@app_action
+@app_action(to=MANAGE)
 def restart(request, app):
     environment = _environment(request)
     d = services.restart(app, environment, requested_by=request.user)
@@ -123,39 +127,39 @@ def restart(request, app):
     )
 
 
-@app_action
+@app_action(to=MANAGE)
 def stop(request, app):
     environment = _environment(request)
     services.stop(app, environment)
     return f"Stopping {environment}; its address answers “stopped” until you start it.", CHANGED
 
 
-@app_action
+@app_action(to=MANAGE)
 def start(request, app):
     environment = _environment(request)
     services.start(app, environment)
     return f"Starting {environment} again.", CHANGED
 
 
-@app_action
+@app_action(to=CHANGE)
 def promote(request, app):
     """Through the promotion gates: promoted now, or waiting for a second person's approval."""
     result = promotion.request_promotion(app, request.user)
     if isinstance(result, Deployment):
         return f"Promoting staging to production (deployment #{result.number}).", NEW_DEPLOYMENT
     return (
-        "Promotion requested: someone else (the owner or staff) must approve it.",
+        "Promotion requested: someone else (the owner or a superuser) must approve it.",
         CHANGED,
     )
 
 
-@app_action
+@app_action(to=CHANGE)
 def promotion_approve(request, app, request_id):
     deployment = promotion.approve(promotion_request_for(app, request_id), request.user)
     return f"Approved: promoting to production (deployment #{deployment.number}).", NEW_DEPLOYMENT
 
 
-@app_action
+@app_action(to=CHANGE)
 def promotion_reject(request, app, request_id):
     promotion.reject(promotion_request_for(app, request_id), request.user)
     return "Promotion rejected.", CHANGED
@@ -165,7 +169,7 @@ def promotion_reject(request, app, request_id):
 @require_POST
 def delete(request, name):
     """Typed confirmation, then services.request_cleanup (refused while a deployment runs)."""
-    app = app_for(request.user, name)
+    app = app_for(request.user, name, to=MANAGE)
     form = DeleteAppForm(request.POST, app=app)
     if not form.is_valid():
         return _danger_zone(request, app, form, 400)

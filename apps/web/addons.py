@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from apps.access import addon_for, app_for
+from apps.access import OWN, addon_for, app_for
 from apps.models import App, EnvironmentName
 from apps.models.addons import AddOn, AddOnKind, Backup
 from apps.web.pages import login_required
@@ -44,7 +44,7 @@ def _refused(request, exc: ServiceError) -> None:
 @login_required
 @require_GET
 def addons(request, name):
-    app = app_for(request.user, name, owner_only=True)
+    app = app_for(request.user, name, to=OWN)
     found = AddOn.objects.filter(environment__app=app).select_related("environment")
     context = {
         "app": app,
@@ -58,7 +58,7 @@ def addons(request, name):
 @login_required
 @require_POST
 def attach(request, name):
-    app = app_for(request.user, name, owner_only=True)
+    app = app_for(request.user, name, to=OWN)
     environment = request.POST.get("environment", EnvironmentName.PRODUCTION)
     try:
         addon = addons_service.attach(app, environment, request.POST.get("kind", ""))

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from apps.access import app_for
+from apps.access import CHANGE, READ, app_for
 from apps.models import Domain, Volume
 from apps.web.pages import login_required
 from deployments.services import ServiceError
@@ -43,7 +43,7 @@ def _error_text(exc) -> str:
 
 @login_required
 def domains(request, name):
-    app = app_for(request.user, name)
+    app = app_for(request.user, name, to=CHANGE if request.method == "POST" else READ)
     if request.method != "POST":
         return render(request, "apps/_domains.html", {"app": app, **domains_context(app)})
     host = request.POST.get("hostname", "")
@@ -59,7 +59,7 @@ def domains(request, name):
 @login_required
 @require_POST
 def domain_delete(request, name, hostname):
-    app = app_for(request.user, name)
+    app = app_for(request.user, name, to=CHANGE)
     get_object_or_404(Domain, environment__app=app, hostname=hostname)
     service.remove_domain(app, hostname)
     done = f"{hostname} removed."
@@ -68,7 +68,7 @@ def domain_delete(request, name, hostname):
 
 @login_required
 def volumes(request, name):
-    app = app_for(request.user, name)
+    app = app_for(request.user, name, to=CHANGE if request.method == "POST" else READ)
     if request.method != "POST":
         return render(request, "apps/_volumes.html", {"app": app, **volumes_context(app)})
     post = request.POST
@@ -89,7 +89,7 @@ def volumes(request, name):
 @login_required
 @require_POST
 def volume_delete(request, name, volume_id):
-    app = app_for(request.user, name)
+    app = app_for(request.user, name, to=CHANGE)
     volume = get_object_or_404(
         Volume.objects.select_related("environment__app"), pk=volume_id, environment__app=app
     )

@@ -9,7 +9,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from apps.access import app_for
+from apps.access import OWN, app_for
 from apps.models import App
 from apps.models.notifications import NotificationEvent
 from apps.web.pages import STOP_POLLING, login_required
@@ -44,7 +44,7 @@ def _answer(request, app: App, status: int = 200, **extra):
 @require_http_methods(["GET", "POST"])
 def app_notifications(request, name):
     """The targets and their recent deliveries; a POST adds a target."""
-    app = app_for(request.user, name, owner_only=True)
+    app = app_for(request.user, name, to=OWN)
     if request.method == "GET":
         return _answer(request, app)
     url, events = request.POST.get("url", ""), request.POST.getlist("events")
@@ -59,7 +59,7 @@ def app_notifications(request, name):
 @login_required
 @require_POST
 def notification_delete(request, name, target_id):
-    app = app_for(request.user, name, owner_only=True)
+    app = app_for(request.user, name, to=OWN)
     if not notifications.remove_target(app, target_id):
         raise Http404("no such target")
     return _answer(request, app)
@@ -68,7 +68,7 @@ def notification_delete(request, name, target_id):
 @login_required
 @require_POST
 def notification_reveal(request, name, target_id):
-    app = app_for(request.user, name, owner_only=True)
+    app = app_for(request.user, name, to=OWN)
     target = get_object_or_404(app.notification_targets, pk=target_id)
     return _answer(request, app, revealed={target.pk: target.secret})
 

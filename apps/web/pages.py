@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 from django_htmx.http import HttpResponseClientRedirect
 
-from apps.access import app_for, deployment_for, environment_for
+from apps.access import CHANGE, app_for, deployment_for, environment_for, may
 from apps.models import App, Environment, EnvironmentName
 from deployments import services
 from deployments.adapters.runtime import RuntimeBackendError
@@ -226,6 +226,7 @@ def app_detail(request, name):
     app = app_for(request.user, name)
     context = {**_status_context(app), **_history_context(app), **_current_context(app)}
     context["is_owner"] = app.owner_id == request.user.pk
+    context["can_change"] = may(request.user, app, CHANGE)
     return render(request, "apps/app_detail.html", context)
 
 
@@ -319,8 +320,8 @@ def _runtime_lines(raw: list[tuple[int, str]]) -> list[dict]:
 @login_required
 def runtime_log(request, name, environment):
     """The live container's output: the latest page, ?before=<ns> for older lines, or
-    ?since=<ns> for the live tail (polled)."""
-    app = app_for(request.user, name)
+    ?since=<ns> for the live tail (polled). The output may hold secrets: CHANGE."""
+    app = app_for(request.user, name, to=CHANGE)
     env = environment_for(app, environment)
     try:
         since, before = _cursor(request, "since"), _cursor(request, "before")

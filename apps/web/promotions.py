@@ -2,7 +2,7 @@
 
 from django.shortcuts import render
 
-from apps.access import app_for
+from apps.access import CHANGE, app_for, may
 from apps.web.pages import login_required
 from deployments.models.promotion import PromotionRequest, PromotionStatus
 from deployments.services.promotion import can_decide
@@ -17,5 +17,6 @@ def promotions(request, name):
         .order_by("-created_at")
     )
     for item in pending:
-        item.decidable = can_decide(item, request.user)
+        # Deciding deploys: the owner or a superuser (apps/access.py), never the requester.
+        item.decidable = can_decide(item, request.user) and may(request.user, app, CHANGE)
     return render(request, "apps/_promotions.html", {"app": app, "pending": pending})

@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 
-from apps.access import app_for, environment_for
+from apps.access import CHANGE, READ, app_for, environment_for
 from apps.models.app import Visibility
 from apps.web.actions import CHANGED, NEW_DEPLOYMENT, app_action
 from apps.web.pages import login_required
@@ -90,7 +90,7 @@ def _bytes(mib: str) -> int | None:
 @login_required
 def routing_settings(request, name, environment):
     """GET: the panel. POST: save it (a refusal saves nothing and marks the fields)."""
-    app = app_for(request.user, name)
+    app = app_for(request.user, name, to=CHANGE if request.method == "POST" else READ)
     env = environment_for(app, environment)
     if request.method != "POST":
         return render(request, "apps/_routing.html", _routing_context(app, env))
@@ -122,7 +122,7 @@ def _saved_text(env, changed) -> str:
     return f"Saved {', '.join(changed)} of {env.name}; the router applies it in a moment."
 
 
-@app_action
+@app_action(to=CHANGE)
 def scale(request, app):
     environment = request.POST.get("environment", "production")
     raw = request.POST.get("replicas", "").strip()
@@ -138,7 +138,7 @@ def scale(request, app):
     )
 
 
-@app_action
+@app_action(to=CHANGE)
 def formation(request, app):
     """The environment card's counts: `replicas` for web, `process-<type>` for the rest."""
     environment = request.POST.get("environment", "production")

@@ -12,7 +12,7 @@ from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from apps.access import app_for
+from apps.access import CHANGE, app_for
 from apps.models import EnvironmentName
 from apps.web.pages import STOP_POLLING, login_required
 from deployments.models import RunLogLine
@@ -63,13 +63,13 @@ def _joined(errors: dict) -> str:
 
 @login_required
 def runs_card(request, name):
-    return _card(request, app_for(request.user, name))
+    return _card(request, app_for(request.user, name, to=CHANGE))
 
 
 @login_required
 @require_POST
 def run_start(request, name):
-    app = app_for(request.user, name)
+    app = app_for(request.user, name, to=CHANGE)
     environment = request.POST.get("environment", EnvironmentName.PRODUCTION)
     try:
         run = service.start_run(
@@ -86,7 +86,7 @@ def run_start(request, name):
 def run_output(request, name, run_id):
     """The lines after ?after=, appended out of band, the status, and the next poller;
     286 (stop polling) once the run is over and every line is shown."""
-    app = app_for(request.user, name)
+    app = app_for(request.user, name, to=CHANGE)
     run = service.run_for(app, run_id)  # read before the lines: nothing comes after final
     raw = request.GET.get("after", "0")
     if not raw.isdigit():
@@ -102,7 +102,7 @@ def run_output(request, name, run_id):
 @login_required
 @require_POST
 def run_cancel(request, name, run_id):
-    app = app_for(request.user, name)
+    app = app_for(request.user, name, to=CHANGE)
     try:
         run = service.cancel_run(service.run_for(app, run_id))
     except ServiceError as exc:
@@ -114,7 +114,7 @@ def run_cancel(request, name, run_id):
 @login_required
 @require_POST
 def job_add(request, name):
-    app = app_for(request.user, name)
+    app = app_for(request.user, name, to=CHANGE)
     data = {
         key: request.POST.get(key, "").strip()
         for key in ("environment", "name", "schedule", "command")
@@ -131,7 +131,7 @@ def job_add(request, name):
 @login_required
 @require_POST
 def job_toggle(request, name, job_id):
-    app = app_for(request.user, name)
+    app = app_for(request.user, name, to=CHANGE)
     job = service.job_for(app, job_id)
     service.set_job_enabled(job, not job.enabled)
     state = "on" if job.enabled else "off"
@@ -141,7 +141,7 @@ def job_toggle(request, name, job_id):
 @login_required
 @require_POST
 def job_delete(request, name, job_id):
-    app = app_for(request.user, name)
+    app = app_for(request.user, name, to=CHANGE)
     job = service.job_for(app, job_id)
     service.delete_job(job)
     return _answer(request, app, message=f"Deleted “{job.name}”; its runs stay in the history.")

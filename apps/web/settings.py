@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from apps.access import app_for, environment_for
+from apps.access import CHANGE, OWN, READ, app_for, environment_for
 from apps.forms import SETTINGS_FIELDS, ApiTokenForm, AppSettingsForm, DeleteAppForm, EnvVarForm
 from apps.models import ApiToken, App, EnvironmentName
 from apps.web.domains import domains_context
@@ -59,7 +59,7 @@ def _webhook_urls(app) -> list[tuple[str, str]]:
 @never_cache  # it shows the webhook secret to the owner: no copy in a browser or proxy cache
 @login_required
 def app_settings(request, name):
-    app = app_for(request.user, name)
+    app = app_for(request.user, name, to=CHANGE if request.method == "POST" else READ)
     if request.method != "POST":
         return settings_page(request, app)
     form = AppSettingsForm(data=request.POST)
@@ -80,7 +80,7 @@ def _settings_form(request, app, form, changed, status=200):
 @require_POST
 def env_set(request, name, environment):
     """Add or change one variable, or many pasted as KEY=value lines."""
-    app = app_for(request.user, name)
+    app = app_for(request.user, name, to=CHANGE)
     env = environment_for(app, environment)
     form = EnvVarForm(data=request.POST)
     if not form.is_valid():
@@ -93,7 +93,7 @@ def env_set(request, name, environment):
 @login_required
 @require_POST
 def env_delete(request, name, environment, key):
-    app = app_for(request.user, name)
+    app = app_for(request.user, name, to=CHANGE)
     env = environment_for(app, environment)
     if not services.delete_env_var(env, key):
         raise Http404("no such variable")
@@ -120,9 +120,7 @@ def _errors(form) -> list[str]:
 def env_reveal(request, name, environment, key):
     """The value, for the app's owner only (staff see the app but not its secrets);
     ?show=0 masks it again."""
-    app = app_for(request.user, name)
-    if app.owner_id != request.user.pk:
-        raise Http404("no such variable")
+    app = app_for(request.user, name, to=OWN)
     env = environment_for(app, environment)
     var = get_object_or_404(env.env_vars, key=key)
     show = request.GET.get("show", "1") != "0"
