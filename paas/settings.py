@@ -300,6 +300,16 @@ PAAS_STOP_GRACE_SECONDS = env_int("PAAS_STOP_GRACE_SECONDS", 10)
 PAAS_PROCESS_SETTLE_SECONDS = env_float("PAAS_PROCESS_SETTLE_SECONDS", 2.0)
 PAAS_MAX_BODY_BYTES = env_int("PAAS_MAX_BODY_BYTES", 200 * 1024 * 1024)
 PAAS_BUILD_DIR = Path(env_str("PAAS_BUILD_DIR", str(VAR_DIR / "builds")))
+# What one image build may use (deployments/adapters/builders/build_limits.py): each RUN
+# step's memory (no swap on top) and CPUs, the build's duration (within the deployment's
+# PAAS_BUILD_TIMEOUT), the context sent to the engine and the image it makes; and how many
+# builds one owner may run at once (the next one waits its turn).
+PAAS_BUILD_MEMORY = env_str("PAAS_BUILD_MEMORY", "2g")
+PAAS_BUILD_CPUS = env_float("PAAS_BUILD_CPUS", 1.0)
+PAAS_BUILD_STEP_TIMEOUT = env_int("PAAS_BUILD_STEP_TIMEOUT", 1200)
+PAAS_BUILD_CONTEXT_MAX_BYTES = env_int("PAAS_BUILD_CONTEXT_MAX_BYTES", 500 * 1024 * 1024)
+PAAS_IMAGE_MAX_BYTES = env_int("PAAS_IMAGE_MAX_BYTES", 5 * 1024 * 1024 * 1024)
+PAAS_BUILDS_PER_USER = env_int("PAAS_BUILDS_PER_USER", 2)
 PAAS_ALLOW_LOCAL_REPOSITORIES = env_bool("PAAS_ALLOW_LOCAL_REPOSITORIES", False)
 PAAS_CONTAINER_MEMORY = env_str("PAAS_CONTAINER_MEMORY", "512m")
 PAAS_CONTAINER_CPUS = env_float("PAAS_CONTAINER_CPUS", 1.0)
@@ -310,6 +320,14 @@ PAAS_HEARTBEAT_TIMEOUT = env_int("PAAS_HEARTBEAT_TIMEOUT", 120)
 # One-off runs: killed after this many seconds. Scheduled jobs: how often beat looks for
 # a due one (a job fires at most this long after its time).
 PAAS_RUN_TIMEOUT = env_int("PAAS_RUN_TIMEOUT", 3600)
+# A deployment's or a run's log keeps its first and last PAAS_LOG_MAX_LINES / 2 lines and
+# says how many in between were dropped (deployments/models/log_cap.py).
+PAAS_LOG_MAX_LINES = env_int("PAAS_LOG_MAX_LINES", 10000)
+# Per-user quotas (deployments/services/quotas.py); staff are exempt. Over one: 409.
+PAAS_MAX_APPS_PER_USER = env_int("PAAS_MAX_APPS_PER_USER", 20)
+PAAS_MAX_DOMAINS_PER_USER = env_int("PAAS_MAX_DOMAINS_PER_USER", 20)
+PAAS_MAX_VOLUMES_PER_USER = env_int("PAAS_MAX_VOLUMES_PER_USER", 20)
+PAAS_MAX_ADDONS_PER_USER = env_int("PAAS_MAX_ADDONS_PER_USER", 10)
 PAAS_CRON_TICK_SECONDS = env_int("PAAS_CRON_TICK_SECONDS", 10)
 CELERY_BEAT_SCHEDULE["scheduled-jobs"] = {
     "task": "deployments.tasks.schedule_jobs",

@@ -12,7 +12,7 @@ import requests
 from django.conf import settings
 from docker.errors import APIError, DockerException, ImageNotFound
 
-from deployments.adapters.builders import image_aliases
+from deployments.adapters.builders import build_limits, image_aliases, image_policy
 from deployments.adapters.builders.detect import BuildPlan
 from deployments.adapters.builders.errors import BuildError
 from deployments.adapters.builders.files import (
@@ -44,21 +44,28 @@ def build_image(
 
     The Dockerfile's base images go through PAAS_IMAGE_ALIASES first, and each one must
     already be on the engine: nothing is pulled, so a missing one fails before the build.
+    Neither may it name another app's image (image_policy), and the build runs within
+    the limits of build_limits: context size, memory, CPU, duration, image size.
     """
     try:
+        build_limits.check_context_size(Path(context))
+        _check_images(client, Path(context), plan.dockerfile_path, labels)
         dockerfile = _resolve_base_images(client, Path(context), plan.dockerfile_path, log)
-        stream = client.api.build(
-            path=str(context),
-            dockerfile=dockerfile,
-            tag=tag,
-            labels=labels,
-            rm=True,
-            forcerm=True,
-            decode=True,
-            pull=False,
-            network_mode=network,  # the build network, under the egress firewall
-        )
-        _follow(stream, log)
+        with build_limits.BuildRequest(client, settings.PAAS_BUILD_STEP_TIMEOUT):
+            stream = client.api.build(
+                path=str(context),
+                dockerfile=dockerfile,
+                tag=tag,
+                labels=labels,
+                rm=True,
+                forcerm=True,
+                decode=True,
+                pull=False,
+                network_mode=network,  # the build network, under the egress firewall
+                container_limits=build_limits.container_limits(),
+            )
+            _follow(stream, log)
+        build_limits.check_image_size(client, tag)
         return client.images.get(tag).id
     except APIError as exc:
         raise _api_error(exc) from None
@@ -66,6 +73,16 @@ def build_image(
         raise BuildError(
             "engine_unreachable", f"The Docker engine could not be reached: {exc}"
         ) from None
+
+
+def _check_images(
+    client: docker.DockerClient, context: Path, dockerfile: str, labels: dict[str, str]
+) -> None:
+    """Refuse another app's image before anything else is said about it (not even that
+    it is missing); the app is the one the image will be labelled with."""
+    if is_file(context, dockerfile):
+        text = read(context, dockerfile)
+        image_policy.check_references(client, text, labels.get(image_policy.APP_LABEL))
 
 
 def _resolve_base_images(
@@ -127,7 +144,15 @@ def _follow(stream: Iterable[dict], log: Callable[[str], None]) -> None:
             log(line)
         error = chunk.get("errorDetail", {}).get("message") or chunk.get("error")
         if error:
-            raise BuildError("build_failed", _failure_message(error, tail))
+            raise _step_failure(error, tail)
+
+
+def _step_failure(error: str, tail: deque[str]) -> BuildError:
+    code = build_limits.failure_code(error)
+    message = _failure_message(error, tail)
+    if code == "build_out_of_memory":
+        message = f"{build_limits.out_of_memory_hint()}\n{message}"
+    return BuildError(code, message)
 
 
 def _lines(chunk: dict) -> list[str]:

@@ -9,6 +9,7 @@ import threading
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
@@ -17,6 +18,7 @@ from deployments import jobs
 from deployments.adapters.router import Router
 from deployments.adapters.runtime import RuntimeBackend
 from deployments.models import Deployment, InvalidTransition, Status
+from deployments.models.pipeline import IMAGE_REUSING_TRIGGERS, reuses_image
 from deployments.services.notifications import NotificationEvent, notify
 from deployments.workers.pipeline import lifecycle
 from deployments.workers.pipeline.context import Context
@@ -58,9 +60,26 @@ def claim(deployment_id: int) -> str:
             .exclude(pk=deployment_id)
             .exists()
         )
-        if busy:
+        if busy or owner_builds_full(deployment):
             return BUSY
         return CLAIMED if deployment.claim() else GONE
+
+
+def owner_builds_full(deployment: Deployment) -> bool:
+    """The owner already runs PAAS_BUILDS_PER_USER builds (status building: fetch to release).
+    The owner's row is locked until the claim commits, so two workers claiming for one
+    owner (in different environments) count in turn and cannot both take the last slot."""
+    if reuses_image(deployment.trigger):
+        return False  # promote, roll back, restart, scale: nothing to build
+    owner_id = deployment.app.owner_id
+    get_user_model().objects.select_for_update().filter(pk=owner_id).first()
+    running = (
+        Deployment.objects.filter(app__owner_id=owner_id, status=Status.BUILDING)
+        .exclude(trigger__in=IMAGE_REUSING_TRIGGERS)
+        .exclude(pk=deployment.pk)
+        .count()
+    )
+    return running >= settings.PAAS_BUILDS_PER_USER
 
 
 def execute(ctx: Context) -> None:
