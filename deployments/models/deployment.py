@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
+from deployments.models import log_cap
 from paas import transitions
 from paas.transitions import InvalidTransition  # noqa: F401 - importable from here too
 
@@ -92,6 +93,10 @@ class Deployment(models.Model):
     containers = models.JSONField(default=list, blank=True)
     step = models.CharField(max_length=32, blank=True, help_text="The pipeline step reached.")
     step_data = models.JSONField(default=dict, blank=True)
+    # The log's head-and-tail cap (deployments/models/log_cap.py): lines sent, and the
+    # line that says how many were dropped.
+    log_lines_written = models.PositiveIntegerField(default=0, editable=False)
+    log_marker_id = models.BigIntegerField(null=True, blank=True, editable=False)
 
     objects = DeploymentQuerySet.as_manager()
 
@@ -241,7 +246,7 @@ class Deployment(models.Model):
         return data
 
     def log(self, text: str, stream: str = "deploy") -> "LogLine":
-        return LogLine.objects.create(deployment=self, text=text, stream=stream)
+        return log_cap.append(self, self.log_lines, text=text, stream=stream)
 
 
 class LogLine(models.Model):
@@ -263,4 +268,5 @@ class LogLine(models.Model):
 
     @classmethod
     def page(cls, deployment: Deployment, after: int = 0, limit: int = 500) -> list["LogLine"]:
-        return list(cls.objects.filter(deployment=deployment, id__gt=after).order_by("id")[:limit])
+        lines = log_cap.visible(deployment, cls.objects.filter(deployment=deployment))
+        return list(lines.filter(id__gt=after).order_by("id")[:limit])

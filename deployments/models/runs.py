@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from deployments.models import log_cap
 from paas import transitions
 from paas.transitions import InvalidTransition  # noqa: F401 - importable from here too
 
@@ -83,6 +84,10 @@ class Run(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # The log's head-and-tail cap (deployments/models/log_cap.py): lines sent, and the
+    # line that says how many were dropped.
+    log_lines_written = models.PositiveIntegerField(default=0, editable=False)
+    log_marker_id = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-id"]
@@ -152,7 +157,7 @@ class Run(models.Model):
         Run.objects.filter(pk=self.pk).update(heartbeat_at=self.heartbeat_at)
 
     def log(self, text: str) -> "RunLogLine":
-        return RunLogLine.objects.create(run=self, text=text)
+        return log_cap.append(self, self.log_lines, text=text)
 
 
 class RunLogLine(models.Model):
@@ -172,7 +177,8 @@ class RunLogLine(models.Model):
 
     @classmethod
     def page(cls, run: Run, after: int = 0, limit: int = 500) -> list["RunLogLine"]:
-        return list(cls.objects.filter(run=run, id__gt=after).order_by("id")[:limit])
+        lines = log_cap.visible(run, cls.objects.filter(run=run))
+        return list(lines.filter(id__gt=after).order_by("id")[:limit])
 
 
 def validate_job_name(name: str) -> str:

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from apps.models import App, AppCleanupRequested, AppStatus, Environment, EnvironmentName, EnvVar
 from deployments import jobs, wiring
 from deployments.models import ACTIVE_STATUSES, Deployment, InvalidTransition, Status, Trigger
+from deployments.services import quotas
 from deployments.services.audit import audited
 
 
@@ -56,6 +57,7 @@ def create_app(owner, data: dict, env: dict | None = None, deploy: bool = False)
     """Create an app from cleaned form data (AppCreateForm) and its env vars."""
     try:
         with transaction.atomic():
+            quotas.check_quota(owner, "apps")
             app = App.objects.create(owner=owner, **data)
             for env_name, values in (env or {}).items():
                 set_env_vars(app.environment(env_name), values)

@@ -12,6 +12,7 @@ from apps.models import App, EnvVar
 from apps.models.addons import AddOn, AddOnKind, AddOnStatus, InvalidAddOnTransition
 from deployments import jobs
 from deployments.services import Conflict, ServiceError, check_environment_name
+from deployments.services.quotas import check_quota
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ def attach(app: App, environment_name: str, kind: str) -> AddOn:
     environment = app.environment(environment_name)
     try:
         with transaction.atomic():
+            check_quota(app.owner, "addons")
             addon = _new_or_detached(environment, kind)
             _claim_env_var(environment, addon)
             jobs.provision_addon(addon.pk)

@@ -10,6 +10,7 @@ from apps.validators import validate_custom_domain, validate_volume
 from deployments import jobs, wiring
 from deployments.adapters.runtime import RuntimeBackendError
 from deployments.services import Conflict, ServiceError, environment_named
+from deployments.services.quotas import check_quota
 
 # --- domains ------------------------------------------------------------------------------
 
@@ -23,6 +24,7 @@ def add_domain(app: App, environment_name: str, hostname: str) -> Domain:
         raise ValidationError({"hostname": exc.messages}) from None
     try:
         with transaction.atomic():
+            check_quota(app.owner, "domains")
             domain = Domain.objects.create(environment=environment, hostname=host)
             jobs.sync_routes()
     except IntegrityError:
@@ -46,6 +48,7 @@ def add_volume(app: App, environment_name: str, name: str, mount_path: str) -> V
     validate_volume(name, mount_path)
     try:
         with transaction.atomic():
+            check_quota(app.owner, "volumes")
             return Volume.objects.create(environment=environment, name=name, mount_path=mount_path)
     except IntegrityError:
         raise Conflict(
