@@ -19,8 +19,10 @@ from deployments.workers import addons, backups, cleanup, deliveries, warden
 from deployments.workers import runs as one_off_runs
 from deployments.workers import webhook_registration as webhooks
 from deployments.workers.pipeline import lifecycle, run
+from paas.actor import Actor, acting
 
 logger = logging.getLogger(__name__)
+WARDEN = Actor("warden", name="warden")
 
 # Platform hiccups (engine restarting, Caddy reloading) are retried; user errors never are.
 RETRY = {
@@ -98,7 +100,8 @@ def schedule_jobs() -> int:
 
 @shared_task(acks_late=False, expires=30)
 def run_warden() -> dict:
-    return warden.reconcile(wiring.runtime(), wiring.router())
+    with acting(WARDEN):  # what it changes is the warden's doing in the audit log
+        return warden.reconcile(wiring.runtime(), wiring.router())
 
 
 @shared_task(**RETRY)

@@ -17,6 +17,7 @@ from deployments import jobs
 from deployments.adapters.router import Route, Router
 from deployments.adapters.runtime import ContainerExited, RuntimeBackend
 from deployments.models import Deployment, Status
+from deployments.services import audit
 from deployments.services.notifications import NotificationEvent, notify
 from deployments.workers import routing
 from deployments.workers.deliveries import requeue_lost_deliveries
@@ -91,6 +92,7 @@ def recover(deployment: Deployment, runtime, router) -> bool:
         return False  # its worker is alive after all, or another warden took it
     deployment.refresh_from_db()
     deployment.log("==> The worker running this deployment stopped answering; undoing its work.")
+    audit.record("deployment.recover", deployment.app, f"#{deployment.number}")
     ctx = Context(deployment, runtime, router)
     for step in reversed(STEPS):
         try:
@@ -222,6 +224,7 @@ def _revive_processes(env: Environment, live: Deployment, down, runtime) -> int:
             live.log(f"==> The warden could not bring {kind} back ({_reason(exc)}); retrying soon.")
             continue
         live.log(f"==> The {kind} process of deployment #{live.number} stopped; restarted it.")
+        audit.record("process.restart_crashed", env.app, f"#{live.number} {env.name} {kind}")
         revived += 1
     return revived
 
@@ -306,6 +309,7 @@ def _crashed(env: Environment, live: Deployment, exists: bool) -> None:
     what = "stopped" if exists else "is gone"
     message = f"The container of deployment #{live.number} {what}; the warden is restarting it."
     live.log(f"==> {message}")
+    audit.record("app.restart_crashed", env.app, f"#{live.number} {env.name}")
     notify(env.app, NotificationEvent.APP_CRASHED, live, env, error=("app_crashed", message))
 
 

@@ -42,6 +42,7 @@ APP_PAGES = [
     ("app-history", APP, "get"),
     ("app-current", APP, "get"),
     ("app-runtime-log", ENV, "get"),
+    ("app-audit", APP, "get"),
     ("deployment-detail", DEPLOYMENT, "get"),
     ("deployment-panel", DEPLOYMENT, "get"),
     ("deployment-log", DEPLOYMENT, "get"),

@@ -12,7 +12,7 @@ import docker
 import pytest
 from django.conf import settings
 
-from apps.models import App
+from apps.models import App, AuditEntry
 from deployments import services
 from deployments.adapters.router.traefik import TraefikRouter
 from deployments.adapters.runtime.docker import DockerRuntime
@@ -232,3 +232,5 @@ def test_a_killed_or_removed_worker_is_brought_back_by_the_warden(platform, owne
     fresh = live.process_containers["worker"][0]
     assert fresh != worker and _running(fresh) and fresh in live.containers
     assert "The worker process of deployment" in log_text(live)
+    restarts = AuditEntry.objects.filter(app=app, action="process.restart_crashed")
+    assert restarts.count() == 2 and restarts.first().target == f"#{live.number} production worker"
