@@ -6,7 +6,8 @@ from django.core.exceptions import ValidationError
 from apps.models import App, BuildMethod, EnvironmentName
 from apps.models.app import COMMAND_MAX
 from apps.validators import validate_app_name, validate_env_key, validate_env_value
-from deployments.adapters.sources import validate_branch, validate_repository_url
+from deployments.adapters.sources import validate_branch
+from deployments.services.repositories import validate_repository
 
 
 def clean_command(command: str) -> str:
@@ -56,7 +57,7 @@ class AppSettingsForm(forms.Form):
         return clean_command(self.cleaned_data.get("release_command", ""))
 
     def clean_repository(self):
-        return validate_repository_url(self.cleaned_data["repository"].strip())
+        return validate_repository(self.cleaned_data["repository"].strip())
 
     def clean_branch(self):
         return validate_branch(self.cleaned_data.get("branch", "").strip())

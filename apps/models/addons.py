@@ -7,6 +7,8 @@ paas.transitions along the tables here, so two workers (or a worker and a click)
 both win the same move.
 """
 
+import hashlib
+import hmac
 import re
 import secrets
 from pathlib import Path
@@ -19,6 +21,10 @@ from django.utils import timezone
 from paas import transitions
 from paas.crypto import EncryptedTextField
 from paas.transitions import InvalidTransition
+
+# The PostgreSQL role the database view connects as (one per add-on's server): it reads
+# every table and can do nothing else (deployments/adapters/addon_engines.py makes it).
+VIEW_ROLE = "slipway_view"
 
 # The old name: `except InvalidAddOnTransition` catches every refused move.
 InvalidAddOnTransition = InvalidTransition
@@ -170,6 +176,14 @@ class AddOn(models.Model):
         if self.kind == AddOnKind.REDIS:
             return f"{scheme}://:{password}@{where}/0"
         return f"{scheme}://{quote(self.username, safe='')}:{password}@{where}/{self.database}"
+
+    @property
+    def view_password(self) -> str:
+        """The view role's password, derived from the add-on's own: nothing more to store,
+        and whoever could read it holds the add-on's superuser password already."""
+        return hmac.new(
+            self.password.encode(), b"slipway database view", hashlib.sha256
+        ).hexdigest()
 
     @property
     def is_usable(self) -> bool:

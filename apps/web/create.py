@@ -15,9 +15,10 @@ from apps.web.pages import login_required
 from deployments import services
 from deployments.adapters import git_providers as providers
 from deployments.adapters.git_providers import ProviderError
-from deployments.adapters.sources import validate_branch, validate_repository_url
+from deployments.adapters.sources import validate_branch
 from deployments.services import ServiceError
 from deployments.services.detection import preview_build
+from deployments.services.repositories import validate_repository
 
 REPOSITORIES_PER_PAGE = 10
 
@@ -135,7 +136,7 @@ def detect_preview(request):
     """What auto-detection finds in the repository the form names, before anything is made."""
     context = {}
     try:
-        repository = validate_repository_url(request.GET.get("repository", "").strip())
+        repository = validate_repository(request.GET.get("repository", "").strip())
         branch = validate_branch(request.GET.get("branch", "").strip())
         context["plan"] = preview_build(
             request.user, repository, branch, request.GET.get("build_method") or "auto"

@@ -1,7 +1,9 @@
 """The read-only database view: tables, row counts, first rows, a SQL box, Redis keys.
 
 Slipway connects from this host to the add-on container's address on the app's bridge
-network, as the app's own account, so nothing is opened to the outside. Every statement
+network, so nothing is opened to the outside: to PostgreSQL as a role that can only read
+(addon_engines.ensure_view_role, made at start and, for older add-ons, on first view), to
+MariaDB and Redis as the app's own account (not a superuser). Every statement
 runs in a read-only transaction with a statement timeout, one statement at a time:
 
 - PostgreSQL: BEGIN READ ONLY + SET LOCAL statement_timeout; the statement goes through
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import psycopg
 from django.conf import settings
 from psycopg import errors, sql
 
@@ -77,13 +80,24 @@ def _endpoint(addon: AddOn, runtime: RuntimeBackend):
 
 def _connect(addon: AddOn, runtime: RuntimeBackend):
     try:
-        return addon_engines.connect(addon, _endpoint(addon, runtime))
+        return _connect_view(addon, _endpoint(addon, runtime))
     except BrowseError:
         raise
     except Exception as exc:  # noqa: BLE001 - each driver has its own connection errors
         raise BrowseError(
             f"Could not connect to {addon.get_kind_display()}: {_first_line(exc)}", "connect_failed"
         ) from None
+
+
+def _connect_view(addon: AddOn, endpoint):
+    try:
+        return addon_engines.connect_view(addon, endpoint)
+    except psycopg.OperationalError:
+        if addon.kind != AddOnKind.POSTGRES:
+            raise
+        # An add-on started before the view had its role gets it now, once.
+        addon_engines.ensure_view_role(addon, endpoint)
+        return addon_engines.connect_view(addon, endpoint)
 
 
 def _timeout_ms() -> int:
@@ -209,6 +223,11 @@ class _Postgres:
             return _timed_out()
         if isinstance(exc, errors.ReadOnlySqlTransaction):
             return _read_only(_first_line(exc))
+        if isinstance(exc, errors.InsufficientPrivilege):
+            return BrowseError(
+                f"The view's read-only role may not do that: {_first_line(exc)}",
+                "permission_denied",
+            )
         if "multiple commands" in str(exc):
             return BrowseError("Run one statement at a time.", "multiple_statements")
         return BrowseError(_first_line(exc))

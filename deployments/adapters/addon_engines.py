@@ -15,8 +15,9 @@ import psycopg
 import pymysql
 import redis
 from django.conf import settings
+from psycopg import sql
 
-from apps.models.addons import AddOn, AddOnKind
+from apps.models.addons import VIEW_ROLE, AddOn, AddOnKind
 from deployments.adapters.runtime import ContainerSpec, Endpoint, RuntimeBackendError
 
 CONNECT_TIMEOUT = 3
@@ -26,11 +27,16 @@ PROBE_INTERVAL = 0.3
 # beside it. So: a dump.rdb without an AOF (the first start after a restore, or after a
 # crash before the AOF existed) starts with AOF off, and readiness turns it on again, which
 # writes the AOF from the loaded data. A restore leaves restore.rdb for the next start.
+# The password goes into a config file in the volume (mode 600; both entrypoints chown /data
+# to the redis user), never onto redis-server's command line, where `docker top`, `ps` and
+# /proc/<pid>/cmdline would show it. printf is the shell's builtin: no argv either.
+REDIS_CONFIG = "/data/slipway-redis.conf"
 REDIS_START = (
     "cd /data; "
     "if [ -f restore.rdb ]; then rm -rf appendonlydir && mv restore.rdb dump.rdb; fi; "
     "aof=yes; if [ ! -d appendonlydir ] && [ -f dump.rdb ]; then aof=no; fi; "
-    'exec docker-entrypoint.sh redis-server --appendonly "$aof" --requirepass "$REDIS_PASSWORD"'
+    f"(umask 077; printf 'requirepass %s\\n' \"$REDIS_PASSWORD\" > {REDIS_CONFIG}); "
+    f'exec docker-entrypoint.sh redis-server {REDIS_CONFIG} --appendonly "$aof"'
 )
 
 
@@ -107,6 +113,45 @@ def connect(addon: AddOn, endpoint: Endpoint, timeout: float = CONNECT_TIMEOUT):
     )
 
 
+def connect_view(addon: AddOn, endpoint: Endpoint, timeout: float = CONNECT_TIMEOUT):
+    """A connection for the database view: PostgreSQL as the read-only VIEW_ROLE (the app
+    account is the server's superuser); MariaDB and Redis as the app account."""
+    if addon.kind != AddOnKind.POSTGRES:
+        return connect(addon, endpoint, timeout)
+    return psycopg.connect(
+        host=endpoint.host,
+        port=endpoint.port,
+        user=VIEW_ROLE,
+        password=addon.view_password,
+        dbname=addon.database,
+        connect_timeout=max(1, int(timeout)),
+        application_name="slipway-view",
+    )
+
+
+def ensure_view_role(addon: AddOn, endpoint: Endpoint) -> None:
+    """Create (or reset) VIEW_ROLE as the app account: it may log in and read every table
+    (pg_read_all_data, PostgreSQL 14+) and nothing else — no writes, no COPY … TO PROGRAM,
+    no server files — and its sessions start read-only."""
+    conn = connect(addon, endpoint)
+    conn.autocommit = True
+    try:
+        role = sql.Identifier(VIEW_ROLE)
+        found = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [VIEW_ROLE]).fetchone()
+        conn.execute(
+            sql.SQL(
+                "{} ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS "
+                "PASSWORD {}"
+            ).format(
+                sql.SQL("ALTER" if found else "CREATE"), role, sql.Literal(addon.view_password)
+            )
+        )
+        conn.execute(sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(role))
+        conn.execute(sql.SQL("GRANT pg_read_all_data TO {}").format(role))
+    finally:
+        conn.close()
+
+
 def _probe(addon: AddOn, endpoint: Endpoint) -> None:
     client = connect(addon, endpoint, timeout=2)
     try:
@@ -136,6 +181,8 @@ def wait_ready(addon: AddOn, runtime, timeout: float | None = None) -> float:
 
 
 def after_ready(addon: AddOn, runtime) -> None:
+    if addon.kind == AddOnKind.POSTGRES:
+        ensure_view_role(addon, runtime.endpoint(addon.container_id, addon.app.network))
     if addon.kind == AddOnKind.REDIS:  # see REDIS_START
         runtime.exec_to_stream(
             addon.container_id,

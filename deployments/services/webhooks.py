@@ -188,26 +188,29 @@ def receive(
         raise TooLarge("The payload is larger than 1 MiB.", "payload_too_large")
     if not app.webhook_secret or not provider.verify(app.webhook_secret, body, headers):
         raise Forbidden("The webhook signature or token is missing or wrong.", "bad_signature")
+    delivery_id = provider.delivery_id(headers)
+    if not delivery_id:
+        # Without an id a replayed delivery could not be told from a new one.
+        raise ServiceError("The delivery id header is missing.", "missing_delivery_id")
     event = provider.event(headers)
     if provider.ping_event and event == provider.ping_event:
         return Received(pong=True)
     if event != provider.push_event:
         return Received(ignored=f"event “{event or 'none'}” is not a push")
     push = provider.push(_payload(body, content_type))
-    return _handle_push(app, provider, provider.delivery_id(headers), push)
+    return _handle_push(app, provider, delivery_id, push)
 
 
 def _handle_push(app: App, provider: Provider, delivery_id: str, push: Push) -> Received:
     if len(delivery_id) > WebhookDelivery.MAX_ID_LENGTH:
         raise ServiceError("The delivery id is too long.", "invalid_payload")
     with transaction.atomic():
-        delivery = _claim_delivery(app, provider, delivery_id) if delivery_id else None
-        if delivery_id and delivery is None:
+        delivery = _claim_delivery(app, provider, delivery_id)
+        if delivery is None:
             return Received(ignored="duplicate delivery")
         received = _deploy_or_ignore(app, push)
-        if delivery is not None:
-            delivery.outcome = _outcome(received)
-            delivery.save(update_fields=["outcome"])
+        delivery.outcome = _outcome(received)
+        delivery.save(update_fields=["outcome"])
     return received
 
 
@@ -246,7 +249,16 @@ def _why_ignored(app: App, push: Push) -> tuple[str, str]:
         return f"branch {branch} was deleted", ""
     if not SHA_RE.match(push.head):
         raise ServiceError("The pushed commit id is not a commit id.", "invalid_payload")
+    if push.head == _live_commit(app):
+        # A redelivered or replayed old push must not redeploy what already runs.
+        return f"commit {push.head[:12]} is already live", ""
     return "", branch
+
+
+def _live_commit(app: App) -> str:
+    environment = app.environments.filter(name=app.webhook_environment).first()
+    live = environment.live_deployment if environment else None
+    return live.commit_sha if live else ""
 
 
 def _outcome(received: Received) -> str:

@@ -1,7 +1,9 @@
 """Delete an app and everything it runs. Idempotent: a retry after a crash finishes the job."""
 
 import logging
+import re
 import shutil
+from pathlib import Path
 
 from django.conf import settings
 
@@ -12,6 +14,12 @@ from deployments.workers.backups import delete_app_backups
 from deployments.workers.webhook_registration import unregister
 
 logger = logging.getLogger(__name__)
+
+# What follows "<app>-" in the names the pipeline (<app>-<number>-<attempt>, see
+# pipeline/context.py) and archive uploads (<app>-<uuid hex>.tar.gz, services/archives.py)
+# give: matched whole, because a prefix match would take app blog-api's files for blog's.
+BUILD_DIR_SUFFIX = re.compile(r"\d+-\d+")
+ARCHIVE_SUFFIX = re.compile(r"[0-9a-f]{32}\.tar\.gz")
 
 
 def cleanup_app(app_id: int, runtime: RuntimeBackend, router: Router) -> bool:
@@ -33,11 +41,21 @@ def cleanup_app(app_id: int, runtime: RuntimeBackend, router: Router) -> bool:
     leftover = runtime.remove_images_with_labels(labels)
     if leftover.in_use:
         raise RuntimeError(f"images of {app.name} still in use: {leftover.in_use}")
-    for build_dir in settings.PAAS_BUILD_DIR.glob(f"{app.name}-*"):
+    for build_dir in _owned(settings.PAAS_BUILD_DIR, app.name, BUILD_DIR_SUFFIX):
         shutil.rmtree(build_dir, ignore_errors=True)
-    for archive in (settings.VAR_DIR / "archives").glob(f"{app.name}-*"):
+    for archive in _owned(settings.VAR_DIR / "archives", app.name, ARCHIVE_SUFFIX):
         archive.unlink(missing_ok=True)
     delete_app_backups(app.name)
     app.delete()
     logger.info("app %s deleted", app.name)
     return True
+
+
+def _owned(folder: Path, app_name: str, suffix: re.Pattern) -> list[Path]:
+    """The entries of `folder` named `<app_name>-<suffix>`, and no other app's."""
+    prefix = f"{app_name}-"
+    return [
+        path
+        for path in Path(folder).glob(f"{prefix}*")
+        if suffix.fullmatch(path.name[len(prefix) :])
+    ]

@@ -134,9 +134,14 @@ def test_mariadb_attaches_and_answers(platform, make_app):
         conn.close()
 
 
-def test_redis_attaches_and_answers_with_a_password(platform, make_app):
+def test_redis_attaches_and_answers_with_a_password_kept_out_of_argv(platform, make_app):
     app = make_app("redisdemo")
     addon = wait_addon(addon_services.attach(app, "staging", "redis"))
+    container = docker.from_env().containers.get(addon.container_id)
+    argv = [" ".join(container.attrs["Config"]["Cmd"] or []), *container.attrs["Args"]]
+    processes = [" ".join(row) for row in container.top(ps_args="-eo pid,args")["Processes"]]
+    assert any("redis-server" in line for line in processes), processes
+    assert not [line for line in argv + processes if addon.password in line]
     assert app.environment("staging").env_dict()["REDIS_URL"] == addon.connection_url()
     assert "REDIS_URL" not in app.environment("production").env_dict()
     client = connect(addon)

@@ -2,6 +2,7 @@
 row counts, first rows, a SQL box that cannot write and times out, escaped data, and a 404
 for everyone but the app's owner."""
 
+import psycopg
 import pytest
 from django.test import Client
 
@@ -166,3 +167,32 @@ def test_redis_keys_are_listed_by_pattern_with_type_and_preview(platform, make_a
     assert "user:1" in text and "user:2:profile" in text and "name: carol" in text
     assert "queue:jobs" not in text and ">other<" not in text
     assert SCRIPT not in text and "&lt;script&gt;" in text
+
+
+def test_the_view_reads_as_a_role_that_cannot_write_nor_run_programs(postgres, owner_client):
+    def who():
+        return _sql(owner_client, postgres, "SELECT current_user AS who").content.decode()
+
+    assert "slipway_view" in who()
+    program = _sql(owner_client, postgres, "COPY (SELECT 1) TO PROGRAM 'touch /tmp/owned'")
+    assert program.status_code == 400
+    assert 'data-code="permission_denied"' in program.content.decode()
+    # Outside the view's read-only transaction the role still cannot write (its sessions
+    # default to read-only, and it has SELECT only), nor turn read-only off and then write.
+    conn = psycopg.connect(
+        connect(postgres).info.dsn, user="slipway_view", password=postgres.view_password
+    )
+    conn.autocommit = True
+    for statement in (
+        "INSERT INTO notes (body) VALUES ('x')",
+        "SET default_transaction_read_only = off; INSERT INTO notes (body) VALUES ('x')",
+    ):
+        with pytest.raises(psycopg.Error):
+            conn.execute(statement)
+    conn.close()
+    # An add-on started before the role existed gets it on its first view.
+    admin = connect(postgres)
+    admin.autocommit = True
+    admin.execute("DROP ROLE slipway_view")
+    admin.close()
+    assert "slipway_view" in who()

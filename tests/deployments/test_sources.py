@@ -328,7 +328,19 @@ def auth_server():
     server.server_close()
 
 
-def test_a_token_goes_in_a_header_and_never_into_logs_or_errors(auth_server, tmp_path, caplog):
+def test_git_may_speak_only_https_and_ssh(auth_server, tmp_path):
+    # Without local repositories allowed, plain http (like git://, file and ext) is not
+    # a protocol git will use: the loopback server never hears from it.
+    url = f"http://127.0.0.1:{auth_server.server_port}/owner/repo.git"
+    with pytest.raises(SourceError) as info:
+        fetch(url, "main", tmp_path / "dest", log=print)
+    assert info.value.code == "invalid_repository"
+    assert _AuthRecorder.seen == []
+
+
+def test_a_token_goes_in_a_header_and_never_into_logs_or_errors(
+    local_repos, auth_server, tmp_path, caplog
+):
     token = "ghp_s3cr3tT0ken"
     url = f"http://127.0.0.1:{auth_server.server_port}/owner/private.git"
     lines = []
@@ -343,7 +355,7 @@ def test_a_token_goes_in_a_header_and_never_into_logs_or_errors(auth_server, tmp
     assert expected.split()[1] not in shown
 
 
-def test_a_gitlab_token_uses_the_oauth2_user(auth_server, tmp_path):
+def test_a_gitlab_token_uses_the_oauth2_user(local_repos, auth_server, tmp_path):
     url = f"http://127.0.0.1:{auth_server.server_port}/group/private.git"
     with pytest.raises(SourceError):
         fetch(url, "", tmp_path / "dest", token="glpat-xyz", token_user="oauth2", log=print)
@@ -361,7 +373,7 @@ class _Silent(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_a_fetch_that_hangs_is_killed_and_is_a_platform_fault(tmp_path):
+def test_a_fetch_that_hangs_is_killed_and_is_a_platform_fault(local_repos, tmp_path):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Silent)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     started = time.monotonic()

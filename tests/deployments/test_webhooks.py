@@ -283,3 +283,31 @@ def test_a_new_deployment_supersedes_an_older_pending_one(app):
     assert (first.status_code, second.status_code) == (202, 202)
     statuses = dict(Deployment.objects.values_list("number", "status"))
     assert statuses == {1: "superseded", 2: "pending"}
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_it_refuses_a_delivery_without_an_id(provider, app):
+    body = json.dumps(push_payload(provider)).encode()
+    headers = signed_headers(provider, app.webhook_secret, body)
+    del headers[
+        {"github": "X-GitHub-Delivery", "gitlab": "X-Gitlab-Event-UUID"}.get(
+            provider, "X-Gitea-Delivery"
+        )
+    ]
+    response = send(provider, app.name, body, headers)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "missing_delivery_id"
+    assert not Deployment.objects.exists() and not WebhookDelivery.objects.exists()
+
+
+def test_a_push_of_the_live_commit_is_ignored(app):
+    production = app.environment("production")
+    live = app.new_deployment(production, commit_sha=SHA, status="succeeded")
+    production.live_deployment = live
+    production.save(update_fields=["live_deployment"])
+    response = push("github", app)
+    assert response.status_code == 200
+    assert response.json() == {"ignored": f"commit {SHA[:12]} is already live"}
+    assert list(Deployment.objects.values_list("number", flat=True)) == [1]
+    newer = push("github", app, push_payload("github", sha="c" * 40))
+    assert newer.status_code == 202

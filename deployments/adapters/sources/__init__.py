@@ -5,6 +5,7 @@ from deployments.adapters.sources.git import (
     SourceError,
     fetch,
     redact,
+    repository_host,
     validate_branch,
     validate_repository_url,
 )
@@ -14,6 +15,7 @@ __all__ = [
     "SourceError",
     "fetch",
     "redact",
+    "repository_host",
     "validate_branch",
     "validate_repository_url",
 ]

@@ -43,8 +43,11 @@ SCP_RE = re.compile(r"^(?P<user>[^@/:]+)@(?P<host>[^@/:]+):(?P<path>.*)$")
 REMOTE_HELPER_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")
 URL_CREDENTIALS_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
 
-# Protocols git may use at all (GIT_ALLOW_PROTOCOL): no ext, fd or other remote helpers.
-ALLOWED_PROTOCOLS = ("https", "http", "ssh", "git")
+# Protocols git may use at all (GIT_ALLOW_PROTOCOL): no ext, fd or other remote helpers, and
+# no plain http or git:// (unencrypted). With local repositories allowed (development and
+# tests), file and http are added: the test suite's git servers listen on loopback http.
+ALLOWED_PROTOCOLS = ("https", "ssh")
+LOCAL_PROTOCOLS = ("file", "http")
 
 
 class SourceError(Exception):
@@ -142,7 +145,7 @@ def _validate_scp(user: str, host: str, path: str) -> str:
 
 
 def _validate_network_url(url: str) -> str:
-    parts = urlsplit(url)
+    parts = _split(url)
     if parts.password is not None or (parts.scheme.lower() == "https" and "@" in parts.netloc):
         raise _invalid(
             "Do not put a user name or password in the URL; connect a provider token instead.",
@@ -170,12 +173,30 @@ def _validate_network_url(url: str) -> str:
 def _validate_file_url(url: str) -> str:
     if not settings.PAAS_ALLOW_LOCAL_REPOSITORIES:
         raise _invalid("Local repositories are not allowed on this server.", code="local")
-    parts = urlsplit(url)
+    parts = _split(url)
     if parts.netloc or not parts.path.startswith("/") or parts.query or parts.fragment:
         raise _invalid("A file URL looks like file:///absolute/path/to/repo.")
     _check_path(parts.path.lstrip("/"))
     _check_local_dir(parts.path)
     return url
+
+
+def _split(url: str):
+    # urlsplit raises on a bracketed host that is no IPv6 address (ssh://[-oX]/y).
+    try:
+        return urlsplit(url)
+    except ValueError:
+        raise _invalid("The host in the URL is not a host name or an [IPv6] address.") from None
+
+
+def repository_host(url: str) -> str:
+    """The host a validated repository URL points to ("" for a local repository)."""
+    scp = SCP_RE.match(url) if "://" not in url else None
+    if scp:
+        return scp["host"]
+    if url.startswith("/") or url.lower().startswith("file:"):
+        return ""
+    return _split(url).hostname or ""
 
 
 def _validate_local_path(path: str) -> str:
@@ -395,7 +416,7 @@ class _Auth:
 
 
 def _allowed_protocols() -> list[str]:
-    local = ["file"] if settings.PAAS_ALLOW_LOCAL_REPOSITORIES else []
+    local = LOCAL_PROTOCOLS if settings.PAAS_ALLOW_LOCAL_REPOSITORIES else ()
     return [*ALLOWED_PROTOCOLS, *local]
 
 
