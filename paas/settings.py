@@ -27,6 +27,12 @@ PAAS_DOMAIN = env_str("PAAS_DOMAIN", "localhost").lower()
 PAAS_PUBLIC_URL = env_str("PAAS_PUBLIC_URL").rstrip("/")
 # The dashboard's host name at the router: PAAS_PUBLIC_URL's, or else PAAS_DOMAIN itself.
 PAAS_PUBLIC_HOST = env_str("PAAS_PUBLIC_HOST", urlsplit(PAAS_PUBLIC_URL).hostname or PAAS_DOMAIN)
+# Custom domains: how many an app may claim, and where the ownership check's fetch goes
+# (empty: the domain itself, through its DNS; "127.0.0.1:<port>" sends it to the local
+# router with the domain as Host, which is what the tests do).
+PAAS_MAX_DOMAINS_PER_APP = env_int("PAAS_MAX_DOMAINS_PER_APP", 20)
+PAAS_DOMAIN_CHECK_ADDRESS = env_str("PAAS_DOMAIN_CHECK_ADDRESS")
+PAAS_DOMAIN_CHECK_TIMEOUT = env_float("PAAS_DOMAIN_CHECK_TIMEOUT", 5.0)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [PAAS_PUBLIC_HOST, "localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 

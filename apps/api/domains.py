@@ -33,9 +33,18 @@ def list_domains(request, name: AppName):
 
 @router.post("/apps/{name}/domains", response=answers(201, DomainOut, 400, 404, 409))
 def add_domain(request, name: AppName, payload: DomainIn):
-    """Routed at once when something is live."""
+    """Claimed, not yet routed: the answer says where its token is served; verify it next."""
     app = app_for(request.auth, name, to=CHANGE)
     return Status(201, service.add_domain(app, payload.environment, payload.hostname))
+
+
+@router.post(
+    "/apps/{name}/domains/{hostname}/verify", response=answers(200, DomainOut, 400, 404, 409)
+)
+def verify_domain(request, name: AppName, hostname: HostName):
+    """Fetch the domain's check URL; 200 once its token came back (it is routed from then
+    on), 409 with what came instead."""
+    return service.verify_domain(app_for(request.auth, name, to=CHANGE), hostname)
 
 
 @router.delete("/apps/{name}/domains/{hostname}", response=answers(200, DomainRemovedOut, 400, 404))

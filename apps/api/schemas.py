@@ -515,6 +515,14 @@ class BackupListOut(Schema):
 class DomainOut(Schema):
     hostname: str
     environment: str
+    verified: bool = Field(description="Routed only once true.")
+    verified_at: datetime | None
+    token: str = Field(description="What check_url must answer (the router serves it).")
+    check_url: str = Field(description="Slipway fetches it to verify the domain.")
+
+    @staticmethod
+    def resolve_verified(domain) -> bool:
+        return domain.is_verified
 
     @staticmethod
     def resolve_environment(domain) -> str:

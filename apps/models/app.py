@@ -255,10 +255,8 @@ class Environment(models.Model):
     @property
     def hostnames(self) -> list[str]:
         """Every host this environment answers on: its platform address, then custom domains."""
-        return [
-            self.hostname,
-            *self.domains.order_by("hostname").values_list("hostname", flat=True),
-        ]
+        verified = self.domains.filter(verified_at__isnull=False).order_by("hostname")
+        return [self.hostname, *verified.values_list("hostname", flat=True)]
 
     def process_count(self, process_type: str) -> int:
         """How many containers of this process type run (web: `replicas`)."""
@@ -273,11 +271,23 @@ class Environment(models.Model):
         return {volume.docker_name: volume.mount_path for volume in self.volumes.all()}
 
 
+def domain_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
 class Domain(models.Model):
-    """A custom host name for an environment, beside <app>.<PAAS_DOMAIN>; unique platform-wide."""
+    """A custom host name for an environment, beside <app>.<PAAS_DOMAIN>; unique platform-wide.
+
+    Claimed, it is not routed (nor given a certificate) until its owner proves control of
+    it: the router answers CHECK_PATH/<token> for that host alone, and Slipway fetches it
+    back through the name's own DNS (deployments/services/domains.py)."""
+
+    CHECK_PATH = "/.well-known/slipway-domain/"
 
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="domains")
     hostname = models.CharField(max_length=253, unique=True)
+    token = models.CharField(max_length=64, default=domain_token, editable=False)
+    verified_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -286,6 +296,32 @@ class Domain(models.Model):
     def __str__(self) -> str:
         return self.hostname
 
+    @property
+    def is_verified(self) -> bool:
+        return self.verified_at is not None
+
+    @property
+    def check_path(self) -> str:
+        return f"{self.CHECK_PATH}{self.token}"
+
+    @property
+    def check_url(self) -> str:
+        return f"http://{self.hostname}{self.check_path}"
+
+    @property
+    def check_route_id(self) -> str:
+        """The router's route that answers the check for this host while it is unverified
+        (it cannot be an environment's: those end in the environment's name)."""
+        return f"{settings.PAAS_INSTANCE}-domaincheck-{self.pk}"
+
+    @classmethod
+    def pending_for_check_route(cls, route_id: str) -> "Domain | None":
+        prefix = f"{settings.PAAS_INSTANCE}-domaincheck-"
+        number = route_id.removeprefix(prefix)
+        if not route_id.startswith(prefix) or not number.isdigit():
+            return None
+        return cls.objects.filter(pk=int(number), verified_at__isnull=True).first()
+
 
 class Volume(models.Model):
     """A named Docker volume mounted into an environment's containers; kept across deploys."""
@@ -293,6 +329,11 @@ class Volume(models.Model):
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="volumes")
     name = models.CharField(max_length=32)
     mount_path = models.CharField(max_length=255)
+    # The engine's name for it, fixed when the row is made and never recomposed: from the
+    # row's id, which no other app can spell (when names were <instance>-<app>-<env>-<name>,
+    # app shop's volume production-data was app shop-production's volume data). Volumes made
+    # before keep the name they were made with (migration 0012).
+    docker_name = models.CharField(max_length=200, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -307,10 +348,11 @@ class Volume(models.Model):
     def __str__(self) -> str:
         return f"{self.name} → {self.mount_path}"
 
-    @property
-    def docker_name(self) -> str:
-        env = self.environment
-        return f"{settings.PAAS_INSTANCE}-{env.app.name}-{env.name}-{self.name}"
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        if not self.docker_name:
+            self.docker_name = f"{settings.PAAS_INSTANCE}-vol-{self.pk}"
+            Volume.objects.filter(pk=self.pk).update(docker_name=self.docker_name)
 
 
 class EnvVar(models.Model):

@@ -52,7 +52,21 @@ def domains(request, name):
     except (ValidationError, ServiceError) as exc:
         context = {**domains_context(app), "error": _error_text(exc), "hostname": host}
         return _respond(request, app, "apps/_domains.html", context, 400)
-    done = f"{domain.hostname} now routes to {domain.environment.name}."
+    done = f"{domain.hostname} added for {domain.environment.name}: verify it to route it."
+    return _respond(request, app, "apps/_domains.html", {**domains_context(app), "done": done})
+
+
+@login_required
+@require_POST
+def domain_verify(request, name, hostname):
+    app = app_for(request.user, name, to=CHANGE)
+    get_object_or_404(Domain, environment__app=app, hostname=hostname)
+    try:
+        domain = service.verify_domain(app, hostname)
+    except ServiceError as exc:
+        context = {**domains_context(app), "error": exc.message}
+        return _respond(request, app, "apps/_domains.html", context, 400)
+    done = f"{domain.hostname} is verified and now routes to {domain.environment.name}."
     return _respond(request, app, "apps/_domains.html", {**domains_context(app), "done": done})
 
 

@@ -8,12 +8,12 @@ under the app's host), saying what deployments.services.routing.router_page says
 """
 
 from django.conf import settings
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from apps.models import Environment, EnvironmentName
+from apps.models import Domain, Environment, EnvironmentName
 from deployments.services import routing
 
 RETRY_AFTER_SECONDS = 30
@@ -36,6 +36,11 @@ def environment_of_route(route_id: str) -> Environment:
 @csrf_exempt  # a form posted to a stopped app gets the page too, not a CSRF refusal
 @never_cache
 def router_page(request, route_id):
+    domain = Domain.pending_for_check_route(route_id)
+    if domain is not None:
+        # The ownership check of a domain not yet verified (its route matches its check
+        # path only): the token, which is what Slipway's fetch expects back.
+        return HttpResponse(domain.token, content_type="text/plain")
     env = environment_of_route(route_id)
     text = routing.router_page(env) or routing.STOPPED_PAGE
     context = {"env": env, "text": text, "maintenance": env.maintenance}

@@ -85,6 +85,7 @@ app_settings = [
 domains_and_volumes = [
     path(APP + "domains/", domains.domains, name="app-domains"),
     path(APP + "domains/<str:hostname>/delete/", domains.domain_delete, name="app-domain-delete"),
+    path(APP + "domains/<str:hostname>/verify/", domains.domain_verify, name="app-domain-verify"),
     path(APP + "volumes/", domains.volumes, name="app-volumes"),
     path(APP + "volumes/<int:volume_id>/delete/", domains.volume_delete, name="app-volume-delete"),
 ]

@@ -11,7 +11,7 @@ import logging
 
 from django.conf import settings
 
-from apps.models import Environment, Visibility
+from apps.models import Domain, Environment, Visibility
 from deployments.adapters.router import Route, Router
 from deployments.adapters.runtime import RuntimeBackend
 from deployments.services.routing import router_page
@@ -41,6 +41,26 @@ def route_for(
         max_body_bytes=env.body_limit,
         tls=settings.PAAS_TLS,
     )
+
+
+def domain_check_routes() -> list[Route]:
+    """For each custom domain not yet verified, a route that answers its check path (only
+    that path, only that host) with its token, from the dashboard's router pages; the rest
+    of the host is not routed, and no certificate is requested for it."""
+    pending = Domain.objects.filter(
+        verified_at__isnull=True, environment__app__cleanup_requested_at__isnull=True
+    )
+    return [
+        Route(
+            route_id=domain.check_route_id,
+            hosts=(domain.hostname,),
+            page="",
+            path=domain.check_path,
+            tls=settings.PAAS_TLS,
+            acme=False,
+        )
+        for domain in pending
+    ]
 
 
 def apply(env: Environment, router: Router, upstreams: list[str], health_path=None) -> Route | None:

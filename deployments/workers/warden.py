@@ -139,7 +139,7 @@ def desired_routes(runtime: RuntimeBackend, router: Router) -> list[Route]:
         route = routing.route_for(env, routing.live_upstreams(env, runtime), health)
         if route is not None:
             routes.append(route)
-    return routes
+    return routes + routing.domain_check_routes()
 
 
 def sync_routes(router: Router, runtime: RuntimeBackend) -> int:

@@ -79,6 +79,7 @@ DOMAINS_AND_VOLUMES = [
     ("app-domains", APP, "get"),
     ("app-domains", APP, "post"),
     ("app-domain-delete", {"name": "secret", "hostname": "www.secret.example"}, "post"),
+    ("app-domain-verify", {"name": "secret", "hostname": "www.secret.example"}, "post"),
     ("app-volumes", APP, "get"),
     ("app-volumes", APP, "post"),
     ("app-volume-delete", {"name": "secret", "volume_id": 1}, "post"),

@@ -1,4 +1,6 @@
-"""Custom domains: validated, unique across apps, and served by Caddy at once."""
+"""Custom domains: validated, unique across apps, limited per app, never the platform's own
+hosts, and routed by the real router only once verified: the router serves the domain's
+token, Slipway fetches it back through the router, and then the app answers on it."""
 
 import pytest
 
@@ -52,31 +54,99 @@ def test_a_domain_belongs_to_one_app_only(api, make_app, outsider):
     assert Domain.objects.count() == 1
 
 
-def test_an_outsider_cannot_list_add_or_remove_domains(outsider_api, make_app):
+def test_an_outsider_cannot_list_add_verify_or_remove_domains(outsider_api, make_app):
     app = make_app("demo")
     domains.add_domain(app, "production", "www.demo.example")
     assert outsider_api.get("/apps/demo/domains").status_code == 404
     assert outsider_api.post("/apps/demo/domains", {"hostname": "x.example.com"}).status_code == 404
+    assert outsider_api.post("/apps/demo/domains/www.demo.example/verify").status_code == 404
     assert outsider_api.delete("/apps/demo/domains/www.demo.example").status_code == 404
     assert list(Domain.objects.values_list("hostname", flat=True)) == ["www.demo.example"]
+    assert not Domain.objects.get().is_verified
 
 
-def test_caddy_serves_a_custom_domain_as_soon_as_it_is_added(platform, owner, tmp_path, api):
+def test_the_platforms_own_hosts_are_refused(api, make_app, settings):
+    settings.PAAS_DOMAIN, settings.PAAS_PUBLIC_HOST = "paas.example.com", "dash.example.org"
+    make_app("demo")
+    for host in (
+        "paas.example.com",
+        "demo.paas.example.com",
+        "x.y.paas.example.com",
+        "dash.example.org",
+        "DASH.example.org.",
+    ):
+        response = api.post("/apps/demo/domains", {"hostname": host})
+        assert response.status_code == 400, host
+        assert "hostname" in response.json()["error"]["fields"]
+    assert not Domain.objects.exists()
+
+
+def test_an_app_claims_at_most_the_domain_limit(api, make_app, settings):
+    settings.PAAS_MAX_DOMAINS_PER_APP = 2
+    make_app("demo")
+    for host in ("a.demo.example", "b.demo.example"):
+        assert api.post("/apps/demo/domains", {"hostname": host}).status_code == 201
+    third = api.post("/apps/demo/domains", {"hostname": "c.demo.example"})
+    assert third.status_code == 409 and third.json()["error"]["code"] == "too_many_domains"
+    assert Domain.objects.count() == 2
+
+
+def test_an_unverified_domain_is_listed_with_its_check_and_not_in_the_hostnames(api, make_app):
+    app = make_app("demo")
+    assert api.post("/apps/demo/domains", {"hostname": "www.demo.example"}).status_code == 201
+    [listed] = api.get("/apps/demo/domains").json()["domains"]
+    domain = Domain.objects.get()
+    assert listed["verified"] is False and listed["verified_at"] is None
+    assert listed["token"] == domain.token and len(domain.token) >= 32
+    assert (
+        listed["check_url"] == f"http://www.demo.example/.well-known/slipway-domain/{domain.token}"
+    )
+    assert app.environment("production").hostnames == [app.environment("production").hostname]
+
+
+def test_a_domain_is_routed_only_once_the_router_served_its_token(
+    platform, owner, tmp_path, api, settings
+):
+    settings.PAAS_DOMAIN_CHECK_ADDRESS = f"127.0.0.1:{settings.PAAS_PROXY_HTTP_PORT}"
     repo = make_repo(tmp_path / "site", sample_files("static"))
     app = App.objects.create(name="branded", owner=owner, repository=str(repo))
     assert wait_final(services.queue_deployment(app, "production")).status == "succeeded"
+    host = "www.branded.example"
 
-    assert api.post("/apps/branded/domains", {"hostname": "www.branded.example"}).status_code == 201
+    assert api.post("/apps/branded/domains", {"hostname": host}).status_code == 201
+    domain = Domain.objects.get(hostname=host)
     wait_for(
-        lambda: "static says hello" in through_proxy("www.branded.example").text,
+        lambda: through_proxy(host, domain.check_path).text == domain.token,
         timeout=30,
-        message="the custom domain to be routed",
+        message="the router to serve the domain's token",
+    )
+    assert "static says hello" not in through_proxy(host).text  # claimed is not routed
+    assert through_proxy(host, "/.well-known/slipway-domain/other").status_code == 404
+
+    verified = api.post(f"/apps/branded/domains/{host}/verify")
+    assert verified.status_code == 200, verified.content
+    assert verified.json()["verified"] is True
+    wait_for(
+        lambda: "static says hello" in through_proxy(host).text,
+        timeout=30,
+        message="the verified domain to be routed",
     )
     assert "static says hello" in through_proxy(app.environment("production").hostname).text
 
-    assert api.delete("/apps/branded/domains/www.branded.example").status_code == 200
+    assert api.delete(f"/apps/branded/domains/{host}").status_code == 200
     wait_for(
-        lambda: "static says hello" not in through_proxy("www.branded.example").text,
+        lambda: "static says hello" not in through_proxy(host).text,
         timeout=30,
         message="the custom domain to be unrouted",
     )
+
+
+def test_a_domain_whose_check_answers_something_else_stays_unverified(api, make_app, settings):
+    # Nothing routes this host, so the router answers 404: not verified, and told why.
+    settings.PAAS_DOMAIN_CHECK_ADDRESS = f"127.0.0.1:{settings.PAAS_PROXY_HTTP_PORT}"
+    make_app("demo")
+    api.post("/apps/demo/domains", {"hostname": "www.nobody.example"})
+    refused = api.post("/apps/demo/domains/www.nobody.example/verify")
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "domain_not_verified"
+    assert not Domain.objects.get().is_verified

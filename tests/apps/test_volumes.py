@@ -70,7 +70,8 @@ def test_a_file_survives_a_redeploy_and_the_volume_is_listed_with_its_size(
     assert through_proxy(host, "/").text == "written by deployment 1"
 
     [listed] = api.get("/apps/keeper/volumes").json()["volumes"]
-    assert listed["docker_volume"] == f"{settings.PAAS_INSTANCE}-keeper-production-data"
+    assert listed["docker_volume"] == Volume.objects.get(name="data").docker_name
+    assert listed["docker_volume"] == f"{settings.PAAS_INSTANCE}-vol-{listed['id']}"
     assert listed["size"] is None or listed["size"] >= len("written by deployment 1")
 
 

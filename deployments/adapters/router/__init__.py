@@ -45,6 +45,11 @@ class Route:
     basic_auth: tuple[str, ...] = ()  # htpasswd lines "user:<hash>", bcrypt or apr1 only
     max_body_bytes: int | None = None  # larger request bodies get 413
     tls: bool = False  # HTTPS with an ACME certificate (websecure, certResolver acme)
+    # Set: only requests for exactly this path match (a domain's ownership check).
+    path: str | None = None
+    # False: HTTPS with Traefik's default certificate, none requested (a host not yet
+    # verified must not make Slipway ask a CA for one).
+    acme: bool = True
 
 
 class Router(Protocol):

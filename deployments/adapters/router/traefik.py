@@ -64,6 +64,8 @@ HTPASSWD = re.compile(
     r"[A-Za-z0-9._@+-]{1,64}:"
     r"(?:\$2[aby]\$[0-9]{2}\$[./A-Za-z0-9]{53}|\$apr1\$[./A-Za-z0-9]{1,8}\$[./A-Za-z0-9]{22})"
 )
+# An exact path a route may be limited to: plain URL characters, no backtick or space.
+CHECK_PATH = re.compile(r"/[A-Za-z0-9._~/-]{1,200}")
 DURATION = re.compile(r"[0-9]+(?:\.[0-9]+)?(?:ns|us|µs|ms|s|m|h)|[0-9]+")
 
 
@@ -271,6 +273,8 @@ def check_route(route: Route) -> None:
         if not HTPASSWD.fullmatch(line):
             # Never echo the line: it may be a plain password given by mistake.
             raise ValueError(f"route {route.route_id}: a basic-auth line is not user:<bcrypt|apr1>")
+    if route.path is not None and not CHECK_PATH.fullmatch(route.path):
+        raise ValueError(f"route {route.route_id}: path {route.path!r}")
     if route.max_body_bytes is not None and (
         isinstance(route.max_body_bytes, bool) or route.max_body_bytes < 1
     ):
@@ -309,13 +313,13 @@ def dynamic_config(route: Route, pages_upstream: str) -> dict:
         }
     }
     router: dict = {
-        "rule": _rule(route.hosts),
+        "rule": _rule(route.hosts, route.path),
         "entryPoints": ["websecure" if route.tls else "web"],
         "service": rid,
         "middlewares": list(middlewares),
     }
     if route.tls:
-        router["tls"] = {"certResolver": "acme"}
+        router["tls"] = {"certResolver": "acme"} if route.acme else {}
     return {
         "http": {
             "routers": {rid: router},
@@ -342,8 +346,9 @@ def _load_balancer(route: Route, pages_upstream: str) -> dict:
     return balancer
 
 
-def _rule(hosts: tuple[str, ...]) -> str:
-    return " || ".join(f"Host(`{host}`)" for host in dict.fromkeys(hosts))
+def _rule(hosts: tuple[str, ...], path: str | None = None) -> str:
+    rule = " || ".join(f"Host(`{host}`)" for host in dict.fromkeys(hosts))
+    return f"({rule}) && Path(`{path}`)" if path else rule
 
 
 def route_of_file(text: str) -> Route | None:

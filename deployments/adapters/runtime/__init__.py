@@ -27,6 +27,13 @@ class EngineError(RuntimeBackendError):
     code = "engine_unreachable"
 
 
+class ForeignObject(RuntimeBackendError):
+    """A volume or network of the name asked for exists and its labels name another app (or
+    another installation): it is never mounted or joined."""
+
+    code = "engine_object_taken"
+
+
 class NetworkPoolExhausted(RuntimeBackendError):
     """Every subnet of PAAS_NETWORK_POOL is held by an app or overlaps an engine network."""
 

@@ -37,6 +37,7 @@ from deployments.adapters.runtime import (
     Endpoint,
     EngineError,
     ExecResult,
+    ForeignObject,
     HealthCheckFailed,
     ImageCleanup,
     ImageMissing,
@@ -101,6 +102,7 @@ class DockerRuntime:
             if not twins:
                 return self._create_network(name, labels, subnet)
             keep, *extra = sorted(twins, key=_keep_first)
+            _refuse_foreign(f"network {name}", keep.attrs.get("Labels"), labels)
             for network in extra:
                 self._remove_if_empty(network)
             return keep.id
@@ -478,9 +480,11 @@ class DockerRuntime:
     def ensure_volume(self, name: str, labels: dict[str, str]) -> str:
         with _engine_errors(f"ensure volume {name}"):
             try:
-                return self.client.volumes.get(name).name
+                volume = self.client.volumes.get(name)
             except NotFound:
                 return self.client.volumes.create(name=name, labels=labels).name
+        _refuse_foreign(f"volume {name}", volume.attrs.get("Labels"), labels)
+        return volume.name
 
     def remove_volume(self, name: str) -> bool:
         """Delete a volume and its data; False while a container still uses it."""
@@ -933,3 +937,18 @@ def container_usage(raw: dict) -> dict:
 
 def _cpu_total(sample: dict) -> int:
     return (sample.get("cpu_usage") or {}).get("total_usage", 0)
+
+
+# The labels that say whose an engine object is: another app's volume must never be mounted
+# (nor its network joined) because a name happens to match.
+OWNER_LABELS = ("slipway.instance", "slipway.app")
+
+
+def _refuse_foreign(what: str, found: dict | None, wanted: dict[str, str]) -> None:
+    found = found or {}
+    for key in OWNER_LABELS:
+        if key in wanted and key in found and found[key] != wanted[key]:
+            raise ForeignObject(
+                f"{what} already exists and belongs to {key.split('.')[1]} “{found[key]}”, "
+                f"not “{wanted[key]}”; it is not reused"
+            )
