@@ -6,16 +6,19 @@ service is an error, never a skip.
 
 import contextlib
 import json
+import re
 
 import docker
 import docker.errors
 import pytest
 from django.core.cache import cache
+from django.db.models.signals import post_save
 from django.test import Client
 
-from apps.models import ApiToken, App
+from apps.models import ApiToken, App, AuditEntry, EnvVar
 from apps.models.providers import ProviderCredential
 from deployments import wiring
+from deployments.models import LogLine
 from paas.celery import app as celery_app
 from tests.fakeforge import API_PREFIX, FakeForge
 from tests.support import Dashboard, Worker, containers, remove_containers, wait_for
@@ -28,6 +31,45 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(config, items):
     """Tests that restart dockerd or Redis run last, so nothing else sees the gap."""
     items.sort(key=lambda item: item.get_closest_marker("restarts_services") is not None)
+
+
+# Env values under names like these, this long and without spaces, are the secrets the
+# sweep below looks for (a test may print a GREETING or a MARK on purpose).
+SECRET_KEY_RE = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|KEY|CREDENTIAL|AUTH|_URL$")
+SECRET_MIN_LENGTH = 12
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """After every test, before its database goes: no env value it stored appears in a
+    deployment's log or in the audit log (what Slipway itself writes; an app printing its
+    own env in a one-off run's output is the app's business)."""
+    stored: list[str] = []
+
+    def remember(sender, instance, **kwargs):
+        value = instance.value or ""
+        secret = SECRET_KEY_RE.search(instance.key) and len(value) >= SECRET_MIN_LENGTH
+        if secret and not any(c.isspace() for c in value):
+            stored.append(value)
+
+    post_save.connect(remember, sender=EnvVar, weak=False, dispatch_uid="secret-sweep")
+    outcome = yield
+    post_save.disconnect(sender=EnvVar, dispatch_uid="secret-sweep")
+    if stored and outcome.excinfo is None:
+        leaks = _leaked(stored)
+        if leaks:
+            outcome.force_exception(AssertionError(f"a secret reached {leaks}"))
+
+
+def _leaked(secrets: list[str]) -> list[str]:
+    found = []
+    for secret in secrets:
+        if LogLine.objects.filter(text__contains=secret).exists():
+            found.append("a deployment log")
+        entries = AuditEntry.objects.values_list("target", "details")
+        if any(secret in json.dumps([target, details]) for target, details in entries):
+            found.append("the audit log")
+    return found
 
 
 @pytest.fixture(autouse=True)

@@ -20,6 +20,7 @@ from tests import router_process
 from tests.support import (
     ROOT,
     containers,
+    log_text,
     make_repo,
     sample_files,
     through_proxy,
@@ -56,7 +57,8 @@ def _serving(app, text: str) -> bool:
 def _deploy_static(owner, tmp_path, name):
     repo = make_repo(tmp_path / name, sample_files("static"))
     app = App.objects.create(name=name, owner=owner, repository=str(repo))
-    assert wait_final(services.queue_deployment(app, "production")).status == "succeeded"
+    deployment = wait_final(services.queue_deployment(app, "production"))
+    assert deployment.status == "succeeded", log_text(deployment)
     return app
 
 
@@ -118,7 +120,8 @@ def test_a_redis_restart_loses_no_deployment(platform, owner, tmp_path):
         created_at=deployment.created_at.replace(year=2000)
     )
     assert warden.reconcile(wiring.runtime(), wiring.router())["requeued"] == 1
-    assert wait_final(deployment).status == "succeeded"
+    done = wait_final(deployment)
+    assert done.status == "succeeded", log_text(done)
     assert "static says hello" in through_proxy(app.environment("production").hostname).text
     assert settings.CELERY_BROKER_URL.startswith("redis://")
 
