@@ -60,6 +60,7 @@ ROUTES = [
     ("get", A + "/domains", None, READ),
     ("post", A + "/domains", {"hostname": "evil.example.com"}, CHANGE),
     ("delete", A + "/domains/www.secret.example", None, CHANGE),
+    ("post", A + "/domains/www.secret.example/verify", None, CHANGE),
     ("get", A + "/volumes", None, READ),
     ("post", A + "/volumes", {"name": "evil", "mount_path": "/evil"}, CHANGE),
     ("delete", A + "/volumes/1", None, CHANGE),

@@ -82,6 +82,7 @@ ROUTES = [
     ("app-domains", APP, "get", READ),
     ("app-domains", APP, "post", CHANGE),
     ("app-domain-delete", {"name": "secret", "hostname": "www.secret.example"}, "post", CHANGE),
+    ("app-domain-verify", {"name": "secret", "hostname": "www.secret.example"}, "post", CHANGE),
     ("app-volumes", APP, "get", READ),
     ("app-volumes", APP, "post", CHANGE),
     ("app-volume-delete", {"name": "secret", "volume_id": 1}, "post", CHANGE),
