@@ -8,7 +8,7 @@ implementation (Traefik, through its file provider: traefik.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from django.conf import settings
