@@ -3,9 +3,9 @@ from django.contrib import admin
 
 from apps.models import (
     AddOn,
-    AuditEntry,
     ApiToken,
     App,
+    AuditEntry,
     Backup,
     Environment,
     EnvVar,

@@ -92,6 +92,7 @@ class PrepareBuild(Step):
             ctx.deployment.build_method or app.build_method,
             build_command=app.build_command,
             build_env=ctx.environment.env_dict(),
+            start_command=app.start_command,
         )
         ctx.log(f"==> Build plan: {plan.description}")
         ctx.deployment.build_method = plan.method
