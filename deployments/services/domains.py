@@ -32,6 +32,7 @@ def add_domain(app: App, environment_name: str, hostname: str) -> Domain:
     limit = settings.PAAS_MAX_DOMAINS_PER_APP
     try:
         with transaction.atomic():
+            check_quota(app.owner, "domains")
             App.objects.select_for_update().filter(pk=app.pk).first()  # counts one at a time
             if Domain.objects.filter(environment__app=app).count() >= limit:
                 raise Conflict(
