@@ -240,8 +240,10 @@ def _get(engine, image: str) -> requests.Response:
         deadline = time.monotonic() + 30
         while True:
             try:
-                return requests.get(f"http://{address}:8080/", timeout=2)
-            except requests.ConnectionError:
+                # The first answer may be slow on a busy machine (gunicorn's worker boots
+                # Django): wait for it longer, and retry a timeout as a refused connection.
+                return requests.get(f"http://{address}:8080/", timeout=10)
+            except (requests.ConnectionError, requests.Timeout):
                 if time.monotonic() > deadline:
                     raise AssertionError(container.logs().decode()) from None
                 time.sleep(0.2)
