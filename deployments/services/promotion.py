@@ -85,10 +85,11 @@ _STALE_MESSAGE = "Staging changed since this promotion was requested; request it
 
 
 def can_decide(request: PromotionRequest, user) -> bool:
-    """Anyone but the requester who is staff or the app's owner."""
+    """Anyone but the requester who is the app's owner or a superuser. Approving deploys the
+    owner's code, which plain staff may not do (see apps.access)."""
     if user is None or not user.is_active or user.pk == request.requested_by_id:
         return False
-    return user.is_staff or user.pk == request.app.owner_id
+    return user.is_superuser or user.pk == request.app.owner_id
 
 
 def _check_can_decide(request: PromotionRequest, user) -> None:
@@ -98,7 +99,9 @@ def _check_can_decide(request: PromotionRequest, user) -> None:
             "self_approval",
         )
     if not can_decide(request, user):
-        raise Forbidden("Only staff or the app's owner can decide on a promotion.", "forbidden")
+        raise Forbidden(
+            "Only the app's owner or a superuser can decide on a promotion.", "forbidden"
+        )
 
 
 def _pending_request(app: App, user, source: Deployment) -> PromotionRequest:

@@ -169,6 +169,23 @@ def test_someone_who_is_neither_staff_nor_the_owner_cannot_decide(app, owner, ou
     assert not promotions(app).exists()
 
 
+def test_plain_staff_cannot_decide_because_approving_deploys_the_owners_code(
+    app, owner, django_user_model
+):
+    operator = django_user_model.objects.create_user(
+        "ops2", "ops2@example.com", "pw-ops-2345", is_staff=True
+    )
+    gate(app, require_approval=True)
+    request = request_promotion(app, owner)
+    for decide in (approve, reject):
+        with pytest.raises(ServiceError) as caught:
+            decide(request, operator)
+        assert caught.value.code == "forbidden"
+    request.refresh_from_db()
+    assert request.status == "pending"
+    assert not promotions(app).exists()
+
+
 def test_an_inactive_staff_user_cannot_approve(app, owner, staff):
     gate(app, require_approval=True)
     request = request_promotion(app, owner)
