@@ -11,14 +11,16 @@ import re
 import docker
 import docker.errors
 import pytest
+from django.conf import settings
 from django.core.cache import cache
+from django.core.handlers.base import BaseHandler
 from django.db.models.signals import post_save
 from django.test import Client
 
-from apps.models import ApiToken, App, AuditEntry, EnvVar
+from apps.models import AddOn, ApiToken, App, AuditEntry, EnvVar
 from apps.models.providers import ProviderCredential
 from deployments import wiring
-from deployments.models import LogLine
+from deployments.models import LogLine, RunLogLine
 from paas.celery import app as celery_app
 from tests.fakeforge import API_PREFIX, FakeForge
 from tests.support import Dashboard, Worker, containers, remove_containers, wait_for
@@ -37,39 +39,98 @@ def pytest_collection_modifyitems(config, items):
 # sweep below looks for (a test may print a GREETING or a MARK on purpose).
 SECRET_KEY_RE = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|KEY|CREDENTIAL|AUTH|_URL$")
 SECRET_MIN_LENGTH = 12
+RUN_NOTE_PREFIX = "==> "  # the lines of a run's log that Slipway writes (workers/runs.py)
+
+
+def _looks_secret(value: str) -> bool:
+    return len(value) >= SECRET_MIN_LENGTH and not any(c.isspace() for c in value)
+
+
+def _secrets_of(instance) -> list[str]:
+    """The secrets a saved row holds: a secret-looking env value, an add-on's password,
+    an app's webhook secret."""
+    if isinstance(instance, EnvVar):
+        value = instance.value or ""
+        return [value] if SECRET_KEY_RE.search(instance.key) and _looks_secret(value) else []
+    if isinstance(instance, AddOn):
+        return [instance.password] if _looks_secret(instance.password or "") else []
+    if isinstance(instance, App):
+        secret = instance.webhook_secret or ""
+        return [secret] if _looks_secret(secret) else []
+    return []
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item):
-    """After every test, before its database goes: no env value it stored appears in a
-    deployment's log or in the audit log (what Slipway itself writes; an app printing its
-    own env in a one-off run's output is the app's business)."""
+    """After every test, before its database and containers go: no secret it stored (env
+    values, add-on passwords, webhook secrets) appears in a deployment log, a run log, an
+    app container's runtime log, the audit log or an error page Django rendered. A one-off
+    run's own output is the app's business: only the lines Slipway writes are checked."""
     stored: list[str] = []
+    error_pages: list[bytes] = []
 
     def remember(sender, instance, **kwargs):
-        value = instance.value or ""
-        secret = SECRET_KEY_RE.search(instance.key) and len(value) >= SECRET_MIN_LENGTH
-        if secret and not any(c.isspace() for c in value):
-            stored.append(value)
+        stored.extend(_secrets_of(instance))
 
-    post_save.connect(remember, sender=EnvVar, weak=False, dispatch_uid="secret-sweep")
-    outcome = yield
-    post_save.disconnect(sender=EnvVar, dispatch_uid="secret-sweep")
+    for model in (EnvVar, AddOn, App):
+        post_save.connect(remember, sender=model, weak=False, dispatch_uid=f"sweep-{model}")
+    with _keeping_error_pages(error_pages):
+        outcome = yield
+    for model in (EnvVar, AddOn, App):
+        post_save.disconnect(sender=model, dispatch_uid=f"sweep-{model}")
     if stored and outcome.excinfo is None:
-        leaks = _leaked(stored)
+        leaks = _leaked(stored, error_pages)
         if leaks:
             outcome.force_exception(AssertionError(f"a secret reached {leaks}"))
 
 
-def _leaked(secrets: list[str]) -> list[str]:
+@contextlib.contextmanager
+def _keeping_error_pages(pages: list[bytes]):
+    """Every 4xx/5xx answer Django renders in this process (test client, live server)."""
+    original = BaseHandler.get_response
+
+    def get_response(self, request):
+        response = original(self, request)
+        if response.status_code >= 400 and not response.streaming:
+            pages.append(bytes(response.content))
+        return response
+
+    BaseHandler.get_response = get_response
+    try:
+        yield
+    finally:
+        BaseHandler.get_response = original
+
+
+def _leaked(secrets: list[str], error_pages: list[bytes] = ()) -> list[str]:
     found = []
+    runtime_logs = _runtime_logs() if secrets else ""
     for secret in secrets:
         if LogLine.objects.filter(text__contains=secret).exists():
             found.append("a deployment log")
+        notes = RunLogLine.objects.filter(text__startswith=RUN_NOTE_PREFIX)
+        if notes.filter(text__contains=secret).exists():
+            found.append("a run log")
         entries = AuditEntry.objects.values_list("target", "details")
         if any(secret in json.dumps([target, details]) for target, details in entries):
             found.append("the audit log")
+        if secret in runtime_logs:
+            found.append("a runtime log")
+        if any(secret.encode() in page for page in error_pages):
+            found.append("an error page")
     return found
+
+
+def _runtime_logs() -> str:
+    """What the dashboard's runtime log would show: the output of every app process
+    container of this instance still there."""
+    client = docker.from_env()
+    filters = {"label": [f"slipway.instance={settings.PAAS_INSTANCE}", "slipway.process"]}
+    texts = []
+    for summary in client.api.containers(all=True, filters=filters):
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            texts.append(client.api.logs(summary["Id"], tail=2000).decode("utf-8", "replace"))
+    return "\n".join(texts)
 
 
 @pytest.fixture(autouse=True)
