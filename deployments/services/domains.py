@@ -144,11 +144,9 @@ def remove_volume(volume: Volume, delete_data: bool = False) -> bool:
 
 
 def volume_sizes(volumes) -> dict[int, int | None]:
-    runtime = wiring.runtime()
-    sizes = {}
-    for volume in volumes:
-        try:
-            sizes[volume.pk] = runtime.volume_size(volume.docker_name)
-        except RuntimeBackendError:
-            sizes[volume.pk] = None
-    return sizes
+    """Sizes by volume pk (None: unknown), read once per page from the engine."""
+    try:
+        by_name = wiring.runtime().volume_sizes([volume.docker_name for volume in volumes])
+    except RuntimeBackendError:
+        return {volume.pk: None for volume in volumes}
+    return {volume.pk: by_name.get(volume.docker_name) for volume in volumes}

@@ -1,11 +1,15 @@
 """CPU and memory of an app's live containers, from the real Docker engine."""
 
+import threading
+from types import SimpleNamespace
+
+import docker
 import pytest
 from django.test import Client
 
-from deployments import services
+from deployments import services, wiring
 from deployments.adapters.runtime.docker import container_usage
-from deployments.services.resources import resource_usage
+from deployments.services.resources import _sample_all, resource_usage
 from tests.support import wait_for
 
 pytestmark = pytest.mark.live_app("measured")
@@ -89,3 +93,35 @@ def test_usage_counts_cpu_per_core_and_memory_without_page_cache():
     }
     assert container_usage(cgroup_v1)["memory_bytes"] == 256 * MiB
     assert container_usage({})["cpu_percent"] == 0.0  # a stopped container reports nothing
+
+
+def test_every_container_is_sampled_at_once_not_one_after_another():
+    """The engine takes about a second per sample: sampled in turn, ten replicas would hold
+    the dashboard's request for ten seconds."""
+    client = docker.from_env()
+    started = [
+        client.containers.run("slipway/debian:bookworm", ["sleep", "60"], detach=True)
+        for _ in range(3)
+    ]
+    runtime = wiring.runtime()
+    in_flight, most = [0], [0]
+    lock = threading.Lock()
+
+    def counted_stats(container_id):
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        try:
+            return runtime.stats(container_id)
+        finally:
+            with lock:
+                in_flight[0] -= 1
+
+    counting = SimpleNamespace(stats=counted_stats)
+    try:
+        samples = _sample_all([c.id for c in started], counting)
+    finally:
+        for container in started:
+            container.remove(force=True)
+    assert most[0] == 3
+    assert all(samples[c.id]["memory_bytes"] > 0 for c in started)

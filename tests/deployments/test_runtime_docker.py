@@ -289,3 +289,32 @@ def _wait_for(condition, timeout=10):
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def test_volume_sizes_come_from_one_disk_usage_report(engine):
+    runtime = DockerRuntime()
+    names = [f"slipwaytest-size-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    for name in names:
+        engine.volumes.create(name)
+    reports = []
+    original = runtime.client.api.df
+
+    def counted_df():
+        reports.append(1)
+        return original()
+
+    runtime.client.api.df = counted_df
+    try:
+        engine.containers.run(
+            "slipway/debian:bookworm",
+            ["sh", "-c", "head -c 300000 /dev/zero > /data/blob"],
+            volumes={names[0]: {"bind": "/data"}},
+            remove=True,
+        )
+        sizes = runtime.volume_sizes([*names, "slipwaytest-size-missing"])
+    finally:
+        for name in names:
+            engine.volumes.get(name).remove(force=True)
+    assert len(reports) == 1
+    assert sizes[names[0]] >= 300000 and sizes[names[1]] == 0
+    assert sizes["slipwaytest-size-missing"] is None

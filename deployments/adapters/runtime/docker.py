@@ -509,15 +509,13 @@ class DockerRuntime:
             removed += 1
         return removed
 
-    def volume_size(self, name: str) -> int | None:
-        """Bytes on disk, from the engine's disk usage report; None when it has no figure."""
+    def volume_sizes(self, names: list[str]) -> dict[str, int | None]:
+        """Bytes on disk per volume name, from one disk usage report (each report walks
+        every volume, so one per page, not one per volume); None when it has no figure."""
         with _engine_errors("read disk usage"):
             volumes = self.client.api.df().get("Volumes") or []
-        for volume in volumes:
-            if volume.get("Name") == name:
-                size = (volume.get("UsageData") or {}).get("Size", -1)
-                return size if size >= 0 else None
-        return None
+        reported = {v.get("Name"): (v.get("UsageData") or {}).get("Size", -1) for v in volumes}
+        return {name: _size_or_none(reported.get(name, -1)) for name in names}
 
     # --- commands inside a container --------------------------------------------------------
 
@@ -952,3 +950,7 @@ def _refuse_foreign(what: str, found: dict | None, wanted: dict[str, str]) -> No
                 f"{what} already exists and belongs to {key.split('.')[1]} “{found[key]}”, "
                 f"not “{wanted[key]}”; it is not reused"
             )
+
+
+def _size_or_none(size) -> int | None:
+    return size if isinstance(size, int) and size >= 0 else None
