@@ -10,6 +10,9 @@ from django.utils import timezone
 from paas import transitions
 from paas.transitions import InvalidTransition
 
+# The check runs while the dashboard's request waits: bounded well under the web timeout.
+CHECK_TIMEOUT_MAX = 15.0
+
 validate_check_path = RegexValidator(
     r"^/[^\s#]*$", "A path on the staging site, starting with “/” (e.g. /healthz)."
 )
@@ -22,7 +25,8 @@ class PromotionPolicy(models.Model):
         "apps.App", on_delete=models.CASCADE, related_name="promotion_policy"
     )
     require_approval = models.BooleanField(
-        default=False, help_text="A second person (staff, or the owner) approves each promotion."
+        default=False,
+        help_text="A second person (the owner, or a superuser) approves each promotion.",
     )
     check_path = models.CharField(
         max_length=255,
@@ -34,7 +38,9 @@ class PromotionPolicy(models.Model):
         default=200, validators=[MinValueValidator(100), MaxValueValidator(599)]
     )
     check_timeout = models.FloatField(
-        default=5.0, validators=[MinValueValidator(0.5), MaxValueValidator(60.0)]
+        default=5.0,
+        validators=[MinValueValidator(0.5), MaxValueValidator(CHECK_TIMEOUT_MAX)],
+        help_text=f"Seconds, at most {CHECK_TIMEOUT_MAX:g}.",
     )
 
     class Meta:

@@ -11,7 +11,8 @@ from deployments.adapters.git_providers.tokens import clone_token_for_url
 from deployments.adapters.sources import SourceError, fetch
 from deployments.services import ServiceError
 
-PREVIEW_TIMEOUT = 30
+# The preview fetches while the create form's request waits: well under the web timeout.
+PREVIEW_TIMEOUT = 15
 
 
 def preview_build(user, repository: str, branch: str = "", method: str = "auto") -> str:

@@ -341,6 +341,16 @@ def test_the_check_path_is_a_path_on_staging_only(app, path):
     assert "check_path" in caught.value.message_dict
 
 
+def test_the_check_timeout_is_bounded_well_under_the_web_timeout(app, owner):
+    """The check runs while the dashboard's request waits: 15 s at most, and a refused
+    value changes nothing."""
+    api = ApiClient(owner)
+    assert api.put_json("/apps/gated/promotion-policy", {"check_timeout": 15}).status_code == 200
+    refused = api.put_json("/apps/gated/promotion-policy", {"check_timeout": 60})
+    assert refused.status_code == 400 and "check_timeout" in refused.content.decode()
+    assert PromotionPolicy.objects.get(app=app).check_timeout == 15
+
+
 # --- the API and the dashboard ------------------------------------------------------------
 
 
