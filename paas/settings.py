@@ -472,3 +472,11 @@ CELERY_BEAT_SCHEDULE["addon-backups"] = {
     "task": "deployments.tasks.scheduled_backups",
     "schedule": env_int("PAAS_BACKUP_EVERY_SECONDS", 24 * 3600),
 }
+# Runtime logs (deployments/workers/log_collector.py, run by `manage.py paas_collect_logs`):
+# how often the collector looks for new containers, and how long and how much of each
+# app's output the store keeps (the oldest lines go first; 0 = no limit).
+PAAS_LOG_COLLECT_SECONDS = env_float("PAAS_LOG_COLLECT_SECONDS", 1.0)
+PAAS_RUNTIME_LOG_RETENTION_DAYS = env_int("PAAS_RUNTIME_LOG_RETENTION_DAYS", 7)
+PAAS_RUNTIME_LOG_MAX_BYTES_PER_APP = env_int(
+    "PAAS_RUNTIME_LOG_MAX_BYTES_PER_APP", 1024 * 1024 * 1024
+)

@@ -23,7 +23,7 @@ from deployments import wiring
 from deployments.models import LogLine, RunLogLine
 from paas.celery import app as celery_app
 from tests.fakeforge import API_PREFIX, FakeForge
-from tests.support import Dashboard, Worker, containers, remove_containers, wait_for
+from tests.support import Collector, Dashboard, Worker, containers, remove_containers, wait_for
 
 
 def pytest_configure(config):
@@ -86,12 +86,14 @@ def pytest_runtest_call(item):
 
 @contextlib.contextmanager
 def _keeping_error_pages(pages: list[bytes]):
-    """Every 4xx/5xx answer Django renders in this process (test client, live server)."""
+    """Every error page Django renders in this process (test client, live server): a 5xx,
+    a 403 or 404 page, and the API's JSON errors. A form re-rendered with its field errors
+    (400, 409 HTML) is the owner's own page, which may show the owner their webhook secret."""
     original = BaseHandler.get_response
 
     def get_response(self, request):
         response = original(self, request)
-        if response.status_code >= 400 and not response.streaming:
+        if _is_error_page(response):
             pages.append(bytes(response.content))
         return response
 
@@ -100,6 +102,14 @@ def _keeping_error_pages(pages: list[bytes]):
         yield
     finally:
         BaseHandler.get_response = original
+
+
+def _is_error_page(response) -> bool:
+    status = response.status_code
+    if status < 400 or response.streaming:
+        return False
+    json = "json" in response.get("Content-Type", "")
+    return status >= 500 or status in (403, 404) or json
 
 
 def _leaked(secrets: list[str], error_pages: list[bytes] = ()) -> list[str]:
@@ -230,10 +240,15 @@ def local_image_id(settings):
 
 @pytest.fixture(scope="session")
 def worker(django_db_setup, tmp_path_factory):
-    """One real Celery worker on the test database for the whole session."""
+    """One real Celery worker on the test database for the whole session, and the log
+    collector beside it (the platform's two background processes, as scripts/run starts)."""
     celery_app.control.purge()
-    process = Worker(tmp_path_factory.mktemp("worker") / "worker.log").start()
+    logs = tmp_path_factory.mktemp("worker")
+    process = Worker(logs / "worker.log").start()
+    collector = Collector(logs / "collector.log").start()
+    process.collector = collector
     yield process
+    collector.stop()
     process.stop()
 
 

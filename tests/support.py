@@ -138,6 +138,48 @@ class Worker:
         self.log_file.close()
 
 
+class Collector:
+    """The log collector (`manage.py paas_collect_logs`) on the test database."""
+
+    def __init__(self, log_path: Path):
+        self.log_path, self.process = log_path, None
+
+    def start(self) -> "Collector":
+        env = {**os.environ, "DATABASE_URL": worker_database_url()}
+        self.log_file = open(self.log_path, "ab")
+        log_start = self.log_path.stat().st_size
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "paas_collect_logs"],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for(lambda: self._ready(log_start), timeout=60, every=0.2, message="the collector")
+        return self
+
+    def _ready(self, log_start: int) -> bool:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"the collector exited: {self.log_path.read_text()[-3000:]}")
+        return b"log collector running" in self.log_path.read_bytes()[log_start:]
+
+    def kill(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self.log_file.close()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                return
+        self.log_file.close()
+
+
 class Dashboard:
     """The dashboard as the platform runs it: gunicorn on loopback (PAAS_DASHBOARD_UPSTREAM),
     on the test database. The router sends the platform's host and every page route here."""

@@ -32,6 +32,7 @@ from apps.models import App
 from deployments import services
 from deployments.models import LogLine
 from deployments.services import archives
+from deployments.services.log_store import LogFilter
 
 router = Router(tags=["apps"])
 
@@ -151,11 +152,21 @@ def runtime_log(
     environment: RunningEnvironment = "production",
     since: WholeNumber = 0,
     limit: WholeNumber = RUNTIME_LOG_PAGE,
+    process: str = "",
+    replica: WholeNumber | None = None,
+    deployment: WholeNumber | None = None,
+    stream: str = "",
+    search: str = "",
 ):
-    """The live container's output after a nanosecond cursor; X-Last-Log-Nano is the next."""
+    """What the environment's containers printed (every process type, replica and
+    deployment, kept after they are retired): the newest page, or the lines after the
+    nanosecond cursor `since`; X-Last-Log-Nano is the next cursor. Filters narrow it."""
     app = app_for(request.auth, name, to=CHANGE)
     page = _page(limit, RUNTIME_LOG_PAGE, RUNTIME_LOG_MAX)
-    lines = services.runtime_logs(app.environment(environment), since_ns=since, limit=page)
+    filters = LogFilter(process, replica, deployment, stream, search)
+    lines = services.runtime_logs(
+        app.environment(environment), since_ns=since, limit=page, filters=filters
+    )
     body = RuntimeLogOut.page(lines, since)
     response["X-Last-Log-Nano"] = str(body.next)
     return body

@@ -356,6 +356,10 @@ class DeploymentLogOut(Schema):
 class RuntimeLineOut(Schema):
     ns: int = Field(description="When the line was written, in nanoseconds since the epoch.")
     text: str
+    process: str = Field(description="web, worker, …, or addon-<kind>.")
+    replica: int
+    deployment: int | None = Field(description="The number of the deployment that ran it.")
+    stream: str = Field(description="stdout or stderr.")
 
 
 class RuntimeLogOut(Schema):
@@ -363,10 +367,10 @@ class RuntimeLogOut(Schema):
     next: int = Field(description="Pass as ?since= to get the lines after these.")
 
     @classmethod
-    def page(cls, lines: list[tuple[int, str]], since: int) -> "RuntimeLogOut":
+    def page(cls, lines: list, since: int) -> "RuntimeLogOut":
         return cls(
-            lines=[RuntimeLineOut(ns=ns, text=text) for ns, text in lines],
-            next=lines[-1][0] if lines else since,
+            lines=[RuntimeLineOut.from_orm(line) for line in lines],
+            next=lines[-1].ns if lines else since,
         )
 
 

@@ -23,10 +23,10 @@ from django_htmx.http import HttpResponseClientRedirect
 from apps.access import CHANGE, app_for, deployment_for, environment_for, may
 from apps.models import App, Environment, EnvironmentName
 from deployments import services
-from deployments.adapters.runtime import RuntimeBackendError
 from deployments.models import WEB, Deployment, LogLine, Status
 from deployments.models.pipeline import planned_steps
-from deployments.services import formation
+from deployments.services import formation, log_store
+from deployments.services.log_store import LogFilter
 
 STOP_POLLING = 286
 LOG_PAGE = 500  # log lines per poll
@@ -35,7 +35,6 @@ LOG_FIRST_PAGE = 2000  # log lines rendered with the page
 # mark_succeeded), so the log poller keeps going this long after the end.
 LOG_GRACE = timedelta(seconds=3)
 RUNTIME_PAGE = 100
-RUNTIME_OLDER_WINDOW = 2000  # how far back "older lines" can reach (docker logs --tail)
 HISTORY_LENGTH = 50
 
 
@@ -311,39 +310,47 @@ def deployment_log(request, name, number):
 # --- runtime log ----------------------------------------------------------------------------
 
 
-def _runtime_lines(raw: list[tuple[int, str]]) -> list[dict]:
+def _runtime_lines(raw) -> list[dict]:
     return [
-        {"ns": ns, "text": text, "at": datetime.fromtimestamp(ns / 1e9, tz=UTC)} for ns, text in raw
+        {
+            "ns": line.ns,
+            "text": line.text,
+            "at": datetime.fromtimestamp(line.ns / 1e9, tz=UTC),
+            "source": f"{line.process}.{line.replica}",
+            "stderr": line.stream == "stderr",
+        }
+        for line in raw
     ]
 
 
 @login_required
 def runtime_log(request, name, environment):
-    """The live container's output: the latest page, ?before=<ns> for older lines, or
-    ?since=<ns> for the live tail (polled). The output may hold secrets: CHANGE."""
+    """What the environment's containers printed, from the store: the latest page,
+    ?before=<ns> for older lines, or ?since=<ns> for the live tail (polled); ?process=
+    narrows it to one process type. The output may hold secrets: CHANGE."""
     app = app_for(request.user, name, to=CHANGE)
     env = environment_for(app, environment)
     try:
         since, before = _cursor(request, "since"), _cursor(request, "before")
     except ValueError:
         return HttpResponseBadRequest("since/before: expected nanoseconds since the epoch.")
+    process = request.GET.get("process", "")[:64]
     context = {
         "app": app,
         "env": env,
         "envs": _environments(app),
         "live": bool(env.live_deployment_id),
+        "process": process,
+        "processes": _logged_processes(env),
     }
-    try:
-        if before is not None:
-            return _runtime_older(request, env, before, context)
-        if since is not None:
-            return _runtime_tail(request, env, since, context)
-        raw = services.runtime_logs(env, since_ns=0, limit=RUNTIME_PAGE)
-    except RuntimeBackendError as exc:
-        context["error"] = exc.message
-        template = "apps/_runtime_update.html" if since is not None else "apps/_runtime_log.html"
-        return render(request, template, context, status=_stop_if(request, since is not None))
-    lines = _runtime_lines(raw)
+    filters = LogFilter(process=process)
+    if before is not None:
+        return _runtime_older(request, env, before, filters, context)
+    if since is not None:
+        return _runtime_tail(request, env, since, filters, context)
+    lines = _runtime_lines(
+        services.runtime_logs(env, since_ns=0, limit=RUNTIME_PAGE, filters=filters)
+    )
     context.update(
         lines=lines,
         since=lines[-1]["ns"] if lines else 0,
@@ -353,8 +360,16 @@ def runtime_log(request, name, environment):
     return render(request, "apps/_runtime_log.html", context)
 
 
-def _runtime_tail(request, env, since, context):
-    lines = _runtime_lines(services.runtime_logs(env, since_ns=since, limit=RUNTIME_PAGE))
+def _logged_processes(env) -> list[str]:
+    """The process types to filter by: the live deployment's, web first."""
+    live = env.live_deployment
+    kinds = sorted(live.processes) if live else []
+    return sorted(kinds, key=lambda kind: kind != WEB)
+
+
+def _runtime_tail(request, env, since, filters, context):
+    raw = services.runtime_logs(env, since_ns=since, limit=RUNTIME_PAGE, filters=filters)
+    lines = _runtime_lines(raw)
     context.update(lines=lines, since=lines[-1]["ns"] if lines else since, tail=True)
     # Nothing deployed here any more (the app is going away): nothing will ever come.
     return render(
@@ -362,14 +377,9 @@ def _runtime_tail(request, env, since, context):
     )
 
 
-def _runtime_older(request, env, before, context):
-    window = services.runtime_logs(env, since_ns=0, limit=RUNTIME_OLDER_WINDOW)
-    older = [line for line in window if line[0] < before]
-    lines = _runtime_lines(older[-RUNTIME_PAGE:])
-    context.update(
-        lines=lines,
-        before=lines[0]["ns"] if lines else before,
-        more=len(older) > RUNTIME_PAGE,
-        older=True,
-    )
+def _runtime_older(request, env, before, filters, context):
+    lines = _runtime_lines(log_store.page_before(env, before, RUNTIME_PAGE + 1, filters))
+    more = len(lines) > RUNTIME_PAGE
+    lines = lines[-RUNTIME_PAGE:]
+    context.update(lines=lines, before=lines[0]["ns"] if lines else before, more=more, older=True)
     return render(request, "apps/_runtime_update.html", context)

@@ -32,6 +32,11 @@ from deployments.models.runs import (  # noqa: F401
     validate_job_name,
     validate_schedule,
 )
+from deployments.models.runtime_logs import (  # noqa: F401
+    CollectedContainer,
+    RuntimeLogLine,
+    RuntimeLogUsage,
+)
 from deployments.models.webhook import (  # noqa: F401
     WebhookDelivery,
     WebhookProvider,

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from apps.models import App, AppCleanupRequested, AppStatus, Environment, EnvironmentName, EnvVar
 from deployments import jobs, wiring
 from deployments.models import ACTIVE_STATUSES, Deployment, InvalidTransition, Status, Trigger
-from deployments.services import quotas
+from deployments.services import log_store, quotas
 from deployments.services.audit import audited
 
 
@@ -265,13 +265,10 @@ def cancel_deployment(deployment: Deployment) -> Deployment:
     return deployment
 
 
-def runtime_logs(environment, since_ns: int = 0, limit: int = 200) -> list[tuple[int, str]]:
-    """The first live replica's log lines after since_ns (empty when nothing is live)."""
-    live = environment.live_deployment
-    container = next(iter(live.web_containers), None) if live else None
-    if not container:
-        return []
-    return wiring.runtime().logs(container, since_ns=since_ns, limit=limit)
+def runtime_logs(environment, since_ns: int = 0, limit: int = 200, filters=None) -> list:
+    """Lines from the store (every container the environment ran, kept across
+    deployments): the newest page, or the lines after since_ns. See runtime_logs.py."""
+    return log_store.page(environment, since_ns=since_ns, limit=limit, filters=filters)
 
 
 # --- deletion -----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from deployments.adapters.runtime import (
     RuntimeBackend,
     RuntimeBackendError,
 )
-from deployments.models import InvalidTransition, Run, RunStatus
+from deployments.models import InvalidTransition, Run, RunStatus, RuntimeLogLine
 from deployments.services.notifications import JOB_FAILED, notify
 from deployments.workers.networks import ensure_app_network
 
@@ -84,11 +84,19 @@ def _run(run: Run, runtime: RuntimeBackend) -> RunOutcome | RuntimeBackendError:
 class _Output:
     def __init__(self, run: Run):
         self.run, self.count = run, 0
+        self.process = "cron" if run.scheduled_job_id else "run"
 
     def line(self, text: str) -> None:
         self.count += 1
         if self.count <= MAX_LOG_LINES:
             self.run.log(text)
+            RuntimeLogLine.record(
+                self.run.environment,
+                self.process,
+                self.run.container_name,
+                text,
+                deployment=self.run.deployment.number,
+            )
         elif self.count == MAX_LOG_LINES + 1:
             self.run.log(f"==> More than {MAX_LOG_LINES} lines: the rest is not kept.")
 

@@ -20,8 +20,7 @@ from django.utils import timezone
 from apps.models import ApiToken, App, EnvVar
 from apps.models.providers import ProviderCredential
 from deployments import services
-from deployments.adapters.runtime import EngineError
-from deployments.models import Deployment
+from deployments.models import Deployment, RuntimeLogLine
 from deployments.models.promotion import PromotionPolicy
 from tests.apps.test_providers import API_PREFIX, NOW, FakeForge
 
@@ -550,20 +549,24 @@ def test_the_runtime_log_says_when_nothing_runs_and_does_not_poll(web, make_app)
     )
 
 
-class FakeContainerLog:
-    """services.runtime_logs' contract over a list of lines (the Docker adapter's own tests
-    cover reading real containers): no cursor, the last `limit`; a cursor, the first `limit`
-    after it."""
-
-    def __init__(self, count, text="line {n}"):
-        self.lines = [
-            (1_700_000_000_000_000_000 + n * 1_000_000, text.format(n=n)) for n in range(count)
-        ]
-
-    def __call__(self, environment, since_ns=0, limit=200):
-        if since_ns <= 0:
-            return self.lines[-limit:]
-        return [line for line in self.lines if line[0] > since_ns][:limit]
+def stored_log(app, count, text="line {n}", process="web") -> list[int]:
+    """`count` lines in the log store for production, as the collector writes them; their
+    timestamps, oldest first."""
+    env = app.environment("production")
+    stamps = [1_700_000_000_000_000_000 + n * 1_000_000 for n in range(count)]
+    RuntimeLogLine.objects.bulk_create(
+        RuntimeLogLine(
+            app=app,
+            environment=env,
+            deployment=1,
+            process=process,
+            container=f"shop-{process}",
+            ns=ns,
+            text=text.format(n=n),
+        )
+        for n, ns in enumerate(stamps)
+    )
+    return stamps
 
 
 @pytest.fixture
@@ -575,17 +578,17 @@ def shop_with_live_deployment(make_app, image_id):
 
 
 def test_the_runtime_log_shows_the_latest_page_then_older_pages_and_the_tail(
-    web, shop_with_live_deployment, monkeypatch
+    web, shop_with_live_deployment
 ):
-    log = FakeContainerLog(250)
-    monkeypatch.setattr(services, "runtime_logs", log)
+    stamps = stored_log(shop_with_live_deployment, 250)
     url = reverse("app-runtime-log", args=["shop", "production"])
     full = _text(web.get(url, headers=HX))
     assert "line 249" in full and "line 150" in full and "line 149" not in full
-    assert f"?before={log.lines[150][0]}" in full and f"?since={log.lines[249][0]}" in full
+    assert f"?before={stamps[150]}" in full and f"?since={stamps[249]}" in full
     assert 'role="log"' in full and "every 2s [document.visibilityState === 'visible']" in full
+    assert "web.1" in full  # each line says which process and replica printed it
 
-    older = _text(web.get(url, {"before": log.lines[150][0]}, headers=HX))
+    older = _text(web.get(url, {"before": stamps[150]}, headers=HX))
     assert 'hx-swap-oob="afterbegin:#rt-production"' in older
     assert (
         "line 149" in older
@@ -593,32 +596,32 @@ def test_the_runtime_log_shows_the_latest_page_then_older_pages_and_the_tail(
         and "line 49" not in older
         and "line 150" not in older
     )
-    oldest = _text(web.get(url, {"before": log.lines[50][0]}, headers=HX))
+    oldest = _text(web.get(url, {"before": stamps[50]}, headers=HX))
     assert "line 0" in oldest and "line 49" in oldest and "Load older lines" not in oldest
 
-    log.lines.append((log.lines[-1][0] + 5, "fresh line"))
-    tail = web.get(url, {"since": log.lines[249][0]}, headers=HX)
+    stored_log(shop_with_live_deployment, 1, text="fresh line")  # an older stamp: not new
+    RuntimeLogLine.objects.filter(text="fresh line").update(ns=stamps[-1] + 5)
+    tail = web.get(url, {"since": stamps[249]}, headers=HX)
     body = _text(tail)
     assert tail.status_code == 200 and 'hx-swap-oob="beforeend:#rt-production"' in body
-    assert "fresh line" in body and "line 249" not in body and f"?since={log.lines[-1][0]}" in body
+    assert "fresh line" in body and "line 249" not in body and f"?since={stamps[-1] + 5}" in body
 
 
-def test_a_runtime_log_the_engine_cannot_read_is_a_message(
-    web, shop_with_live_deployment, monkeypatch
-):
-    def broken(*args, **kwargs):
-        raise EngineError("could not read logs of abc: connection refused")
-
-    monkeypatch.setattr(services, "runtime_logs", broken)
+def test_the_runtime_log_filters_by_process_type(web, shop_with_live_deployment):
+    stored_log(shop_with_live_deployment, 3, text="web says {n}")
+    stored_log(shop_with_live_deployment, 3, text="worker says {n}", process="worker")
+    live = shop_with_live_deployment.environment("production").live_deployment
+    live.patch_step_data(processes={"web": "serve", "worker": "work"})
     url = reverse("app-runtime-log", args=["shop", "production"])
-    full = web.get(url, headers=HX)
-    assert full.status_code == 200 and "Could not read the logs: could not read logs" in _text(full)
-    tail = web.get(url, {"since": "5"}, headers=HX)
-    assert tail.status_code == 286 and "The log stopped following" in _text(tail)
+    both = _text(web.get(url, headers=HX))
+    assert "web says 2" in both and "worker says 2" in both and "runtime-process-worker" in both
+    only = _text(web.get(url, {"process": "worker"}, headers=HX))
+    assert "worker says 2" in only and "web says" not in only
+    assert "process=worker" in only  # the poller keeps the filter
 
 
-def test_runtime_log_lines_are_escaped(web, shop_with_live_deployment, monkeypatch):
-    monkeypatch.setattr(services, "runtime_logs", FakeContainerLog(3, text=XSS + " {n}"))
+def test_runtime_log_lines_are_escaped(web, shop_with_live_deployment):
+    stored_log(shop_with_live_deployment, 3, text=XSS + " {n}")
     url = reverse("app-runtime-log", args=["shop", "production"])
     for params in ({}, {"since": "1"}, {"before": str(2_000_000_000_000_000_000)}):
         body = _text(web.get(url, params, headers=HX))

@@ -7,7 +7,7 @@ interface). Every error carries a stable `code` and says whether the user can fi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -216,6 +216,10 @@ class RuntimeBackend(Protocol):
     def remove_volumes_with_labels(self, labels: dict[str, str]) -> int: ...
 
     def volume_sizes(self, names: list[str]) -> dict[str, int | None]: ...
+
+    def follow_logs(
+        self, container_id: str, stream: str, since_ns: int
+    ) -> Iterator[tuple[int, str]]: ...
 
     def exec_to_stream(
         self,

@@ -15,7 +15,7 @@ from deployments.adapters.router import Route
 from deployments.adapters.runtime import ContainerSpec, RunOutcome
 from deployments.adapters.sources import fetch
 from deployments.adapters.sources.archive import archive_limits, extract_archive
-from deployments.models import WEB, Deployment, Status, Trigger
+from deployments.models import WEB, Deployment, RuntimeLogLine, Status, Trigger
 from deployments.models.pipeline import NO_RELEASE_TRIGGERS
 from deployments.workers import routing
 from deployments.workers.networks import ensure_app_network, ensure_build_network
@@ -161,7 +161,9 @@ class ReleasePhase(Step):
         spec.command, spec.restart = shell_command(command), False
         ctx.save(self.name, release_container=spec.name)
         timeout = settings.PAAS_RELEASE_TIMEOUT
-        outcome = ctx.runtime.run_once(spec, ctx.log, timeout, lambda: is_cancelled(ctx))
+        outcome = ctx.runtime.run_once(
+            spec, _release_output(ctx, spec.name), timeout, lambda: is_cancelled(ctx)
+        )
         release_verdict(outcome, timeout)
         ctx.log("==> Release phase done")
 
@@ -169,6 +171,18 @@ class ReleasePhase(Step):
         name = ctx.data.get("release_container")
         if name:  # run_once removes it; this covers a worker that died during the run
             ctx.runtime.remove(name)
+
+
+def _release_output(ctx, container: str):
+    """Each line into the deployment's log and the runtime log (process `release`)."""
+
+    def line(text: str) -> None:
+        ctx.log(text)
+        RuntimeLogLine.record(
+            ctx.environment, "release", container, text, deployment=ctx.deployment.number
+        )
+
+    return line
 
 
 def release_verdict(outcome: RunOutcome, timeout: int) -> None:
@@ -369,7 +383,7 @@ def container_spec(ctx, replica: int = 0, process: str = WEB) -> ContainerSpec:
         image=ctx.deployment.image_id,
         env=env,
         port=ctx.port,
-        labels={**ctx.labels, "slipway.process": process},
+        labels={**ctx.labels, "slipway.process": process, "slipway.replica": str(replica + 1)},
         network=ctx.network,
         memory=settings.PAAS_CONTAINER_MEMORY,
         cpus=settings.PAAS_CONTAINER_CPUS,
