@@ -80,6 +80,11 @@ class App(models.Model):
         blank=True,
         help_text="Runs once per deployment, before it takes traffic (over the Procfile's).",
     )
+    auto_rollback = models.BooleanField(
+        default=True,
+        help_text="Roll back by itself when a deployment crash-loops or fails requests "
+        "soon after going live (PAAS_AUTO_ROLLBACK_WINDOW_SECONDS).",
+    )
     status = models.CharField(max_length=16, choices=AppStatus, default=AppStatus.CREATED)
     webhook_secret = EncryptedTextField(blank=True, default="")
     webhook_environment = models.CharField(

@@ -20,6 +20,11 @@ class NotificationEvent(models.TextChoices):
     APP_CRASHED = "app.crashed", "App crashed"
     APP_RECOVERED = "app.recovered", "App recovered"
     JOB_FAILED = "job.failed", "Scheduled job failed"
+    AUTO_ROLLED_BACK = "deployment.auto_rolled_back", "Rolled back automatically"
+    ALERT_CRASH_LOOP = "alert.crash_loop", "Alert: a container restarts repeatedly"
+    ALERT_MEMORY = "alert.memory", "Alert: memory above 90 % of the limit"
+    ALERT_ERROR_RATE = "alert.error_rate", "Alert: error rate above the threshold"
+    ALERT_DISK = "alert.disk", "Alert: the data directory's disk is nearly full"
 
 
 class NotificationTarget(models.Model):
