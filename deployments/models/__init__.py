@@ -12,6 +12,7 @@ from deployments.models.deployment import (  # noqa: F401
     Status,
     Trigger,
 )
+from deployments.models.log_drains import DrainKind, LogDrain  # noqa: F401
 from deployments.models.promotion import (  # noqa: F401
     PROMOTION_TRANSITIONS,
     PromotionDecided,
