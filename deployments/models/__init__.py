@@ -13,6 +13,13 @@ from deployments.models.deployment import (  # noqa: F401
     Trigger,
 )
 from deployments.models.log_drains import DrainKind, LogDrain  # noqa: F401
+from deployments.models.metrics import (  # noqa: F401
+    DOWNSAMPLED_STEP,
+    AlertEpisode,
+    ContainerMetric,
+    EnvironmentMetric,
+    RouterCounters,
+)
 from deployments.models.promotion import (  # noqa: F401
     PROMOTION_TRANSITIONS,
     PromotionDecided,
