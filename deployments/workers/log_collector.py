@@ -27,6 +27,7 @@ from deployments.models.runtime_logs import (
     RuntimeLogLine,
     RuntimeLogUsage,
 )
+from deployments.workers import log_pruning
 
 logger = logging.getLogger(__name__)
 
@@ -120,9 +121,13 @@ class LogCollector:
         """Poll for containers and write lines until stop() (SIGTERM in the command)."""
         writer = threading.Thread(target=self._write_forever, name="log-writer", daemon=True)
         writer.start()
+        next_prune = time.monotonic()
         while not self.stopping.is_set():
             try:
                 self.poll_once()
+                if time.monotonic() >= next_prune:
+                    log_pruning.prune()
+                    next_prune = time.monotonic() + settings.PAAS_RUNTIME_LOG_PRUNE_SECONDS
             except RuntimeBackendError as exc:
                 logger.warning("log collector: %s (retrying)", exc.message)
             except Exception:  # noqa: BLE001 - the collector outlives a bad poll

@@ -2,6 +2,8 @@
 collector process, kept after a deployment is retired, filtered by process, paged by a
 nanosecond cursor at any depth, and stored once across a collector restart."""
 
+import time
+
 import docker
 import pytest
 from django.conf import settings
@@ -12,6 +14,7 @@ from deployments.adapters.runtime import ContainerSpec
 from deployments.models import RuntimeLogLine, RuntimeLogUsage
 from deployments.services import log_store as store
 from deployments.services.runs import start_run
+from deployments.workers import log_pruning
 from deployments.workers.networks import ensure_app_network
 from tests.support import log_text, make_repo, sample_files, wait_final, wait_for
 
@@ -160,3 +163,40 @@ def _no_printers_left(platform):
     for name in ("million", "resumed"):
         for container in client.containers.list(all=True, filters={"name": name}):
             container.remove(force=True)
+
+
+def _lines(app: App, count: int, ns_from: int, size: int = 10) -> None:
+    env = app.environment("production")
+    RuntimeLogLine.objects.bulk_create(
+        RuntimeLogLine(
+            app=app, environment=env, process="web", container="c", ns=ns_from + n, text="x" * size
+        )
+        for n in range(count)
+    )
+    RuntimeLogUsage.add(app.pk, count * size)
+
+
+def test_lines_older_than_the_retention_go_and_the_counter_follows(platform, owner, settings):
+    settings.PAAS_RUNTIME_LOG_RETENTION_DAYS = 7
+    app = App.objects.create(name="aging", owner=owner, repository="https://example.com/a.git")
+    now = time.time_ns()
+    _lines(app, 25_000, now - 8 * log_pruning.DAY_NS)  # more than two batches
+    _lines(app, 10, now - log_pruning.DAY_NS)
+    assert log_pruning.prune_old(now) == 25_000
+    assert _count(app) == 10
+    assert RuntimeLogUsage.objects.get(app=app).bytes == 100
+    settings.PAAS_RUNTIME_LOG_RETENTION_DAYS = 0  # keep forever
+    assert log_pruning.prune_old(now + 30 * log_pruning.DAY_NS) == 0
+
+
+def test_an_app_over_its_size_cap_loses_its_oldest_lines_only(platform, owner, settings):
+    settings.PAAS_RUNTIME_LOG_MAX_BYTES_PER_APP = 50_000
+    big = App.objects.create(name="big", owner=owner, repository="https://example.com/b.git")
+    small = App.objects.create(name="small", owner=owner, repository="https://example.com/s.git")
+    _lines(big, 15_000, 1_000_000, size=10)  # 150,000 bytes
+    _lines(small, 100, 1_000_000, size=10)
+    assert log_pruning.prune_oversized() == 10_000
+    assert RuntimeLogUsage.objects.get(app=big).bytes == 50_000
+    oldest = RuntimeLogLine.objects.filter(app=big).order_by("id").first()
+    assert oldest.ns == 1_000_000 + 10_000  # the newest 5,000 stay
+    assert _count(small) == 100
