@@ -316,6 +316,13 @@ PAAS_BUILD_STEP_TIMEOUT = env_int("PAAS_BUILD_STEP_TIMEOUT", 1200)
 PAAS_BUILD_CONTEXT_MAX_BYTES = env_int("PAAS_BUILD_CONTEXT_MAX_BYTES", 500 * 1024 * 1024)
 PAAS_IMAGE_MAX_BYTES = env_int("PAAS_IMAGE_MAX_BYTES", 5 * 1024 * 1024 * 1024)
 PAAS_BUILDS_PER_USER = env_int("PAAS_BUILDS_PER_USER", 2)
+# Processes all of a build's RUN steps may have at once (0: no limit), and the disk one
+# RUN step may write to its container layer (build_cgroup.py, disk_watch.py).
+PAAS_BUILD_PIDS = env_int("PAAS_BUILD_PIDS", 512)
+PAAS_BUILD_DISK_MAX_BYTES = env_int("PAAS_BUILD_DISK_MAX_BYTES", 10 * 1024 * 1024 * 1024)
+# ADD <url> is fetched by the engine, which follows redirects to any address: refused
+# unless this is true (then only the URL's own host is checked, remote_sources.py).
+PAAS_BUILD_ALLOW_REMOTE_ADD = env_bool("PAAS_BUILD_ALLOW_REMOTE_ADD", False)
 PAAS_ALLOW_LOCAL_REPOSITORIES = env_bool("PAAS_ALLOW_LOCAL_REPOSITORIES", False)
 PAAS_CONTAINER_MEMORY = env_str("PAAS_CONTAINER_MEMORY", "512m")
 PAAS_CONTAINER_CPUS = env_float("PAAS_CONTAINER_CPUS", 1.0)

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import IPv4Network
 from pathlib import Path
 
+import docker
 import pytest
 import requests
 
@@ -20,6 +21,7 @@ from deployments import wiring
 from deployments.adapters.builders import BuildError, BuildPlan, build_image
 from deployments.adapters.builders.remote_sources import (
     add_sources,
+    check_add_sources,
     refuse_private_sources,
     source_problem,
 )
@@ -310,7 +312,38 @@ def test_the_build_network_is_on_the_pool(settings):
 # --- ADD <url>: the engine fetches it itself, so it is refused before the build ---------------
 
 
-def test_add_from_loopback_fails_before_anything_is_fetched(host_server, images, tmp_path):
+def test_a_remote_add_is_refused_before_anything_is_built(engine, images, tmp_path):
+    tag = images("remoteadd")
+    (tmp_path / "Dockerfile").write_text(f"FROM {IMAGE}\nADD https://example.com/x /x\n")
+    plan = BuildPlan("dockerfile", "Dockerfile", "")
+    lines: list[str] = []
+    with pytest.raises(BuildError) as caught:
+        build_image(engine, tmp_path, plan, tag, {TEST_LABEL: "1"}, lines.append)
+    assert caught.value.code == "remote_add_refused" and caught.value.user_fault
+    assert (
+        "RUN curl" in caught.value.message and "PAAS_BUILD_ALLOW_REMOTE_ADD" in caught.value.message
+    )
+    assert lines == []  # not a step ran
+    with pytest.raises(docker.errors.ImageNotFound):
+        engine.images.get(tag)
+
+
+def test_any_url_source_is_refused_unless_the_operator_allows_remote_add():
+    for dockerfile in ("ADD http://8.8.8.8/x /x", "ONBUILD ADD HTTPS://8.8.8.8/x /x"):
+        with pytest.raises(BuildError) as caught:
+            check_add_sources(f"FROM {IMAGE}\n{dockerfile}\n", False, [])
+        assert caught.value.code == "remote_add_refused", dockerfile
+        check_add_sources(f"FROM {IMAGE}\n{dockerfile}\n", True, [])  # a public host, checked
+    check_add_sources(f"FROM {IMAGE}\nADD app.tar.gz /srv/\n", False, [])
+    with pytest.raises(BuildError) as caught:  # a variable could still make it a URL
+        check_add_sources(f"FROM {IMAGE}\nADD $FROM_A_BASE_IMAGE /x\n", False, [])
+    assert caught.value.code == "build_network_refused"
+
+
+def test_add_from_loopback_fails_before_anything_is_fetched(
+    settings, host_server, images, tmp_path
+):
+    settings.PAAS_BUILD_ALLOW_REMOTE_ADD = True  # the checked mode: the host is refused
     url = f"http://127.0.0.1:{host_server.server_address[1]}/x"
     with pytest.raises(BuildError) as caught:
         _dockerfile_build(tmp_path, images, f"ADD {url} /x")
@@ -319,7 +352,10 @@ def test_add_from_loopback_fails_before_anything_is_fetched(host_server, images,
     assert host_server.hits == 0
 
 
-def test_add_from_link_local_fails_before_anything_is_fetched(namespace, images, tmp_path):
+def test_add_from_link_local_fails_before_anything_is_fetched(
+    settings, namespace, images, tmp_path
+):
+    settings.PAAS_BUILD_ALLOW_REMOTE_ADD = True
     hits_before = _ns_requests(namespace)
     with pytest.raises(BuildError) as caught:
         _dockerfile_build(tmp_path, images, f"ADD --chown=1:1 http://{LINK_LOCAL}:{NS_PORT}/ /x")

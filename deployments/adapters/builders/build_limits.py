@@ -49,8 +49,9 @@ def check_context_size(context: Path) -> None:
         if total > cap:
             raise BuildError(
                 "build_context_too_large",
-                f"The build context is larger than {_human(cap)} (PAAS_BUILD_CONTEXT_MAX_BYTES). "
-                "Keep large files out of the repository or list them in .dockerignore.",
+                f"The build context is larger than {human_size(cap)} "
+                "(PAAS_BUILD_CONTEXT_MAX_BYTES). Keep large files out of the repository or "
+                "list them in .dockerignore.",
             )
 
 
@@ -63,7 +64,7 @@ def check_image_size(client: docker.DockerClient, tag: str) -> None:
     client.images.remove(tag)  # only the tag when another name holds the same image
     raise BuildError(
         "image_too_large",
-        f"The image is {_human(size)}, more than the {_human(cap)} allowed "
+        f"The image is {human_size(size)}, more than the {human_size(cap)} allowed "
         "(PAAS_IMAGE_MAX_BYTES, base image included). Remove build caches and artefacts "
         "in the same RUN that makes them, or use a smaller base image.",
     )
@@ -84,8 +85,8 @@ def out_of_memory_hint() -> str:
 
 
 class BuildRequest:
-    """Around one `client.api.build(...)`: adds the CPU quota to the request and ends the
-    build at PAAS_BUILD_STEP_TIMEOUT.
+    """Around one `client.api.build(...)`: adds the CPU quota and `params` (the cgroup
+    parent) to the request and ends the build at PAAS_BUILD_STEP_TIMEOUT.
 
     docker-py hides the build's HTTP response inside its generator, and a quiet RUN step
     blocks the read for as long as it runs, so a deadline cannot be checked between
@@ -93,12 +94,14 @@ class BuildRequest:
     engine, seeing its client gone, cancels the build and removes the step's container.
     The same happens when anything else (Celery's soft time limit) leaves the block.
     Both go through the client's requests session (a response hook, session params), so
-    the client must not serve another thread meanwhile: a pipeline has its own.
+    the client must serve no other thread meanwhile (a pipeline has its own) but the
+    build's own disk watch, whose requests neither affects.
     """
 
-    def __init__(self, client: docker.DockerClient, seconds: float):
+    def __init__(self, client: docker.DockerClient, seconds: float, params: dict | None = None):
         self.session = client.api
         self.seconds = seconds
+        self.params = {**cpu_params(), **(params or {})}
         self.expired = threading.Event()
         self.responses: list[requests.Response] = []
         self.timer = threading.Timer(seconds, self._expire)
@@ -107,7 +110,7 @@ class BuildRequest:
 
     def __enter__(self) -> BuildRequest:
         self.saved_params = dict(self.session.params)
-        self.session.params.update(cpu_params())
+        self.session.params.update(self.params)
         self.session.hooks["response"].append(self._keep)
         self.timer.start()
         return self
@@ -164,7 +167,7 @@ def _file_size(path: Path) -> int:
     return status.st_size if stat.S_ISREG(status.st_mode) else 0
 
 
-def _human(size: float) -> str:
+def human_size(size: float) -> str:
     if size < 1024:
         return f"{size:.0f} bytes"
     for unit in ("KiB", "MiB", "GiB", "TiB"):

@@ -13,7 +13,9 @@ from django.conf import settings
 from docker.errors import APIError, DockerException, ImageNotFound
 
 from deployments.adapters.builders import build_limits, image_aliases, image_policy
+from deployments.adapters.builders.build_cgroup import BuildCgroup
 from deployments.adapters.builders.detect import BuildPlan
+from deployments.adapters.builders.disk_watch import DiskWatch
 from deployments.adapters.builders.errors import BuildError
 from deployments.adapters.builders.files import (
     GENERATED_DIR,
@@ -23,7 +25,7 @@ from deployments.adapters.builders.files import (
     read,
     write,
 )
-from deployments.adapters.builders.remote_sources import refuse_private_sources
+from deployments.adapters.builders.remote_sources import check_add_sources
 
 TAIL_LINES = 15
 RESOLVED_DOCKERFILE = f"{GENERATED_DIR}/Dockerfile.resolved"
@@ -45,26 +47,14 @@ def build_image(
     The Dockerfile's base images go through PAAS_IMAGE_ALIASES first, and each one must
     already be on the engine: nothing is pulled, so a missing one fails before the build.
     Neither may it name another app's image (image_policy), and the build runs within
-    the limits of build_limits: context size, memory, CPU, duration, image size.
+    the limits of build_limits (context size, memory, CPU, duration, image size),
+    build_cgroup (processes) and disk_watch (the disk a step writes).
     """
     try:
         build_limits.check_context_size(Path(context))
         _check_images(client, Path(context), plan.dockerfile_path, labels)
         dockerfile = _resolve_base_images(client, Path(context), plan.dockerfile_path, log)
-        with build_limits.BuildRequest(client, settings.PAAS_BUILD_STEP_TIMEOUT):
-            stream = client.api.build(
-                path=str(context),
-                dockerfile=dockerfile,
-                tag=tag,
-                labels=labels,
-                rm=True,
-                forcerm=True,
-                decode=True,
-                pull=False,
-                network_mode=network,  # the build network, under the egress firewall
-                container_limits=build_limits.container_limits(),
-            )
-            _follow(stream, log)
+        _build(client, str(context), dockerfile, tag, labels, log, network)
         build_limits.check_image_size(client, tag)
         return client.images.get(tag).id
     except APIError as exc:
@@ -73,6 +63,38 @@ def build_image(
         raise BuildError(
             "engine_unreachable", f"The Docker engine could not be reached: {exc}"
         ) from None
+
+
+def _build(
+    client: docker.DockerClient,
+    context: str,
+    dockerfile: str,
+    tag: str,
+    labels: dict[str, str],
+    log: Callable[[str], None],
+    network: str | None,
+) -> None:
+    """The engine's build: its steps under this build's cgroup parent (the pids limit),
+    stopped at the deadline, their disk watched."""
+    timeout = settings.PAAS_BUILD_STEP_TIMEOUT
+    with (
+        BuildCgroup(settings.PAAS_BUILD_PIDS) as cgroup,
+        build_limits.BuildRequest(client, timeout, {"cgroupparent": cgroup.parent}),
+        DiskWatch(client, cgroup, settings.PAAS_BUILD_DISK_MAX_BYTES) as disk,
+    ):
+        stream = client.api.build(
+            path=context,
+            dockerfile=dockerfile,
+            tag=tag,
+            labels=labels,
+            rm=True,
+            forcerm=True,  # a failed or killed step's container goes too
+            decode=True,
+            pull=False,
+            network_mode=network,  # the build network, under the egress firewall
+            container_limits=build_limits.container_limits(),
+        )
+        _follow(stream, log, cgroup, disk)
 
 
 def _check_images(
@@ -92,7 +114,7 @@ def _resolve_base_images(
     if not is_file(context, dockerfile):
         return dockerfile  # the engine reports a missing Dockerfile in its own words
     text = read(context, dockerfile)
-    refuse_private_sources(text, settings.PAAS_EGRESS_ALLOW)  # ADD <url>: the engine fetches it
+    check_add_sources(text, settings.PAAS_BUILD_ALLOW_REMOTE_ADD, settings.PAAS_EGRESS_ALLOW)
     resolved = image_aliases.resolve(text, settings.PAAS_IMAGE_ALIASES)
     missing = [image for image in resolved.images if not _on_engine(client, image)]
     if missing:
@@ -135,8 +157,10 @@ def _repository(image: str) -> str:
     return name.rsplit(":", 1)[0] if ":" in last else name
 
 
-def _follow(stream: Iterable[dict], log: Callable[[str], None]) -> None:
-    """Pass each line on; raise build_failed when the engine reports an error."""
+def _follow(
+    stream: Iterable[dict], log: Callable[[str], None], cgroup: BuildCgroup, disk: DiskWatch
+) -> None:
+    """Pass each line on; raise when the engine reports an error."""
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     for chunk in stream:
         for line in _lines(chunk):
@@ -144,12 +168,18 @@ def _follow(stream: Iterable[dict], log: Callable[[str], None]) -> None:
             log(line)
         error = chunk.get("errorDetail", {}).get("message") or chunk.get("error")
         if error:
-            raise _step_failure(error, tail)
+            raise _step_failure(error, tail, cgroup, disk)
 
 
-def _step_failure(error: str, tail: deque[str]) -> BuildError:
-    code = build_limits.failure_code(error)
+def _step_failure(error: str, tail: deque[str], cgroup: BuildCgroup, disk: DiskWatch) -> BuildError:
+    """The limit the step went over, if any: the disk watch's kill first (it is exit 137
+    too, like the OOM killer's)."""
     message = _failure_message(error, tail)
+    if disk.exceeded.is_set():
+        return disk.disk_error(message)
+    if cgroup.pids_exhausted(message):
+        return cgroup.pids_error(message)
+    code = build_limits.failure_code(error)
     if code == "build_out_of_memory":
         message = f"{build_limits.out_of_memory_hint()}\n{message}"
     return BuildError(code, message)

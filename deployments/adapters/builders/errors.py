@@ -13,6 +13,9 @@ USER_FAULT_CODES = frozenset(
         "build_timeout",
         "build_context_too_large",
         "image_too_large",
+        "build_pids_exceeded",
+        "build_disk_exceeded",
+        "remote_add_refused",
     }
 )
 

@@ -1,8 +1,12 @@
-"""Refuse `ADD <url>` sources on the host's own or non-public networks, before the build.
+"""Refuse `ADD <url>` sources, before the build.
 
 The classic builder fetches an ADD URL in the engine itself, in the host's network
-namespace: the egress firewall, which guards the build network, never sees it. So every
-URL an ADD (or ONBUILD ADD) names is resolved here first, and one whose host is loopback,
+namespace: the egress firewall, which guards the build network, never sees it. And it
+follows redirects, so a public URL answering 302 to http://127.0.0.1:2019/ reaches the
+host's own services whatever its host resolves to. So by default a URL source is refused
+with `remote_add_refused` (a RUN with curl or wget downloads on the build network, behind
+the firewall). With PAAS_BUILD_ALLOW_REMOTE_ADD every URL an ADD (or ONBUILD ADD) names is
+resolved here first, and one whose host is loopback,
 private, link-local, CGNAT, unspecified or multicast fails with `build_network_refused`
 unless PAAS_EGRESS_ALLOW holds it. Variables are expanded from the Dockerfile's own ARG and
 ENV defaults (Slipway passes no build args); a source that a variable we cannot know (a
@@ -22,10 +26,33 @@ from deployments.adapters.builders.errors import BuildError
 from deployments.adapters.egress import IPAddress, IPNetwork, is_blocked, parse_allow
 
 ERROR_CODE = "build_network_refused"
+REMOTE_ADD_CODE = "remote_add_refused"
 URL_PREFIXES = ("http://", "https://")
 ESCAPE_DIRECTIVE_RE = re.compile(r"^#\s*escape\s*=\s*`\s*$", re.IGNORECASE)
 VARIABLE_RE = re.compile(r"\$(?:\{(?P<braced>\w+)(?P<modifier>:[-+][^}]*)?\}|(?P<bare>\w+))")
 Resolver = Callable[[str], list[IPAddress]]
+
+
+def check_add_sources(dockerfile: str, allow_remote_add: bool, allow: Iterable[str]) -> None:
+    """Refuse every URL source unless the operator allows remote ADD; then, or for a source
+    a variable could make a URL, the checks of refuse_private_sources."""
+    if not allow_remote_add:
+        refuse_remote_sources(dockerfile)
+    refuse_private_sources(dockerfile, allow)
+
+
+def refuse_remote_sources(dockerfile: str) -> None:
+    """Raise remote_add_refused for the first ADD source that is a URL."""
+    for source in add_sources(dockerfile):
+        if source.lower().startswith(URL_PREFIXES):
+            raise BuildError(
+                REMOTE_ADD_CODE,
+                f"ADD {source} is refused: the Docker engine would download it itself, "
+                "outside the build network's firewall, following any redirect. Download it "
+                f"in a RUN step instead (RUN curl -fsSLo <file> {source}, or wget), which runs "
+                "on the firewalled build network, or ask the operator to set "
+                "PAAS_BUILD_ALLOW_REMOTE_ADD=true.",
+            )
 
 
 def refuse_private_sources(dockerfile: str, allow: Iterable[str]) -> None:
