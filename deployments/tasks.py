@@ -16,6 +16,7 @@ from deployments import wiring
 from deployments.services import addon_backups as backup_requests
 from deployments.services import runs as run_requests
 from deployments.workers import addons, backups, cleanup, deliveries, warden
+from deployments.workers import log_drains as drains
 from deployments.workers import runs as one_off_runs
 from deployments.workers import webhook_registration as webhooks
 from deployments.workers.pipeline import lifecycle, run
@@ -189,3 +190,13 @@ def deliver_notification(self, delivery_id: int, attempt: int = 1) -> str:
 )
 def email_notification(app_id: int, body: str) -> bool:
     return deliveries.email_owner(app_id, body)
+
+
+# --- log drains -------------------------------------------------------------------------------
+
+
+@shared_task(acks_late=False)
+def forward_log_drains() -> int:
+    """Celery beat: each drain that is due gets the app's next lines (a tick that overlaps
+    the previous one skips the drains that tick still holds)."""
+    return drains.forward_all(wiring.syslog())

@@ -15,6 +15,7 @@ from deployments.adapters.router import Router
 from deployments.adapters.router.traefik import TraefikRouter
 from deployments.adapters.runtime import RuntimeBackend
 from deployments.adapters.runtime.docker import DockerRuntime
+from deployments.adapters.syslog import SyslogClient
 
 
 def runtime() -> RuntimeBackend:
@@ -37,3 +38,8 @@ def firewall() -> Firewall:
         allow=parse_allow(settings.PAAS_EGRESS_ALLOW),
         nameservers=host_nameservers(),
     )
+
+
+def syslog() -> SyslogClient:
+    """The log drains' syslog sender (RFC 5424 over TCP or TLS, the system's CAs)."""
+    return SyslogClient(timeout=settings.PAAS_LOG_DRAIN_TIMEOUT)

@@ -488,3 +488,23 @@ PAAS_RUNTIME_LOG_MAX_BYTES_PER_APP = env_int(
     "PAAS_RUNTIME_LOG_MAX_BYTES_PER_APP", 1024 * 1024 * 1024
 )
 PAAS_RUNTIME_LOG_PRUNE_SECONDS = env_int("PAAS_RUNTIME_LOG_PRUNE_SECONDS", 600)
+
+# --- Log drains ---
+# Each app's runtime log lines forwarded to syslog (RFC 5424 over TCP/TLS) or HTTPS (signed
+# JSON lines) receivers (deployments/workers/log_drains.py). Every PAAS_LOG_DRAIN_EVERY_SECONDS
+# a drain gets up to PAAS_LOG_DRAIN_BATCHES_PER_TICK batches of PAAS_LOG_DRAIN_BATCH lines; a
+# refused batch is retried after PAAS_LOG_DRAIN_BACKOFF_BASE seconds, doubling up to
+# PAAS_LOG_DRAIN_BACKOFF_MAX. Destinations follow PAAS_NOTIFY_ALLOW_PRIVATE's SSRF rules.
+PAAS_LOG_DRAIN_EVERY_SECONDS = env_float("PAAS_LOG_DRAIN_EVERY_SECONDS", 2.0)
+PAAS_LOG_DRAIN_BATCH = env_int("PAAS_LOG_DRAIN_BATCH", 500)
+PAAS_LOG_DRAIN_BATCHES_PER_TICK = env_int("PAAS_LOG_DRAIN_BATCHES_PER_TICK", 10)
+PAAS_LOG_DRAIN_TIMEOUT = env_float("PAAS_LOG_DRAIN_TIMEOUT", 10.0)
+PAAS_LOG_DRAIN_BACKOFF_BASE = env_float("PAAS_LOG_DRAIN_BACKOFF_BASE", 1.0)
+PAAS_LOG_DRAIN_BACKOFF_MAX = env_float("PAAS_LOG_DRAIN_BACKOFF_MAX", 300.0)
+PAAS_LOG_DRAINS_PER_APP = env_int("PAAS_LOG_DRAINS_PER_APP", 5)
+CELERY_BEAT_SCHEDULE["log-drains"] = {
+    "task": "deployments.tasks.forward_log_drains",
+    "schedule": PAAS_LOG_DRAIN_EVERY_SECONDS,
+    # A tick still queued when the next is due is dropped: the next one does its work.
+    "options": {"expires": PAAS_LOG_DRAIN_EVERY_SECONDS * 5},
+}

@@ -12,5 +12,6 @@ urlpatterns = [
     path("hooks/", include("apps.hooks.urls")),
     path("apps/<str:name>/notifications/", include("apps.web.urls_notifications")),
     path("apps/<str:name>/addons/", include("apps.web.urls_addons")),
+    path("apps/<str:name>/drains/", include("apps.web.urls_log_drains")),
     path("", include("apps.web.urls")),
 ]

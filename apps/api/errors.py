@@ -75,7 +75,9 @@ def register_error_handlers(api: NinjaAPI) -> None:
     handlers = {
         NinjaValidationError: schema_error,
         DjangoValidationError: validation_error,
-        ServiceError: lambda exc: error(exc.status, exc.message, exc.code),
+        ServiceError: lambda exc: error(
+            exc.status, exc.message, exc.code, getattr(exc, "fields", None)
+        ),
         Http404: lambda exc: error(404, "Not found.", "not_found"),
         AuthenticationError: lambda exc: error(
             401, "A valid bearer token is required.", "unauthorized"

@@ -648,6 +648,40 @@ class DeliveryListOut(Schema):
     deliveries: list[DeliveryOut]
 
 
+# --- log drains ---------------------------------------------------------------------------
+
+
+class DrainOut(Schema):
+    id: int
+    kind: str
+    url: str
+    enabled: bool
+    cursor: int = Field(description="The id of the last log line the receiver accepted.")
+    failures: int = Field(description="Batches refused in a row (0: healthy).")
+    backoff_until: Timestamp | None
+    last_delivered_at: Timestamp | None
+    error: Failure | None
+    created_at: Timestamp
+
+    @staticmethod
+    def resolve_error(drain) -> Failure | None:
+        return _failure(drain.error_code, drain.last_error)
+
+
+class DrainWithSecretOut(DrainOut):
+    secret: str = Field(description="Signs each HTTPS batch (X-Slipway-Signature); syslog: empty.")
+
+
+class DrainListOut(Schema):
+    drains: list[DrainOut]
+
+
+class DrainIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(description="syslog+tls://host:port, syslog://host:port or https://…")
+
+
 # --- promotion gates ------------------------------------------------------------------------
 
 
