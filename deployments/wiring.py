@@ -13,6 +13,7 @@ from deployments.adapters.egress import parse_allow
 from deployments.adapters.firewall import Firewall, host_nameservers
 from deployments.adapters.router import Router
 from deployments.adapters.router.traefik import TraefikRouter
+from deployments.adapters.router.traefik_metrics import TraefikMetrics
 from deployments.adapters.runtime import RuntimeBackend
 from deployments.adapters.runtime.docker import DockerRuntime
 from deployments.adapters.syslog import SyslogClient
@@ -38,6 +39,11 @@ def firewall() -> Firewall:
         allow=parse_allow(settings.PAAS_EGRESS_ALLOW),
         nameservers=host_nameservers(),
     )
+
+
+def router_metrics() -> TraefikMetrics:
+    """The router's request counters per route (Traefik's Prometheus endpoint)."""
+    return TraefikMetrics()
 
 
 def syslog() -> SyslogClient:

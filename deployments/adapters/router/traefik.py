@@ -474,6 +474,16 @@ def static_config() -> dict:
         "address": api_address,
         "http": {"aliasHeadersStrategy": "delete"},
     }
+    # Request counters per service (route id) for Slipway's metrics sampler, on the same
+    # loopback entry point as the API; entry point and router labels would only repeat them.
+    config["metrics"] = {
+        "prometheus": {
+            "entryPoint": "traefik",
+            "addServicesLabels": True,
+            "addEntryPointsLabels": False,
+            "addRoutersLabels": False,
+        }
+    }
     if settings.PAAS_ROUTER_ACCESS_LOG:
         config["accessLog"] = {"filePath": str(log_dir / f"traefik-{instance}-access.log")}
     return config
