@@ -31,6 +31,7 @@ class AppSettingsForm(forms.Form):
     build_command = forms.CharField(max_length=COMMAND_MAX, required=False)
     start_command = forms.CharField(max_length=COMMAND_MAX, required=False)
     release_command = forms.CharField(max_length=COMMAND_MAX, required=False)
+    auto_rollback = forms.BooleanField(required=False)
 
     COMMANDS = (
         ("build_command", "Build command", "npm run build", "Runs in the image build."),
@@ -122,6 +123,7 @@ SETTINGS_FIELDS = (
     "build_command",
     "start_command",
     "release_command",
+    "auto_rollback",
 )
 
 

@@ -508,3 +508,12 @@ CELERY_BEAT_SCHEDULE["log-drains"] = {
     # A tick still queued when the next is due is dropped: the next one does its work.
     "options": {"expires": PAAS_LOG_DRAIN_EVERY_SECONDS * 5},
 }
+# Automatic rollback (deployments/workers/auto_rollback.py, each warden round): within this
+# many seconds of going live (0 = never), a deployment whose web containers the engine
+# restarted PAAS_AUTO_ROLLBACK_RESTARTS times, or whose requests answered 5xx at more than
+# PAAS_AUTO_ROLLBACK_ERROR_RATE over at least PAAS_AUTO_ROLLBACK_MIN_REQUESTS, is rolled
+# back to the deployment live before it. Off per app with App.auto_rollback.
+PAAS_AUTO_ROLLBACK_WINDOW_SECONDS = env_int("PAAS_AUTO_ROLLBACK_WINDOW_SECONDS", 300)
+PAAS_AUTO_ROLLBACK_RESTARTS = env_int("PAAS_AUTO_ROLLBACK_RESTARTS", 3)
+PAAS_AUTO_ROLLBACK_ERROR_RATE = env_float("PAAS_AUTO_ROLLBACK_ERROR_RATE", 0.5)
+PAAS_AUTO_ROLLBACK_MIN_REQUESTS = env_int("PAAS_AUTO_ROLLBACK_MIN_REQUESTS", 20)

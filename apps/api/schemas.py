@@ -177,6 +177,7 @@ class AppOut(Schema):
     build_command: str
     start_command: str
     release_command: str
+    auto_rollback: bool
     status: str
     urls: dict[str, str]
     live: dict[str, int | None] = Field(description="The live deployment's number per environment.")
@@ -277,6 +278,9 @@ class AppPatchIn(Schema):
     build_command: str | None = Field(None, description=COMMAND_DOCS["build_command"])
     start_command: str | None = Field(None, description=COMMAND_DOCS["start_command"])
     release_command: str | None = Field(None, description=COMMAND_DOCS["release_command"])
+    auto_rollback: bool | None = Field(
+        None, description="Roll back by itself when a release goes bad soon after going live."
+    )
     env: EnvPayload | None = Field(None, description="Env vars to set (others are kept).")
 
 

@@ -20,6 +20,7 @@ from deployments.models import Deployment, Status
 from deployments.services import audit
 from deployments.services.notifications import NotificationEvent, notify
 from deployments.workers import routing
+from deployments.workers.auto_rollback import check_recent_releases
 from deployments.workers.deliveries import requeue_lost_deliveries
 from deployments.workers.networks import ensure_app_network
 from deployments.workers.pipeline import (
@@ -40,6 +41,8 @@ PENDING_REQUEUE_SECONDS = 30
 
 def reconcile(runtime: RuntimeBackend, router: Router) -> dict:
     return {
+        # First: a release gone bad is rolled back before its crashes are revived.
+        "rolled_back": check_recent_releases(runtime),
         "recovered": recover_stale_deployments(runtime, router),
         "requeued": requeue_lost_pending(),
         "restarted": restart_crashed(runtime, router),

@@ -378,6 +378,15 @@ class DockerRuntime:
                 return False
         return state["Status"] == "running"
 
+    def restart_count(self, container_id: str) -> int:
+        """How often the engine's restart policy restarted it since it was created (0 when
+        it is gone)."""
+        with _engine_errors(f"inspect container {container_id[:12]}"):
+            try:
+                return int(self.client.api.inspect_container(container_id).get("RestartCount", 0))
+            except NotFound:
+                return 0
+
     def restart(self, container_id: str) -> None:
         with _engine_errors(f"restart container {container_id[:12]}"):
             self.client.api.restart(container_id, timeout=10)
