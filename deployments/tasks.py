@@ -15,8 +15,9 @@ from apps.models import App
 from deployments import wiring
 from deployments.services import addon_backups as backup_requests
 from deployments.services import runs as run_requests
-from deployments.workers import addons, backups, cleanup, deliveries, warden
+from deployments.workers import addons, alerts, backups, cleanup, deliveries, warden
 from deployments.workers import log_drains as drains
+from deployments.workers import metrics as metric_samples
 from deployments.workers import runs as one_off_runs
 from deployments.workers import webhook_registration as webhooks
 from deployments.workers.pipeline import lifecycle, run
@@ -103,6 +104,17 @@ def schedule_jobs() -> int:
 def run_warden() -> dict:
     with acting(WARDEN):  # what it changes is the warden's doing in the audit log
         return warden.reconcile(wiring.runtime(), wiring.router())
+
+
+# --- metrics and alerts -------------------------------------------------------------------
+
+
+@shared_task(acks_late=False, expires=30)
+def sample_metrics() -> dict:
+    """Celery beat, every PAAS_METRICS_SECONDS: sample, check the alerts, compact old rows."""
+    written = metric_samples.sample(wiring.runtime(), wiring.router_metrics())
+    fired = alerts.check()
+    return {**written, "alerts": fired, **metric_samples.compact()}
 
 
 @shared_task(**RETRY)

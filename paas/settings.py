@@ -517,3 +517,32 @@ PAAS_AUTO_ROLLBACK_WINDOW_SECONDS = env_int("PAAS_AUTO_ROLLBACK_WINDOW_SECONDS",
 PAAS_AUTO_ROLLBACK_RESTARTS = env_int("PAAS_AUTO_ROLLBACK_RESTARTS", 3)
 PAAS_AUTO_ROLLBACK_ERROR_RATE = env_float("PAAS_AUTO_ROLLBACK_ERROR_RATE", 0.5)
 PAAS_AUTO_ROLLBACK_MIN_REQUESTS = env_int("PAAS_AUTO_ROLLBACK_MIN_REQUESTS", 20)
+
+# Metrics with history and alerts (deployments/workers/metrics.py and alerts.py): every live
+# container's CPU, memory and restarts and the router's requests, 5xx and latency per
+# environment, every PAAS_METRICS_SECONDS; rows older than PAAS_METRICS_DOWNSAMPLE_HOURS are
+# merged into 5-minute rows, and rows older than PAAS_METRICS_RETENTION_DAYS deleted.
+# /metrics (Prometheus) answers staff sessions, or `Authorization: Bearer
+# <PAAS_METRICS_TOKEN>` when that is set.
+PAAS_METRICS_SECONDS = env_int("PAAS_METRICS_SECONDS", 30)
+PAAS_METRICS_RETENTION_DAYS = env_int("PAAS_METRICS_RETENTION_DAYS", 14)
+PAAS_METRICS_DOWNSAMPLE_HOURS = env_int("PAAS_METRICS_DOWNSAMPLE_HOURS", 24)
+PAAS_METRICS_TOKEN = env_str("PAAS_METRICS_TOKEN", "")
+# Alerts, each once per episode (and once more when it clears): a container the engine
+# restarted PAAS_ALERT_CRASH_RESTARTS times within PAAS_ALERT_CRASH_MINUTES; memory at
+# PAAS_ALERT_MEMORY_FRACTION of its limit for PAAS_ALERT_MEMORY_MINUTES; 5xx above
+# PAAS_ALERT_ERROR_RATE of at least PAAS_ALERT_MIN_REQUESTS requests over
+# PAAS_ALERT_ERROR_MINUTES; the data directory's disk above PAAS_ALERT_DISK_FRACTION (to staff).
+PAAS_ALERT_CRASH_RESTARTS = env_int("PAAS_ALERT_CRASH_RESTARTS", 3)
+PAAS_ALERT_CRASH_MINUTES = env_int("PAAS_ALERT_CRASH_MINUTES", 10)
+PAAS_ALERT_MEMORY_FRACTION = env_float("PAAS_ALERT_MEMORY_FRACTION", 0.9)
+PAAS_ALERT_MEMORY_MINUTES = env_int("PAAS_ALERT_MEMORY_MINUTES", 5)
+PAAS_ALERT_ERROR_RATE = env_float("PAAS_ALERT_ERROR_RATE", 0.05)
+PAAS_ALERT_MIN_REQUESTS = env_int("PAAS_ALERT_MIN_REQUESTS", 20)
+PAAS_ALERT_ERROR_MINUTES = env_int("PAAS_ALERT_ERROR_MINUTES", 5)
+PAAS_ALERT_DISK_FRACTION = env_float("PAAS_ALERT_DISK_FRACTION", 0.85)
+CELERY_BEAT_SCHEDULE["sample-metrics"] = {
+    "task": "deployments.tasks.sample_metrics",
+    "schedule": PAAS_METRICS_SECONDS,
+    "options": {"expires": PAAS_METRICS_SECONDS},
+}

@@ -833,3 +833,31 @@ class FormationIn(Schema):
     processes: dict[str, object] = Field(
         description="Process type: count, from 0 to PAAS_MAX_REPLICAS; types not named keep theirs."
     )
+
+
+# --- metrics ----------------------------------------------------------------------------------
+
+
+class ContainerSeriesOut(Schema):
+    container: str = Field(description="The container's id.")
+    process: str
+    replica: int
+    cpu_percent: list[float | None] = Field(description="Mean per bucket; 100 = one core.")
+    memory_bytes: list[int | None] = Field(description="Peak per bucket.")
+    memory_limit_bytes: list[int | None]
+    restarts: list[int | None] = Field(description="The engine's restart count (a total).")
+
+
+class MetricsOut(Schema):
+    """Columns over one time axis; None where no sample fell in a bucket."""
+
+    app: str
+    environment: str
+    since: Timestamp
+    step: int = Field(description="Seconds per bucket.")
+    times: list[int] = Field(description="Each bucket's end, in seconds since the epoch.")
+    requests: list[int | None]
+    errors_5xx: list[int | None]
+    error_rate: list[float | None] = Field(description="5xx over requests.")
+    latency_ms: list[float | None] = Field(description="Mean, weighted by requests.")
+    containers: list[ContainerSeriesOut]

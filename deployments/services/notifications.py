@@ -41,8 +41,16 @@ MAX_TARGETS = 10
 # A scheduled job's run that failed (deployments/workers/runs.py) goes by e-mail too, as a
 # failed deployment does.
 JOB_FAILED = NotificationEvent.JOB_FAILED
+# Alerts are e-mailed too: each is sent once per episode (deployments/workers/alerts.py).
 EMAIL_EVENTS = frozenset(
-    {NotificationEvent.DEPLOYMENT_FAILED, NotificationEvent.APP_CRASHED, JOB_FAILED}
+    {
+        NotificationEvent.DEPLOYMENT_FAILED,
+        NotificationEvent.APP_CRASHED,
+        JOB_FAILED,
+        NotificationEvent.ALERT_CRASH_LOOP,
+        NotificationEvent.ALERT_MEMORY,
+        NotificationEvent.ALERT_ERROR_RATE,
+    }
 )
 # A pending delivery whose next attempt is this late had its message lost: the warden
 # enqueues it again (the attempt number in the message makes a duplicate harmless).

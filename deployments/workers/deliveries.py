@@ -199,7 +199,10 @@ def email_owner(app_id: int, body: str) -> bool:
 
 def email_text(data: dict) -> tuple[str, str]:
     where = f" ({data['environment']})" if data.get("environment") else ""
-    if data["event"] == NotificationEvent.APP_CRASHED:
+    if data["event"].startswith("alert.") and data.get("error"):
+        subject = f"[Slipway] {data['app']}{where}: {data['error']['message']}"
+        lead = f"Slipway alert for {data['app']}{where}."
+    elif data["event"] == NotificationEvent.APP_CRASHED:
         subject = f"[Slipway] {data['app']} crashed{where}"
         lead = "The app's container stopped; Slipway is restarting it."
     else:
