@@ -15,7 +15,7 @@ from apps.models import App
 from deployments import wiring
 from deployments.services import addon_backups as backup_requests
 from deployments.services import runs as run_requests
-from deployments.workers import addons, alerts, backups, cleanup, deliveries, warden
+from deployments.workers import addons, alerts, backups, cleanup, deliveries, retention, warden
 from deployments.workers import log_drains as drains
 from deployments.workers import metrics as metric_samples
 from deployments.workers import runs as one_off_runs
@@ -95,6 +95,21 @@ def run_command(run_id: int) -> str:
 def schedule_jobs() -> int:
     """Celery beat's cron tick: start the scheduled jobs that are due."""
     return run_requests.schedule_due_jobs()
+
+
+# --- retention --------------------------------------------------------------------------------
+
+
+@shared_task(acks_late=False, expires=600)
+def prune_old_logs() -> dict:
+    """Celery beat: log lines past PAAS_LOG_RETENTION_DAYS go."""
+    return retention.prune_logs()
+
+
+@shared_task(acks_late=False, expires=600)
+def prune_old_archives() -> int:
+    """Celery beat: uploaded archives past PAAS_ARCHIVE_RETENTION_DAYS go."""
+    return retention.prune_archives()
 
 
 # --- the warden -------------------------------------------------------------------------------

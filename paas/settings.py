@@ -56,6 +56,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a body over PAAS_MAX_REQUEST_BYTES is refused before anything reads it.
+    "paas.middleware.request_size_limit",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -305,6 +307,21 @@ PAAS_STOP_GRACE_SECONDS = env_int("PAAS_STOP_GRACE_SECONDS", 10)
 # A process type other than web must stay up this long after it starts to count as started.
 PAAS_PROCESS_SETTLE_SECONDS = env_float("PAAS_PROCESS_SETTLE_SECONDS", 2.0)
 PAAS_MAX_BODY_BYTES = env_int("PAAS_MAX_BODY_BYTES", 200 * 1024 * 1024)
+# Uploaded source archives (deployments/adapters/sources/archive.py): size and entry count.
+PAAS_ARCHIVE_MAX_BYTES = env_int("PAAS_ARCHIVE_MAX_BYTES", 200 * 1024 * 1024)
+PAAS_ARCHIVE_MAX_ENTRIES = env_int("PAAS_ARCHIVE_MAX_ENTRIES", 20_000)
+# Request bodies to the dashboard, the API and the hooks: a larger one gets 413 from the
+# router (the platform route's buffering middleware) and, for a request that reaches
+# gunicorn another way, from paas/middleware.py before Django reads a byte. The default
+# leaves room for the largest archive plus its multipart framing and the form's fields.
+PAAS_MAX_REQUEST_BYTES = env_int("PAAS_MAX_REQUEST_BYTES", PAAS_ARCHIVE_MAX_BYTES + 1024 * 1024)
+# Within that: a form or JSON body is read into memory up to this (Django's own default,
+# stated); an uploaded file larger than this is spooled to a temporary file instead.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# A repository fetch whose directory (.git and checkout) grows past this is stopped and
+# fails with source_too_large (deployments/adapters/sources/size_watch.py). 0: no limit.
+PAAS_CLONE_MAX_BYTES = env_int("PAAS_CLONE_MAX_BYTES", 1024 * 1024 * 1024)
 PAAS_BUILD_DIR = Path(env_str("PAAS_BUILD_DIR", str(VAR_DIR / "builds")))
 # What one image build may use (deployments/adapters/builders/build_limits.py): each RUN
 # step's memory (no swap on top) and CPUs, the build's duration (within the deployment's
@@ -336,6 +353,23 @@ PAAS_RUN_TIMEOUT = env_int("PAAS_RUN_TIMEOUT", 3600)
 # A deployment's or a run's log keeps its first and last PAAS_LOG_MAX_LINES / 2 lines and
 # says how many in between were dropped (deployments/models/log_cap.py).
 PAAS_LOG_MAX_LINES = env_int("PAAS_LOG_MAX_LINES", 10000)
+# Retention (deployments/workers/retention.py), 0 = keep forever: the log of a deployment
+# or run that finished more than PAAS_LOG_RETENTION_DAYS ago is deleted, except the log of
+# an environment's live deployment; an uploaded archive older than
+# PAAS_ARCHIVE_RETENTION_DAYS is deleted unless a live or unfinished deployment uses it.
+PAAS_LOG_RETENTION_DAYS = env_int("PAAS_LOG_RETENTION_DAYS", 30)
+PAAS_ARCHIVE_RETENTION_DAYS = env_int("PAAS_ARCHIVE_RETENTION_DAYS", 30)
+PAAS_RETENTION_EVERY_SECONDS = env_int("PAAS_RETENTION_EVERY_SECONDS", 3600)
+CELERY_BEAT_SCHEDULE["prune-old-logs"] = {
+    "task": "deployments.tasks.prune_old_logs",
+    "schedule": PAAS_RETENTION_EVERY_SECONDS,
+    "options": {"expires": 600},
+}
+CELERY_BEAT_SCHEDULE["prune-old-archives"] = {
+    "task": "deployments.tasks.prune_old_archives",
+    "schedule": PAAS_RETENTION_EVERY_SECONDS,
+    "options": {"expires": 600},
+}
 # Per-user quotas (deployments/services/quotas.py); staff are exempt. Over one: 409.
 PAAS_MAX_APPS_PER_USER = env_int("PAAS_MAX_APPS_PER_USER", 20)
 PAAS_MAX_DOMAINS_PER_USER = env_int("PAAS_MAX_DOMAINS_PER_USER", 20)

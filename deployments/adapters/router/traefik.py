@@ -134,7 +134,8 @@ class TraefikRouter:
 
     def ensure_platform(self, host: str, upstream: str) -> None:
         """The dashboard's own route: `host` to gunicorn. One upstream, so no active health
-        check: there is no other replica to send requests to."""
+        check: there is no other replica to send requests to. Bodies over
+        PAAS_MAX_REQUEST_BYTES get 413 here, so gunicorn never reads them."""
         self.apply(
             Route(
                 route_id=self.platform_route_id,
@@ -142,6 +143,7 @@ class TraefikRouter:
                 upstreams=(upstream,),
                 health_path=None,
                 tls=settings.PAAS_TLS,
+                max_body_bytes=settings.PAAS_MAX_REQUEST_BYTES,
             )
         )
 

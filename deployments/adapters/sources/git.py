@@ -27,6 +27,8 @@ import git
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from deployments.adapters.sources.size_watch import SizeWatch
+
 MAX_URL_LENGTH = 500
 MAX_BRANCH_LENGTH = 255
 MAX_MESSAGE_LENGTH = 500
@@ -253,12 +255,16 @@ def fetch(
     log: Callable[[str], None] = print,
     token_user: str = "x-access-token",
     timeout: float = CLONE_TIMEOUT_SECONDS,
+    max_bytes: int | None = None,
 ) -> FetchedSource:
     """Fetch `branch` (or the default branch) of `url` into `dest`, pinned to `commit_sha`.
 
     The caller validated the URL (the service layer refuses http:// and friends); here
-    the branch and sha are checked again because they go to git as arguments.
+    the branch and sha are checked again because they go to git as arguments. `dest`
+    may hold at most `max_bytes` (default PAAS_CLONE_MAX_BYTES), .git included.
     """
+    if max_bytes is None:
+        max_bytes = settings.PAAS_CLONE_MAX_BYTES
     _check_fetch_arguments(url, branch, commit_sha)
     commit_sha = commit_sha.lower()
     dest = Path(dest)
@@ -269,17 +275,33 @@ def fetch(
     shown_url = redact(url, auth.secrets)
     log(f"Cloning {shown_url} ({f'branch {branch}' if branch else 'default branch'})…")
     existed = dest.exists()
+    watch = SizeWatch(dest, max_bytes)
     try:
         repo = git.Repo.init(dest)
-        with repo.git.custom_environment(**auth.environment()):
-            return _fetch_into(repo, url, branch, commit_sha, deadline, log)
+        with watch, repo.git.custom_environment(**auth.environment()):
+            fetched = _fetch_into(repo, url, branch, commit_sha, deadline, log)
+        if watch.tripped:
+            raise _too_large(max_bytes)
+        return fetched
     except BaseException as exc:
         clear_dest(dest, existed)
+        if watch.tripped:
+            # Whatever git said after it was killed, the size is why it stopped.
+            raise _too_large(max_bytes) from None
         if isinstance(exc, git.GitCommandError):
             raise _map_git_error(exc, auth.secrets) from None
         if isinstance(exc, (git.UnsafeProtocolError, git.UnsafeOptionError)):
             raise SourceError("invalid_repository", "This repository URL is not allowed.") from None
         raise
+
+
+def _too_large(max_bytes: int) -> SourceError:
+    return SourceError(
+        "source_too_large",
+        f"The repository takes more than {max_bytes / (1024 * 1024):g} MiB once fetched and "
+        "checked out (PAAS_CLONE_MAX_BYTES), so the fetch was stopped: make it smaller "
+        "(large files belong outside git) or ask the operator to raise the limit.",
+    )
 
 
 def clear_dest(dest: Path, existed: bool) -> None:
