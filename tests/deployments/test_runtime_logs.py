@@ -11,9 +11,9 @@ from django.conf import settings
 from apps.models import App
 from deployments import services, wiring
 from deployments.adapters.runtime import ContainerSpec
-from deployments.models import RuntimeLogLine, RuntimeLogUsage
+from deployments.models import RuntimeLogLine, RuntimeLogUsage, ScheduledJob
 from deployments.services import log_store as store
-from deployments.services.runs import start_run
+from deployments.services.runs import start_run, start_scheduled
 from deployments.workers import log_pruning
 from deployments.workers.networks import ensure_app_network
 from tests.support import log_text, make_repo, sample_files, wait_final, wait_for
@@ -71,6 +71,16 @@ def test_every_process_is_collected_and_a_retired_deployments_log_stays(
     run = start_run(app, "production", "echo one-off says hi")
     wait_for(lambda: _stored(app, "one-off says hi", process="run"), timeout=60)
     assert _texts(api, "chatty", "process=run") == ["one-off says hi"]
+    job = ScheduledJob.objects.create(
+        environment=app.environment("production"),
+        name="nightly",
+        schedule="0 3 * * *",
+        command="echo cron says hi",
+    )
+    start_scheduled(job)
+    wait_for(lambda: _stored(app, "cron says hi", process="cron"), timeout=60)
+    assert _texts(api, "chatty", "process=cron") == ["cron says hi"]
+    assert "cron says hi" not in _texts(api, "chatty", "process=run")
     run.refresh_from_db()
     assert RuntimeLogUsage.objects.get(app=app).bytes > 0
 
