@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, settings
 from apps.models import ApiToken, Backup, BackupStatus
 from apps.models.notifications import NotificationTarget
 from deployments import services
-from deployments.models import PromotionRequest, Run, ScheduledJob
+from deployments.models import LogDrain, PromotionRequest, Run, ScheduledJob
 from deployments.services import addons, domains
 
 pytestmark = pytest.mark.django_db
@@ -61,6 +61,7 @@ def path_values(owner, outsider, make_app) -> dict:
     domains.add_domain(app, "production", DOMAIN)
     # Straight to the model: the service would resolve the URL's host name.
     target = NotificationTarget.objects.create(app=app, url="https://hooks.example/", secret="s")
+    drain = LogDrain.objects.create(app=app, kind="https", url="https://logs.example/", secret="s")
     # Someone else asked, so the owner may decide on it.
     request = PromotionRequest.objects.create(app=app, requested_by=outsider)
     env = app.environment("production")
@@ -75,6 +76,7 @@ def path_values(owner, outsider, make_app) -> dict:
         "volume_id": volume.pk,
         "hostname": DOMAIN,
         "target_id": target.pk,
+        "drain_id": drain.pk,
         "request_id": request.pk,
         "run_id": run.pk,
         "job_id": job.pk,
