@@ -3,6 +3,7 @@ and the dashboard's gunicorn as processes on the test database, waiting for a de
 and HTTP through the router."""
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -67,6 +68,16 @@ def sample_files(name: str, **replacements) -> dict[str, str]:
     return files
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In a child about to exec: SIGTERM it when the test run that started it dies, even by
+    SIGKILL (its own session keeps it out of the run's process group, so nothing else
+    would, and a stray worker then takes the next run's tasks from the shared queue)."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def worker_database_url() -> str:
     """The test database, for processes (the Celery worker) started outside pytest."""
     db = connections["default"].settings_dict
@@ -107,6 +118,7 @@ class Worker:
             stdout=self.log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         self._wait_ready(log_start)
         return self
@@ -155,6 +167,7 @@ class Collector:
             stdout=self.log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         wait_for(lambda: self._ready(log_start), timeout=60, every=0.2, message="the collector")
         return self
@@ -210,6 +223,7 @@ class Dashboard:
             stdout=self.log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         wait_for(self._answers, timeout=60, every=0.2, message="the dashboard to answer")
         return self
