@@ -24,6 +24,7 @@ class FakeForge:
         self.kind, self.token = kind, f"{kind}-access-1"
         self.repos: dict[str, dict] = {}
         self.hooks: dict[str, dict] = {}
+        self.commits: dict[str, dict] = {}  # sha -> its CI, see add_commit
         self.requests: list[dict] = []
         self.refresh_grants: dict[str, tuple[str, str]] = {}  # refresh token -> new pair
         self.user = {"id": 42, "login": "alice-forge", "username": "alice-forge"}
@@ -46,6 +47,15 @@ class FakeForge:
             "updated": updated,
             "branches": list(branches),
             "default": default,
+        }
+
+    def add_commit(self, sha, statuses=(), check_runs=(), pipeline=None):
+        """A commit and what CI says of it: statuses are (context, state) (GitHub and Gitea),
+        check_runs (name, status, conclusion) (GitHub), pipeline a status (GitLab's last)."""
+        self.commits[sha] = {
+            "statuses": list(statuses),
+            "check_runs": list(check_runs),
+            "pipeline": pipeline,
         }
 
     def hits(self, method: str, path_start: str) -> list[dict]:
@@ -159,6 +169,8 @@ class FakeForge:
             return self._gitlab_page([{"name": b} for b in repo["branches"]], query)
         if rest.startswith("repository/branches/"):
             return self._branch(repo, unquote(rest[len("repository/branches/") :]))
+        if rest.startswith("repository/commits/"):
+            return self._gitlab_commit(rest[len("repository/commits/") :])
         return self._hooks(method, repo, rest, body)
 
     def _gitlab_repo(self, repo):
@@ -171,6 +183,19 @@ class FakeForge:
             "visibility": "private" if repo["private"] else "public",
             "last_activity_at": repo["updated"].strftime("%Y-%m-%dT%H:%M:%S.123Z"),
         }
+
+    def _gitlab_commit(self, sha):
+        commit = self.commits.get(sha)
+        if commit is None:
+            return 404, {}, _error_body("gitlab", "404 Commit Not Found")
+        pipeline = commit["pipeline"] and {
+            "id": 7,
+            "sha": sha,
+            "status": commit["pipeline"],
+            "web_url": f"{self.url}/pipelines/7",
+        }
+        body = {"id": sha, "short_id": sha[:8], "title": "a commit", "last_pipeline": pipeline}
+        return 200, {}, json.dumps(body).encode()
 
     def _gitlab_page(self, rows, query):
         per_page, page = int(query.get("per_page", ["20"])[0]), int(query.get("page", ["1"])[0])
@@ -237,7 +262,32 @@ class FakeForge:
             return self._link_page(rows, route, query, size_param)
         if rest.startswith("branches/"):
             return self._branch(repo, unquote(rest[len("branches/") :]))
+        if rest.startswith("commits/"):
+            return self._commit_ci(*rest[len("commits/") :].split("/", 1))
         return self._hooks(method, repo, rest, body)
+
+    def _commit_ci(self, sha, what):
+        """GitHub's and Gitea's combined status, and GitHub's check runs."""
+        commit = self.commits.get(sha)
+        if commit is None and self.kind == "github":
+            return 422, {}, _error_body("github", f"No commit found for SHA: {sha}")
+        if commit is None:
+            return 404, {}, _error_body(self.kind, "Not Found")
+        if what == "check-runs" and self.kind == "github":
+            runs = [
+                {"id": i, "name": n, "status": s, "conclusion": c, "html_url": f"{self.url}/r/{i}"}
+                for i, (n, s, c) in enumerate(commit["check_runs"], 1)
+            ]
+            return 200, {}, json.dumps({"total_count": len(runs), "check_runs": runs}).encode()
+        if what != "status":
+            return 404, {}, _error_body(self.kind, "Not Found")
+        key = "state" if self.kind == "github" else "status"  # Gitea's field is "status"
+        statuses = [
+            {"id": i, "context": context, key: state, "target_url": f"{self.url}/ci/{i}"}
+            for i, (context, state) in enumerate(commit["statuses"], 1)
+        ]
+        combined = {"state": "pending", "sha": sha, "total_count": len(statuses)}
+        return 200, {}, json.dumps({**combined, "statuses": statuses}).encode()
 
     def _branch(self, repo, name):
         if name not in repo["branches"]:

@@ -31,7 +31,7 @@ def get_policy(request, name: AppName):
 @router.put("/apps/{name}/promotion-policy", response=answers(200, PolicyOut, 400, 404))
 def set_policy(request, name: AppName, payload: PolicyIn = NO_BODY):
     """Only the gates given change: require_approval, check_path, check_expected_status,
-    check_timeout."""
+    check_timeout, require_ci_success."""
     app = app_for(request.auth, name, to=CHANGE)
     return promotion.set_policy(app, payload.dict(exclude_unset=True))
 

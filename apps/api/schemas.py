@@ -694,6 +694,7 @@ class PolicyOut(Schema):
     check_path: str
     check_expected_status: int
     check_timeout: float
+    require_ci_success: bool
 
 
 class PolicyIn(Schema):
@@ -705,6 +706,9 @@ class PolicyIn(Schema):
     check_path: str = Field(None, description="Empty: no check. Else a path on staging.")
     check_expected_status: int = None
     check_timeout: float = Field(None, description="Seconds.")
+    require_ci_success: bool = Field(
+        None, description="The commit staging runs must have passed CI on the Git provider."
+    )
 
 
 class PromotionRequestOut(Schema):

@@ -25,6 +25,9 @@ class NotificationEvent(models.TextChoices):
     ALERT_MEMORY = "alert.memory", "Alert: memory above 90 % of the limit"
     ALERT_ERROR_RATE = "alert.error_rate", "Alert: error rate above the threshold"
     ALERT_DISK = "alert.disk", "Alert: the data directory's disk is nearly full"
+    PROMOTION_REQUESTED = "promotion.requested", "Promotion waiting for approval"
+    PROMOTION_APPROVED = "promotion.approved", "Promotion approved"
+    PROMOTION_DONE = "promotion.done", "Promotion live in production"
 
 
 class NotificationTarget(models.Model):

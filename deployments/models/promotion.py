@@ -42,6 +42,10 @@ class PromotionPolicy(models.Model):
         validators=[MinValueValidator(0.5), MaxValueValidator(CHECK_TIMEOUT_MAX)],
         help_text=f"Seconds, at most {CHECK_TIMEOUT_MAX:g}.",
     )
+    require_ci_success = models.BooleanField(
+        default=False,
+        help_text="The commit staging runs must have passed CI on the Git provider.",
+    )
 
     class Meta:
         verbose_name_plural = "promotion policies"
@@ -55,7 +59,7 @@ class PromotionPolicy(models.Model):
 
     @property
     def has_gates(self) -> bool:
-        return self.require_approval or self.has_check
+        return self.require_approval or self.has_check or self.require_ci_success
 
 
 class PromotionStatus(models.TextChoices):

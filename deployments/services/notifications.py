@@ -202,21 +202,27 @@ def _embedded_ipv4(address) -> list:
 # --- events -------------------------------------------------------------------------------
 
 
-def notify(app: App, event: str, deployment=None, environment=None, *, error=None) -> list:
+def notify(
+    app: App, event: str, deployment=None, environment=None, *, error=None, promotion=None
+) -> list:
     """Record this occurrence of an event for every interested target and the owner.
+    promotion: for promotion.* events, who asked and what goes (added to the body).
 
     Never raises: a notification that cannot be recorded must not fail a deployment or
     stop the warden (it is logged instead)."""
     try:
         with transaction.atomic():
-            return _record_occurrence(app, event, deployment, environment, error)
+            body = payload(app, event, deployment, environment, error)
+            if promotion is not None:
+                body["promotion"] = promotion
+            return _record_occurrence(app, event, body)
     except Exception:  # noqa: BLE001 - see above
         logger.exception("could not record the %s notification for app %s", event, app.pk)
         return []
 
 
-def _record_occurrence(app, event, deployment, environment, error) -> list:
-    body = json.dumps(payload(app, event, deployment, environment, error), sort_keys=True)
+def _record_occurrence(app, event, fields: dict) -> list:
+    body = json.dumps(fields, sort_keys=True)
     targets = [t for t in app.notification_targets.all() if t.wants(event)]
     now = timezone.now()
     deliveries = [

@@ -1,5 +1,6 @@
 """Promotion gates (as DeployDB plans them): before staging's image goes to production, a
-second person may have to approve, and staging may have to answer an HTTP check.
+second person may have to approve, staging may have to answer an HTTP check, and the
+commit staging runs may have to have passed CI on the Git provider.
 
 The check runs through the proxy on this host, to the staging hostname, at a path the
 owner chose — never at a URL a user types, so the gate cannot be turned into a way of
@@ -17,7 +18,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.models import App, EnvironmentName
+from apps.models.notifications import NotificationEvent
 from deployments import services
+from deployments.adapters import git_providers as providers
 from deployments.models import Deployment
 from deployments.models.promotion import (
     PromotionDecided,
@@ -27,6 +30,7 @@ from deployments.models.promotion import (
 )
 from deployments.services import Conflict, ServiceError
 from deployments.services.audit import audited
+from deployments.services.notifications import notify
 
 DEFAULT_REQUEST_HOURS = 72
 
@@ -48,6 +52,7 @@ def request_promotion(app: App, user) -> PromotionRequest | Deployment:
         return services.promote(app, requested_by=user)
     source = services._reusable_image(_staging_live(app), "promote")
     run_check(policy)
+    run_ci_check(policy, source)
     if not policy.require_approval:
         return services.promote(app, requested_by=user)
     return _pending_request(app, user, source)
@@ -55,10 +60,12 @@ def request_promotion(app: App, user) -> PromotionRequest | Deployment:
 
 @audited("promotion.approve", target=lambda r, request, user: request.pk)
 def approve(request: PromotionRequest, user) -> Deployment:
-    """A second person's yes: the gate's check runs again, then the promotion is queued."""
+    """A second person's yes: the gate's checks run again, then the promotion is queued."""
     _check_can_decide(request, user)
     _ensure_still_wanted(request)
-    run_check(policy_of(request.app))
+    policy = policy_of(request.app)
+    run_check(policy)
+    run_ci_check(policy, request.source_deployment)
     with transaction.atomic():
         locked = _locked_pending(request)
         if _staging_live(locked.app) != locked.source_deployment:
@@ -66,6 +73,7 @@ def approve(request: PromotionRequest, user) -> Deployment:
         deployment = services.promote(locked.app, requested_by=locked.requested_by)
         locked.approve(user, deployment)
     request.refresh_from_db()
+    _announce(NotificationEvent.PROMOTION_APPROVED, request.app, deployment, request)
     return deployment
 
 
@@ -114,12 +122,14 @@ def _pending_request(app: App, user, source: Deployment) -> PromotionRequest:
         return existing
     try:
         with transaction.atomic():
-            return PromotionRequest.objects.create(
+            request = PromotionRequest.objects.create(
                 app=app, requested_by=user, source_deployment=source
             )
     except IntegrityError:
         # Someone asked at the same moment: theirs is the pending request.
         return app.promotion_requests.get(status=PromotionStatus.PENDING)
+    _announce(NotificationEvent.PROMOTION_REQUESTED, app, source, request)
+    return request
 
 
 def _locked_pending(request: PromotionRequest) -> PromotionRequest:
@@ -194,9 +204,85 @@ def _check_failed(detail: str) -> ServiceError:
     )
 
 
+# --- the CI status gate -----------------------------------------------------------------
+
+
+def run_ci_check(policy: PromotionPolicy, source: Deployment | None) -> None:
+    """Raise Conflict unless the Git provider says the source's commit passed CI. Asked with
+    the owner's token: it is the owner's repository, whoever presses "promote"."""
+    if not policy.require_ci_success:
+        return
+    sha = source.commit_sha if source is not None else ""
+    if not sha:
+        raise Conflict(
+            "No CI status to check: staging runs an uploaded archive, which has no commit. "
+            "Deploy staging from the repository, or turn the CI gate off; nothing was promoted.",
+            "ci_unknown",
+        )
+    app = policy.app
+    status = providers.commit_ci_status(app.owner, app.repository, sha)
+    if status.state != providers.CiState.SUCCESS:
+        raise _ci_refusal(status, sha[:7])
+
+
+def _ci_refusal(status: providers.CiStatus, short: str) -> Conflict:
+    where = f" ({status.url})" if status.url else ""
+    if status.state == providers.CiState.PENDING:
+        count = len(status.pending)
+        checks = f"{count} check{'s' if count != 1 else ''} pending"
+        message = f"CI is still running for {short} ({checks}): promote again when it finishes."
+        return Conflict(message + where, "ci_pending")
+    if status.state == providers.CiState.FAILURE:
+        failed = ", ".join(status.failed)
+        message = f"CI failed for {short}: {failed}{where}. Fix it and deploy staging again."
+        return Conflict(message + " Nothing was promoted.", "ci_failed")
+    if status.detail and status.provider:
+        message = f"The CI status of {short} is unknown: {status.provider} could not be asked: "
+        return Conflict(f"{message}{status.detail} Nothing was promoted.", "ci_unknown")
+    if status.detail:
+        message = f"The CI status of {short} is unknown: {status.detail}. Nothing was promoted."
+        return Conflict(message, "ci_unknown")
+    message = f"No CI status found for {short} on {status.provider}: nothing was promoted."
+    return Conflict(message, "ci_unknown")
+
+
+# --- notifications ----------------------------------------------------------------------
+
+
+def announce_done(deployment: Deployment) -> None:
+    """A promote deployment went live: tell the targets the promotion is done."""
+    request = PromotionRequest.objects.filter(deployment=deployment).first()
+    _announce(NotificationEvent.PROMOTION_DONE, deployment.app, deployment, request)
+
+
+def _announce(event: str, app: App, deployment: Deployment, request) -> None:
+    notify(app, event, deployment, promotion=_promotion_details(deployment, request))
+
+
+def _promotion_details(deployment: Deployment, request: PromotionRequest | None) -> dict:
+    source = request.source_deployment if request else deployment.source_deployment
+    return {
+        "request": request.pk if request else None,
+        "source_deployment": source.number if source else None,
+        "commit": source.commit_sha if source else "",
+        "requested_by": _username(request.requested_by if request else deployment.requested_by),
+        "approved_by": _username(request.approved_by if request else None),
+    }
+
+
+def _username(user) -> str | None:
+    return user.get_username() if user is not None else None
+
+
 # --- the policy -------------------------------------------------------------------------
 
-POLICY_FIELDS = ("require_approval", "check_path", "check_expected_status", "check_timeout")
+POLICY_FIELDS = (
+    "require_approval",
+    "check_path",
+    "check_expected_status",
+    "check_timeout",
+    "require_ci_success",
+)
 
 
 @audited("promotion.set_policy", details=lambda r, app, data: {"fields": sorted(data)})

@@ -12,6 +12,8 @@ from django.core.cache import cache
 
 from apps.models.providers import ProviderCredential
 from deployments.adapters.git_providers.base import (  # noqa: F401 - the package's interface
+    CiState,
+    CiStatus,
     ProviderClient,
     ProviderError,
     Repository,
@@ -86,6 +88,21 @@ def delete_webhook(user, provider: str, full_name: str, hook_id: str) -> None:
     except ProviderError as exc:
         if exc.code != "not_found":
             raise
+
+
+def commit_ci_status(user, clone_url: str, sha: str) -> CiStatus:
+    """What CI says about a commit of clone_url, asked with the user's token. Never raises:
+    a provider that cannot be asked makes the state unknown, with the reason (never the
+    token) in detail."""
+    found = credential_for_url(user, clone_url)
+    if found is None:
+        detail = "the repository is on none of the owner's connected Git providers"
+        return CiStatus(CiState.UNKNOWN, detail=detail)
+    credential, full_name = found
+    try:
+        return client_for(credential).commit_ci_status(full_name, sha)
+    except ProviderError as exc:
+        return CiStatus(CiState.UNKNOWN, credential.display_name, detail=exc.message)
 
 
 # "git@host:owner/repo.git", the scp-like form git accepts beside URLs.

@@ -54,6 +54,55 @@ class RepositoryPage:
     query: str = ""
 
 
+class CiState:
+    SUCCESS, PENDING, FAILURE, UNKNOWN = "success", "pending", "failure", "unknown"
+
+
+@dataclass(frozen=True)
+class CiStatus:
+    """What the provider's CI says about one commit. pending and failed name the checks
+    (GitHub's contexts and check runs, GitLab's pipeline, Gitea's contexts); detail says
+    why the state is unknown; url is where to look."""
+
+    state: str
+    provider: str = ""
+    pending: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
+    detail: str = ""
+    url: str = ""
+
+
+# Each provider's own words for a check's outcome, sorted into the gate's three; anything
+# unlisted counts as a failure, so a state a provider adds later never lets a commit through.
+CI_PASSED = frozenset({"success", "neutral", "skipped"})
+CI_RUNNING = frozenset(
+    {"pending", "queued", "in_progress", "waiting", "requested", "expected"}
+    | {"created", "waiting_for_resource", "preparing", "running", "scheduled", "manual"}
+)
+
+
+def combine_checks(provider: str, checks: list[tuple[str, str, str]]) -> CiStatus:
+    """One state for (name, outcome, url) checks: failure if any failed, else pending if any
+    runs, else success; unknown when there are none."""
+    if not checks:
+        return CiStatus(CiState.UNKNOWN, provider)
+    failed = tuple(name for name, outcome, _ in checks if _sorted_as(outcome) == "failure")
+    pending = tuple(name for name, outcome, _ in checks if _sorted_as(outcome) == "pending")
+    url = next((url for _, outcome, url in checks if url and outcome not in CI_PASSED), "")
+    if failed:
+        return CiStatus(CiState.FAILURE, provider, pending, failed, url=url)
+    if pending:
+        return CiStatus(CiState.PENDING, provider, pending, url=url)
+    return CiStatus(CiState.SUCCESS, provider)
+
+
+def _sorted_as(outcome: str) -> str:
+    outcome = (outcome or "").lower()
+    if outcome in CI_PASSED:
+        return "success"
+    return "pending" if outcome in CI_RUNNING else "failure"
+
+
 class ProviderClient(ABC):
     """One provider's API for one credential. full_name is "owner/repo" (GitLab: the full path)."""
 
@@ -77,6 +126,10 @@ class ProviderClient(ABC):
 
     @abstractmethod
     def delete_webhook(self, full_name: str, hook_id: str) -> None: ...
+
+    @abstractmethod
+    def commit_ci_status(self, full_name: str, sha: str) -> CiStatus:
+        """The CI state of a commit; raises ProviderError when the provider cannot say."""
 
 
 def connected_providers(user) -> list[ProviderCredential]:

@@ -2,8 +2,13 @@
 
 from urllib.parse import quote
 
-from deployments.adapters.git_providers.base import Repository, RepositoryPage
-from deployments.adapters.git_providers.http import parse_time, repo_path
+from deployments.adapters.git_providers.base import (
+    CiStatus,
+    Repository,
+    RepositoryPage,
+    combine_checks,
+)
+from deployments.adapters.git_providers.http import commit_path, parse_time, repo_path
 from deployments.adapters.git_providers.rest import HttpClient
 
 
@@ -48,8 +53,21 @@ class GiteaClient(HttpClient):
         path = f"/repos/{repo_path(full_name, self.label)}/hooks/{quote(hook_id, safe='')}"
         self.request("DELETE", path)
 
+    def commit_ci_status(self, full_name: str, sha: str) -> CiStatus:
+        """The combined status's latest status per context (Gitea Actions and external CI).
+        Gitea's "warning" counts as a failure: the gate wants success."""
+        path = f"/repos/{repo_path(full_name, self.label)}/commits/{commit_path(sha, self.label)}"
+        statuses = self.get_json(f"{path}/status", limit=50).get("statuses") or []
+        checks = [(s["context"], _state(s), s.get("target_url") or "") for s in statuses]
+        return combine_checks(self.label, checks)
+
     def _uid(self) -> str:
         return self.credential.account_id or str(self.get_json("/user")["id"])
+
+
+def _state(status: dict) -> str:
+    # Gitea names the field "status"; some Forgejo versions answer "state" beside it.
+    return status.get("status") or status.get("state") or ""
 
 
 def _repository(row: dict) -> Repository:

@@ -2,8 +2,13 @@
 
 from urllib.parse import quote
 
-from deployments.adapters.git_providers.base import Repository, RepositoryPage
-from deployments.adapters.git_providers.http import parse_time, repo_path
+from deployments.adapters.git_providers.base import (
+    CiStatus,
+    Repository,
+    RepositoryPage,
+    combine_checks,
+)
+from deployments.adapters.git_providers.http import commit_path, parse_time, repo_path
 from deployments.adapters.git_providers.rest import HttpClient
 
 
@@ -11,6 +16,8 @@ class GitHubClient(HttpClient):
     headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
     # A search looks through this many pages of 100 most recently updated repositories.
     SEARCH_PAGES = 3
+    # A commit's statuses and check runs in one page each: more than any real CI sets.
+    CHECKS_PER_PAGE = 100
 
     def list_repositories(self, query: str, page: int, per_page: int) -> RepositoryPage:
         if query:
@@ -57,6 +64,24 @@ class GitHubClient(HttpClient):
     def delete_webhook(self, full_name: str, hook_id: str) -> None:
         path = f"/repos/{repo_path(full_name, self.label)}/hooks/{quote(hook_id, safe='')}"
         self.request("DELETE", path)
+
+    def commit_ci_status(self, full_name: str, sha: str) -> CiStatus:
+        """Both of GitHub's ways to report CI: commit statuses (the combined status's
+        latest one per context) and check runs (GitHub Actions and other apps)."""
+        base = f"/repos/{repo_path(full_name, self.label)}/commits/{commit_path(sha, self.label)}"
+        size = {"per_page": self.CHECKS_PER_PAGE}
+        statuses = self.get_json(f"{base}/status", **size).get("statuses") or []
+        runs = self.get_json(f"{base}/check-runs", **size).get("check_runs") or []
+        checks = [(s["context"], s["state"], s.get("target_url") or "") for s in statuses]
+        checks += [(r["name"], _run_outcome(r), r.get("html_url") or "") for r in runs]
+        return combine_checks(self.label, checks)
+
+
+def _run_outcome(run: dict) -> str:
+    # A check run has a conclusion only once completed; until then its status says why not.
+    if run.get("status") == "completed":
+        return run.get("conclusion") or "failure"
+    return run.get("status") or "pending"
 
 
 def _repository(row: dict) -> Repository:

@@ -2,8 +2,13 @@
 
 from urllib.parse import quote
 
-from deployments.adapters.git_providers.base import Repository, RepositoryPage
-from deployments.adapters.git_providers.http import parse_time, repo_path
+from deployments.adapters.git_providers.base import (
+    CiStatus,
+    Repository,
+    RepositoryPage,
+    combine_checks,
+)
+from deployments.adapters.git_providers.http import commit_path, parse_time, repo_path
 from deployments.adapters.git_providers.rest import HttpClient
 
 
@@ -43,6 +48,17 @@ class GitLabClient(HttpClient):
 
     def delete_webhook(self, full_name: str, hook_id: str) -> None:
         self.request("DELETE", f"{self._project(full_name)}/hooks/{quote(hook_id, safe='')}")
+
+    def commit_ci_status(self, full_name: str, sha: str) -> CiStatus:
+        """The commit's latest pipeline: its status is already the sum of its jobs."""
+        path = f"{self._project(full_name)}/repository/commits/{commit_path(sha, self.label)}"
+        pipeline = self.get_json(path).get("last_pipeline")
+        if not pipeline:
+            return combine_checks(self.label, [])
+        name = f"pipeline #{pipeline.get('id')}"
+        return combine_checks(
+            self.label, [(name, pipeline.get("status", ""), pipeline.get("web_url") or "")]
+        )
 
     def _project(self, full_name: str) -> str:
         # GitLab takes the URL-encoded full path wherever it takes a project id.

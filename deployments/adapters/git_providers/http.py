@@ -14,6 +14,7 @@ from deployments.adapters.git_providers.base import ProviderError
 # Enough for any real repository's branches; a runaway pagination stops here.
 MAX_PAGES = 10
 _FULL_NAME = re.compile(r"^[\w.-]+(/[\w.-]+)+$")
+_SHA = re.compile(r"^[0-9a-f]{7,64}$")
 
 
 def send(method: str, url: str, label: str, **kwargs) -> requests.Response:
@@ -92,3 +93,10 @@ def repo_path(full_name: str, label: str) -> str:
     if not _FULL_NAME.match(full_name) or ".." in full_name.split("/"):
         raise ProviderError("not_found", f"{full_name!r} is not a {label} repository name.")
     return quote(full_name, safe="/")
+
+
+def commit_path(sha: str, label: str) -> str:
+    """A commit id checked for a URL path: hex only (SHA-1 or SHA-256), nothing to smuggle."""
+    if not _SHA.match(sha or ""):
+        raise ProviderError("not_found", f"{sha!r} is not a commit id {label} knows.")
+    return sha

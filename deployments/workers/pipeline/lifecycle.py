@@ -8,8 +8,9 @@ from django.utils import timezone
 
 from apps.models import App, Environment
 from deployments import jobs
-from deployments.models import Deployment
+from deployments.models import Deployment, Trigger
 from deployments.services.notifications import NotificationEvent, notify
+from deployments.services.promotion import announce_done
 from deployments.workers import routing
 from deployments.workers.pipeline.steps import SWITCH_TIMEOUT
 
@@ -36,6 +37,8 @@ def go_live(ctx) -> None:
         if previous_id and previous_id != d.pk:
             jobs.retire_deployment(previous_id)
     notify(ctx.app, NotificationEvent.DEPLOYMENT_SUCCEEDED, d)
+    if d.trigger == Trigger.PROMOTE:
+        announce_done(d)
 
 
 def retire(deployment_id: int, runtime) -> bool:
