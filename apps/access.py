@@ -22,7 +22,8 @@ dashboard's 404 page).
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from apps.models import AddOn, App, Environment, EnvironmentName
+from apps.models import AddOn, App, Environment
+from apps.validators import could_be_environment_name
 from deployments.models import Deployment, PromotionRequest
 
 READ, MANAGE, CHANGE, OWN = "read", "manage", "change", "own"
@@ -66,9 +67,9 @@ def deployment_for(app: App, number: int) -> Deployment:
 
 
 def environment_for(app: App, name: str) -> Environment:
-    if name not in EnvironmentName.values:
+    if not could_be_environment_name(name):
         raise Http404("no such environment")
-    return app.environments.select_related("live_deployment").get(name=name)
+    return get_object_or_404(app.environments.select_related("live_deployment"), name=name)
 
 
 def promotion_request_for(app: App, request_id: int) -> PromotionRequest:

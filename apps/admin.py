@@ -69,6 +69,9 @@ class EnvironmentInline(admin.TabularInline):
     fields = ["name", "live_deployment", "stopped", "replicas", "formation"]
     readonly_fields = ["name", "live_deployment", "replicas", "formation"]
 
+    def has_add_permission(self, request, obj=None):
+        return False  # through the use case (its host label, its cap), not a bare row
+
 
 def _deploy_production(request, app) -> str:
     d = services.queue_deployment(app, "production", requested_by=request.user)

@@ -3,7 +3,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
-from apps.models import App, BuildMethod, EnvironmentName
+from apps.models import DEFAULT_ENVIRONMENTS, App, BuildMethod
 from apps.models.app import COMMAND_MAX
 from apps.validators import validate_app_name, validate_env_key, validate_env_value
 from deployments.adapters.sources import validate_branch
@@ -94,7 +94,7 @@ def clean_env_payload(payload) -> dict[str, dict[str, str]]:
     errors: dict[str, list[str]] = {}
     cleaned: dict[str, dict[str, str]] = {}
     for env_name, values in payload.items():
-        if env_name not in EnvironmentName.values:
+        if env_name not in DEFAULT_ENVIRONMENTS:
             errors.setdefault("env", []).append(f"Unknown environment “{env_name}”.")
             continue
         if not isinstance(values, dict):
@@ -186,12 +186,12 @@ class EnvEditor:
     """
 
     def __init__(self, data=None):
-        self.rows: dict[str, list[tuple[str, str]]] = {env: [] for env in EnvironmentName.values}
-        self.bulk: dict[str, str] = {env: "" for env in EnvironmentName.values}
+        self.rows: dict[str, list[tuple[str, str]]] = {env: [] for env in DEFAULT_ENVIRONMENTS}
+        self.bulk: dict[str, str] = {env: "" for env in DEFAULT_ENVIRONMENTS}
         self.errors: dict[str, list[str]] = {}
         self.cleaned_data: dict[str, dict[str, str]] = {}
         if data is not None:
-            for env in EnvironmentName.values:
+            for env in DEFAULT_ENVIRONMENTS:
                 keys = data.getlist(f"env-{env}-key")
                 values = data.getlist(f"env-{env}-value")
                 values += [""] * (len(keys) - len(values))
@@ -202,7 +202,7 @@ class EnvEditor:
     def is_valid(self) -> bool:
         if not self.bound:
             return False
-        for env in EnvironmentName.values:
+        for env in DEFAULT_ENVIRONMENTS:
             values = self._clean_environment(env)
             if values:
                 self.cleaned_data[env] = values
@@ -274,7 +274,8 @@ class EnvVarForm(forms.Form):
 
 
 class EnvironmentChoiceForm(forms.Form):
-    environment = forms.ChoiceField(choices=EnvironmentName.choices)
+    # Any name the app's environments might have; the service says whether it has it.
+    environment = forms.CharField(max_length=30)
 
 
 class DeleteAppForm(forms.Form):

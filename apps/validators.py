@@ -40,6 +40,37 @@ def validate_app_name(name: str) -> None:
         )
 
 
+ENVIRONMENT_NAME_RE = re.compile(r"^[a-z]([a-z0-9-]{0,28}[a-z0-9])?$")
+# Host labels of the platform's own, and "pr-…" kept for preview environments.
+RESERVED_ENVIRONMENT_NAMES = frozenset({"www", "api", "admin", "platform", "dashboard"})
+RESERVED_ENVIRONMENT_PREFIX = "pr-"
+# <app>-production would be app <app>'s production route and container names; any name
+# ending so could spell another app's (app sh, env op-production vs app sh-op).
+PRODUCTION_SUFFIX = "-production"
+
+
+def could_be_environment_name(name) -> bool:
+    """Worth asking the database about (which cannot even compare a string with a NUL)."""
+    return isinstance(name, str) and bool(re.fullmatch(r"[a-z0-9-]{1,30}", name))
+
+
+def validate_environment_name(name: str) -> None:
+    """A DNS label of 1–30 characters starting with a letter (a label of digits alone
+    would read like a domain check's route, `<instance>-domaincheck-<id>`)."""
+    if not isinstance(name, str) or not ENVIRONMENT_NAME_RE.match(name) or "--" in name:
+        raise ValidationError(
+            "Use 1–30 lowercase letters, digits and single hyphens, starting with a letter and "
+            "not ending with a hyphen.",
+            code="invalid",
+        )
+    if name in RESERVED_ENVIRONMENT_NAMES or name.endswith(PRODUCTION_SUFFIX):
+        raise ValidationError(f"“{name}” is reserved; choose another name.", code="reserved")
+    if name.startswith(RESERVED_ENVIRONMENT_PREFIX):
+        raise ValidationError(
+            "Names starting with “pr-” are kept for pull-request previews.", code="reserved"
+        )
+
+
 def validate_env_key(key: str) -> None:
     if not isinstance(key, str) or not ENV_KEY_RE.match(key):
         raise ValidationError(

@@ -44,6 +44,10 @@ def cleanup_app(app_id: int) -> None:
     _send("cleanup_app", app_id)
 
 
+def cleanup_environment(environment_id: int) -> None:
+    _send("cleanup_environment", environment_id)
+
+
 def register_webhook(app_id: int) -> None:
     _send("register_webhook", app_id)
 

@@ -60,6 +60,11 @@ def cleanup_app(app_id: int) -> bool:
     return cleanup.cleanup_app(app_id, wiring.runtime(), wiring.router())
 
 
+@shared_task(acks_late=True, reject_on_worker_lost=True, **RETRY)
+def cleanup_environment(environment_id: int) -> bool:
+    return cleanup.cleanup_environment(environment_id, wiring.runtime(), wiring.router())
+
+
 @shared_task(acks_late=True)
 def register_webhook(app_id: int) -> str:
     app = App.objects.filter(pk=app_id).first()

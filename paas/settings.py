@@ -580,3 +580,6 @@ CELERY_BEAT_SCHEDULE["sample-metrics"] = {
     "schedule": PAAS_METRICS_SECONDS,
     "options": {"expires": PAAS_METRICS_SECONDS},
 }
+
+# How many environments one app may have (production included).
+PAAS_MAX_ENVIRONMENTS_PER_APP = env_int("PAAS_MAX_ENVIRONMENTS_PER_APP", 10)

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from ninja import Router, Status
 
-from apps.access import CHANGE, MANAGE, READ, app_for, deployment_for
+from apps.access import CHANGE, MANAGE, READ, app_for, deployment_for, environment_for
 from apps.api.schemas import (
     AppCreateIn,
     AppDeletingOut,
@@ -20,9 +20,9 @@ from apps.api.schemas import (
     DeploymentListOut,
     DeploymentLogOut,
     DeploymentOut,
+    EnvironmentChoice,
     Id,
     QueuedOut,
-    RunningEnvironment,
     RuntimeLogOut,
     WholeNumber,
     answers,
@@ -54,7 +54,7 @@ ARCHIVE_UPLOAD = {
                 "required": ["archive"],
                 "properties": {
                     "archive": {"type": "string", "format": "binary"},
-                    "environment": {"type": "string", "enum": ["production", "staging"]},
+                    "environment": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,29}$"},
                 },
             }
         }
@@ -89,7 +89,7 @@ def change_app(request, name: AppName, payload: AppPatchIn = NO_PATCH_BODY):
     settings, env = clean_settings_patch(app, payload.dict(exclude_unset=True))
     changed = services.update_app(app, settings)
     for env_name, values in env.items():
-        services.set_env_vars(app.environment(env_name), values)
+        services.set_env_vars(services.environment_named(app, env_name), values)
         changed.append(f"env.{env_name}")
     return AppUpdatedOut.of(app, changed)
 
@@ -149,7 +149,7 @@ def runtime_log(
     request,
     response: HttpResponse,
     name: AppName,
-    environment: RunningEnvironment = "production",
+    environment: EnvironmentChoice = "production",
     since: WholeNumber = 0,
     limit: WholeNumber = RUNTIME_LOG_PAGE,
     process: str = "",
@@ -165,7 +165,7 @@ def runtime_log(
     page = _page(limit, RUNTIME_LOG_PAGE, RUNTIME_LOG_MAX)
     filters = LogFilter(process, replica, deployment, stream, search)
     lines = services.runtime_logs(
-        app.environment(environment), since_ns=since, limit=page, filters=filters
+        environment_for(app, environment), since_ns=since, limit=page, filters=filters
     )
     body = RuntimeLogOut.page(lines, since)
     response["X-Last-Log-Nano"] = str(body.next)

@@ -1,5 +1,7 @@
-"""/api/v1 an environment's router settings (visibility, basic auth, maintenance, the
-request body limit), which the router applies at once, and scaling its web containers."""
+"""/api/v1 an app's environments as rows (list, create with its own host name
+<app>-<env>.<domain>, delete), an environment's router settings (visibility, basic auth,
+maintenance, the request body limit), which the router applies at once, and scaling its
+web containers."""
 
 from ninja import Router, Status
 
@@ -8,6 +10,10 @@ from apps.api.schemas import (
     AppName,
     DeploymentOut,
     EnvironmentChoice,
+    EnvironmentDeletingOut,
+    EnvironmentIn,
+    EnvironmentItemOut,
+    EnvironmentListOut,
     EnvironmentOut,
     EnvironmentPatchIn,
     EnvironmentUpdatedOut,
@@ -18,11 +24,39 @@ from apps.api.schemas import (
     answers,
 )
 from deployments.services import environment_named, formation, routing
+from deployments.services import environments as service
 
 router = Router(tags=["environments"])
 
 # The body is optional: without one, nothing changes.
 NO_PATCH_BODY = EnvironmentPatchIn()
+
+
+@router.get("/apps/{name}/environments", response=answers(200, EnvironmentListOut, 404))
+def list_environments(request, name: AppName):
+    """Production first, then the others in the order they were made."""
+    app = app_for(request.auth, name, to=READ)
+    return {"environments": app.environments.select_related("app", "live_deployment")}
+
+
+@router.post("/apps/{name}/environments", response=answers(201, EnvironmentItemOut, 400, 404, 409))
+def create_environment(request, name: AppName, payload: EnvironmentIn):
+    """Empty (no env vars, add-ons, volumes or domains) unless copy_env_from names one to
+    copy the env vars of; 409 host_taken when its host name is another app's."""
+    app = app_for(request.auth, name, to=CHANGE)
+    return Status(201, service.create_environment(app, payload.name, payload.copy_env_from))
+
+
+@router.delete(
+    "/apps/{name}/environments/{environment}",
+    response=answers(202, EnvironmentDeletingOut, 404, 409),
+)
+def delete_environment(request, name: AppName, environment: EnvironmentChoice):
+    """202 while a job removes its containers, route, add-ons and volumes (with their data);
+    409 for production, and while a deployment to it is pending or running."""
+    env = environment_for(app_for(request.auth, name, to=CHANGE), environment)
+    service.delete_environment(env)
+    return Status(202, EnvironmentDeletingOut(name=env.name, status="deleting"))
 
 
 @router.get("/apps/{name}/environments/{environment}", response=answers(200, EnvironmentOut, 404))

@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticUseDefault
 
-from apps.models import AddOnKind, BuildMethod, EnvironmentName, NotificationEvent
+from apps.models import AddOnKind, BuildMethod, NotificationEvent
 from apps.models.app import Visibility
 from deployments.services.webhooks import webhook_url
 
@@ -74,22 +74,13 @@ def _choice(values) -> WithJsonSchema:
 
 
 # The services refuse an unknown environment, add-on kind or build method themselves (with
-# their own code and message); the enum only tells clients the choices.
-EnvironmentChoice = Annotated[str, _choice(EnvironmentName.values)]
+# their own code and message); the schema only tells clients the choices. Environments are
+# the app's own rows (GET /apps/<name>/environments lists them): any DNS label.
+EnvironmentChoice = Annotated[
+    str, WithJsonSchema({"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,29}$"})
+]
 Build = Annotated[str, _choice(BuildMethod.values)]
 AddOnKindName = Annotated[str, _choice(AddOnKind.values)]
-
-
-def _production_or_staging(name: str) -> str:
-    if name not in EnvironmentName.values:
-        raise ValueError("Use production or staging.")
-    return name
-
-
-# Actions on what runs check the environment here, as they always have.
-RunningEnvironment = Annotated[
-    str, AfterValidator(_production_or_staging), _choice(EnvironmentName.values)
-]
 
 TRUE_WORDS, FALSE_WORDS = {"1", "true", "yes"}, {"", "0", "false", "no"}
 
@@ -382,7 +373,7 @@ class RuntimeLogOut(Schema):
 
 
 class ActionIn(Schema):
-    environment: RunningEnvironment = "production"
+    environment: EnvironmentChoice = "production"
 
 
 class PowerOut(Schema):
@@ -785,6 +776,40 @@ class EnvironmentUpdatedOut(EnvironmentOut):
     @classmethod
     def of(cls, env, changed: list[str]) -> "EnvironmentUpdatedOut":
         return cls.from_orm(env, context={"changed": changed})
+
+
+class EnvironmentIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="A DNS label: 1–30 of a–z, 0–9 and single hyphens.")
+    copy_env_from: str | None = Field(
+        None, description="Copy this environment's env vars (not its add-ons' ones)."
+    )
+
+
+class EnvironmentItemOut(Schema):
+    name: str
+    url: str
+    live_deployment: int | None = Field(description="Its live deployment's number.")
+    deleting: bool
+    created_at: Timestamp
+
+    @staticmethod
+    def resolve_live_deployment(env) -> int | None:
+        return env.live_deployment.number if env.live_deployment_id else None
+
+    @staticmethod
+    def resolve_deleting(env) -> bool:
+        return env.cleanup_requested
+
+
+class EnvironmentListOut(Schema):
+    environments: list[EnvironmentItemOut]
+
+
+class EnvironmentDeletingOut(Schema):
+    name: str
+    status: str = Field(description="deleting: a job removes what it runs, then the row.")
 
 
 class EnvironmentPatchIn(Schema):

@@ -16,8 +16,8 @@ from apps.models.addons import (  # noqa: F401
     RestoreStatus,
     S,
 )
-from apps.models.audit import AuditEntry  # noqa: F401
 from apps.models.app import (  # noqa: F401
+    DEFAULT_ENVIRONMENTS,
     App,
     AppCleanupRequested,
     AppQuerySet,
@@ -25,11 +25,14 @@ from apps.models.app import (  # noqa: F401
     BuildMethod,
     Domain,
     Environment,
+    EnvironmentCleanupRequested,
     EnvironmentName,
     EnvVar,
+    HostTaken,
     Visibility,
     Volume,
 )
+from apps.models.audit import AuditEntry  # noqa: F401
 from apps.models.notifications import (  # noqa: F401
     DeliveryStatus,
     NotificationDelivery,

@@ -3,11 +3,16 @@
 import secrets
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from apps.validators import validate_app_name, validate_env_key, validate_env_value
+from apps.validators import (
+    validate_app_name,
+    validate_env_key,
+    validate_env_value,
+    validate_environment_name,
+)
 from deployments.models import ACTIVE_STATUSES, WEB, Deployment, Status
 from paas.crypto import EncryptedTextField
 
@@ -43,9 +48,20 @@ class Visibility(models.TextChoices):
     INTERNAL = "internal", "Internal (not routed)"
 
 
-class EnvironmentName(models.TextChoices):
-    PRODUCTION = "production", "Production"
-    STAGING = "staging", "Staging"
+class EnvironmentName:
+    """The two names the platform itself relies on (promotion goes staging → production);
+    any other DNS label is a valid environment name too (validate_environment_name)."""
+
+    PRODUCTION = "production"
+    STAGING = "staging"
+
+
+class HostTaken(Exception):
+    """An environment's host label (see Environment.label_for) is another environment's."""
+
+
+# Every new app gets these; staging can be deleted like any environment but production.
+DEFAULT_ENVIRONMENTS = (EnvironmentName.PRODUCTION, EnvironmentName.STAGING)
 
 
 class AppQuerySet(models.QuerySet):
@@ -88,8 +104,7 @@ class App(models.Model):
     status = models.CharField(max_length=16, choices=AppStatus, default=AppStatus.CREATED)
     webhook_secret = EncryptedTextField(blank=True, default="")
     webhook_environment = models.CharField(
-        max_length=16,
-        choices=EnvironmentName,
+        max_length=30,
         default=EnvironmentName.PRODUCTION,
         help_text="Where a push to the app's branch deploys.",
     )
@@ -124,11 +139,14 @@ class App(models.Model):
         self.name = self.name.lower()
         if not self.webhook_secret:
             self.webhook_secret = secrets.token_urlsafe(32)
-        creating = self._state.adding
-        super().save(*args, **kwargs)
-        if creating:
-            for env in EnvironmentName.values:
-                Environment.objects.get_or_create(app=self, name=env)
+        if not self._state.adding:
+            return super().save(*args, **kwargs)
+        # The app and its default environments at once: a host label that is taken (app
+        # shop-dev while app shop has env dev) leaves no app behind.
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            for env in DEFAULT_ENVIRONMENTS:
+                Environment.create_for(self, env)
 
     @property
     def network(self) -> str:
@@ -147,6 +165,9 @@ class App(models.Model):
     def environment(self, name: str) -> "Environment":
         return self.environments.get(name=name)
 
+    def environment_choices(self) -> list[tuple[str, str]]:
+        return [(env.name, env.name.capitalize()) for env in self.environments.all()]
+
     def new_deployment(self, environment: "Environment", **fields):
         """The only factory for deployments: numbers are per app, gap-free and unique.
 
@@ -159,6 +180,10 @@ class App(models.Model):
             locked = App.objects.select_for_update().get(pk=self.pk)
             if locked.cleanup_requested_at is not None:
                 raise AppCleanupRequested(f"app {self.name} is being deleted")
+            if Environment.objects.filter(
+                pk=environment.pk, cleanup_requested_at__isnull=False
+            ).exists():
+                raise EnvironmentCleanupRequested(f"{environment} is being deleted")
             locked.deployment_counter += 1
             App.objects.filter(pk=self.pk).update(deployment_counter=locked.deployment_counter)
             self.deployment_counter = locked.deployment_counter
@@ -196,9 +221,20 @@ class App(models.Model):
         self.save(update_fields=["cleanup_requested_at", "status", "updated_at"])
 
 
+class EnvironmentCleanupRequested(AppCleanupRequested):
+    """The environment is being deleted: nothing new may start in it."""
+
+
 class Environment(models.Model):
     app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="environments")
-    name = models.CharField(max_length=16, choices=EnvironmentName)
+    name = models.CharField(max_length=30, validators=[validate_environment_name])
+    # The first label of its platform host name (label_for), unique across every app: the
+    # database itself proves no environment answers on another's host.
+    host_label = models.CharField(max_length=100, unique=True, editable=False)
+    # Production first, then the others in the order they were made.
+    position = models.PositiveSmallIntegerField(default=0, editable=False)
+    cleanup_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
     live_deployment = models.ForeignKey(
         "deployments.Deployment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -220,17 +256,45 @@ class Environment(models.Model):
     )
 
     class Meta:
-        ordering = ["app__name", "-name"]
+        ordering = ["app__name", "position", "id"]
         constraints = [models.UniqueConstraint(fields=["app", "name"], name="environment_unique")]
 
     def __str__(self) -> str:
         return f"{self.app.name}/{self.name}"
 
+    @staticmethod
+    def label_for(app_name: str, name: str) -> str:
+        """production answers on <app>.<domain>, every other environment on <app>-<env>."""
+        return app_name if name == EnvironmentName.PRODUCTION else f"{app_name}-{name}"
+
+    @classmethod
+    def create_for(cls, app: App, name: str, **fields) -> "Environment":
+        """A new environment last in the app's order; HostTaken (and nothing made) when
+        its host label is another environment's."""
+        label = cls.label_for(app.name, name)
+        last = app.environments.aggregate(models.Max("position"))["position__max"]
+        position = 0 if name == EnvironmentName.PRODUCTION else (last or 0) + 1
+        try:
+            with transaction.atomic():
+                return cls.objects.create(
+                    app=app, name=name, host_label=label, position=position, **fields
+                )
+        except IntegrityError as error:
+            if cls.objects.filter(host_label=label).exists():
+                raise HostTaken(label) from error
+            raise
+
+    @property
+    def is_production(self) -> bool:
+        return self.name == EnvironmentName.PRODUCTION
+
+    @property
+    def cleanup_requested(self) -> bool:
+        return self.cleanup_requested_at is not None
+
     @property
     def hostname(self) -> str:
-        label = (
-            self.app.name if self.name == EnvironmentName.PRODUCTION else f"{self.app.name}-staging"
-        )
+        label = self.host_label or self.label_for(self.app.name, self.name)
         return f"{label}.{settings.PAAS_DOMAIN}"
 
     @property

@@ -9,19 +9,27 @@ environments, the history).
 from functools import wraps
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from apps.access import CHANGE, MANAGE, app_for, deployment_for, promotion_request_for
+from apps.access import (
+    CHANGE,
+    MANAGE,
+    app_for,
+    deployment_for,
+    environment_for,
+    promotion_request_for,
+)
 from apps.forms import DeleteAppForm, EnvironmentChoiceForm
 from apps.web.pages import login_required
 from apps.web.settings import settings_page
 from deployments import services
 from deployments.adapters.runtime import RuntimeBackendError
 from deployments.models import Deployment
-from deployments.services import ServiceError, promotion
+from deployments.services import ServiceError, environments, promotion
 from deployments.services.archives import deploy_archive as queue_archive
 
 NEW_DEPLOYMENT = ("new-deployment", "app-changed")
@@ -69,9 +77,7 @@ def app_action(to: str):
 def _environment(request) -> str:
     form = EnvironmentChoiceForm(request.POST)
     if not form.is_valid():
-        raise ServiceError(
-            "Choose the production or the staging environment.", "invalid_environment"
-        )
+        raise ServiceError("Choose one of the app's environments.", "invalid_environment")
     return form.cleaned_data["environment"]
 
 
@@ -132,6 +138,22 @@ def stop(request, app):
     environment = _environment(request)
     services.stop(app, environment)
     return f"Stopping {environment}; its address answers “stopped” until you start it.", CHANGED
+
+
+@app_action(to=CHANGE)
+def environment_create(request, app):
+    try:
+        env = environments.create_environment(app, request.POST.get("name", "").strip())
+    except ValidationError as exc:
+        raise ServiceError(" ".join(exc.messages), "invalid_name") from None
+    return f"Environment {env.name} is created: deploy it to serve {env.url}.", CHANGED
+
+
+@app_action(to=CHANGE)
+def environment_delete(request, app):
+    env = environment_for(app, _environment(request))
+    environments.delete_environment(env)
+    return f"Deleting {env.name}: its containers, add-ons and volumes go first.", CHANGED
 
 
 @app_action(to=MANAGE)

@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.access import OWN, addon_for, app_for
-from apps.models import App, EnvironmentName
+from apps.models import App
 from apps.models.addons import AddOn, AddOnKind, Backup
 from apps.web.pages import login_required
 from deployments.services import ServiceError
@@ -50,7 +50,7 @@ def addons(request, name):
         "app": app,
         "addons": found,
         "kinds": AddOnKind.choices,
-        "environments": EnvironmentName.choices,
+        "environments": app.environment_choices(),
     }
     return render(request, "addons/list.html", context)
 
@@ -59,7 +59,7 @@ def addons(request, name):
 @require_POST
 def attach(request, name):
     app = app_for(request.user, name, to=OWN)
-    environment = request.POST.get("environment", EnvironmentName.PRODUCTION)
+    environment = request.POST.get("environment", "production")
     try:
         addon = addons_service.attach(app, environment, request.POST.get("kind", ""))
     except ServiceError as exc:

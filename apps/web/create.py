@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 
 from apps.forms import AppCreateForm, EnvEditor, check_app_name
-from apps.models import App, BuildMethod, Environment, EnvironmentName
+from apps.models import DEFAULT_ENVIRONMENTS, App, BuildMethod, Environment, EnvironmentName
 from apps.web.pages import login_required
 from deployments import services
 from deployments.adapters import git_providers as providers
@@ -33,7 +33,7 @@ def _create_context(request, form, env_editor) -> dict:
                 "bulk": env_editor.bulk[env],
                 "errors": env_editor.errors.get(env, []),
             }
-            for env in EnvironmentName.values
+            for env in DEFAULT_ENVIRONMENTS
         ],
         "providers": providers.connected_providers(request.user),
         "build_methods": BuildMethod.choices,
@@ -55,7 +55,8 @@ def app_create(request):
                 request.user, form.cleaned_data, env_editor.cleaned_data, deploy=True
             )
         except ServiceError as exc:
-            form.add_error("name" if exc.code == "name_taken" else None, exc.message)
+            taken = exc.code in ("name_taken", "host_taken")
+            form.add_error("name" if taken else None, exc.message)
         else:
             messages.success(request, f"App {app.name} is created; its first deployment is queued.")
             return redirect("app-detail", app.name)
@@ -126,7 +127,7 @@ def pick_repository(request):
 @login_required
 def env_row(request):
     environment = request.GET.get("environment", "")
-    if environment not in EnvironmentName.values:
+    if environment not in DEFAULT_ENVIRONMENTS:
         environment = EnvironmentName.PRODUCTION
     return render(request, "apps/_env_row.html", {"env_name": environment, "key": "", "value": ""})
 

@@ -21,7 +21,7 @@ from django.utils.timesince import timesince
 from django_htmx.http import HttpResponseClientRedirect
 
 from apps.access import CHANGE, app_for, deployment_for, environment_for, may
-from apps.models import App, Environment, EnvironmentName
+from apps.models import App, Environment
 from deployments import services
 from deployments.models import WEB, Deployment, LogLine, Status
 from deployments.models.pipeline import planned_steps
@@ -167,7 +167,7 @@ def _environments(app: App) -> list[Environment]:
         kinds = sorted(k for k in formation.process_commands(env) if k != WEB)
         env.ui_processes = [(kind, env.process_count(kind)) for kind in kinds]
         env.ui_max_replicas = settings.PAAS_MAX_REPLICAS
-    return sorted(envs, key=lambda e: EnvironmentName.values.index(e.name))
+    return sorted(envs, key=lambda e: (e.position, e.pk))
 
 
 def _status_context(app: App) -> dict:

@@ -20,14 +20,20 @@ RETRY_AFTER_SECONDS = 30
 
 
 def environment_of_route(route_id: str) -> Environment:
-    """`<PAAS_INSTANCE>-<app>-<environment>` (Environment.route_id), or 404."""
+    """`<PAAS_INSTANCE>-<app>-<environment>` (Environment.route_id), or 404. Past the
+    instance it is `<app>-production`, or else exactly the environment's unique host label
+    (no other environment's name ends in -production)."""
     prefix = f"{settings.PAAS_INSTANCE}-"
-    app_name, _, env_name = route_id.removeprefix(prefix).rpartition("-")
-    if not route_id.startswith(prefix) or not app_name or env_name not in EnvironmentName.values:
+    rest = route_id.removeprefix(prefix)
+    if not route_id.startswith(prefix) or not rest:
         raise Http404("no such route")
-    env = (
-        Environment.objects.select_related("app").filter(app__name=app_name, name=env_name).first()
-    )
+    found = Environment.objects.select_related("app")
+    production = EnvironmentName.PRODUCTION
+    if rest.endswith(f"-{production}"):
+        found = found.filter(app__name=rest.removesuffix(f"-{production}"), name=production)
+    else:
+        found = found.filter(host_label=rest).exclude(name=production)
+    env = found.first()
     if env is None or not env.is_routed:
         raise Http404("no such route")  # an internal environment has no route
     return env

@@ -13,7 +13,6 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.access import CHANGE, app_for
-from apps.models import EnvironmentName
 from apps.web.pages import STOP_POLLING, login_required
 from deployments.models import RunLogLine
 from deployments.services import ServiceError
@@ -29,7 +28,7 @@ def _card_context(app, **extra) -> dict:
     lines = RunLogLine.page(latest, limit=LOG_PAGE * 4) if latest else []
     return {
         "app": app,
-        "environments": EnvironmentName.choices,
+        "environments": app.environment_choices(),
         "runs": history,
         "latest": latest,
         "lines": lines,
@@ -70,7 +69,7 @@ def runs_card(request, name):
 @require_POST
 def run_start(request, name):
     app = app_for(request.user, name, to=CHANGE)
-    environment = request.POST.get("environment", EnvironmentName.PRODUCTION)
+    environment = request.POST.get("environment", "production")
     try:
         run = service.start_run(
             app, environment, request.POST.get("command", ""), requested_by=request.user

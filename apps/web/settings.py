@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from apps.access import CHANGE, OWN, READ, app_for, environment_for
 from apps.forms import SETTINGS_FIELDS, ApiTokenForm, AppSettingsForm, DeleteAppForm, EnvVarForm
-from apps.models import ApiToken, App, EnvironmentName
+from apps.models import ApiToken, App
 from apps.web.domains import domains_context
 from apps.web.pages import login_required
 from deployments import services
@@ -35,7 +35,7 @@ def _env_context(app: App, env, user, form=None, saved: list[str] | None = None)
 
 
 def settings_page(request, app, form=None, delete_form=None, changed=None, status=200):
-    envs = sorted(app.environments.all(), key=lambda e: EnvironmentName.values.index(e.name))
+    envs = list(app.environments.all())
     context = {
         "app": app,
         "form": form or AppSettingsForm(initial=_current_settings(app)),

@@ -60,6 +60,8 @@ app_actions = [
     path(APP + "stop/", actions.stop, name="app-stop"),
     path(APP + "start/", actions.start, name="app-start"),
     path(APP + "delete/", actions.delete, name="app-delete"),
+    path(APP + "environments/new/", actions.environment_create, name="app-environment-create"),
+    path(APP + "environments/delete/", actions.environment_delete, name="app-environment-delete"),
 ]
 
 deployment_actions = [

@@ -8,7 +8,17 @@ from pathlib import Path
 
 from django.db import IntegrityError, transaction
 
-from apps.models import App, AppCleanupRequested, AppStatus, Environment, EnvironmentName, EnvVar
+from apps.models import (
+    App,
+    AppCleanupRequested,
+    AppStatus,
+    Environment,
+    EnvironmentCleanupRequested,
+    EnvironmentName,
+    EnvVar,
+    HostTaken,
+)
+from apps.validators import could_be_environment_name
 from deployments import jobs, wiring
 from deployments.models import ACTIVE_STATUSES, Deployment, InvalidTransition, Status, Trigger
 from deployments.services import log_store, quotas
@@ -38,15 +48,13 @@ def _deployment_target(deployment, *args, **kwargs) -> str:
     return f"#{deployment.number} {deployment.environment.name}"
 
 
-def check_environment_name(name: str) -> str:
-    """Every way in names an environment the same way; an unknown one changes nothing."""
-    if name not in EnvironmentName.values:
-        raise ServiceError(f"Unknown environment “{name}”.", "invalid_environment")
-    return name
-
-
 def environment_named(app: App, name: str) -> Environment:
-    return app.environment(check_environment_name(name))
+    """Every way in names an environment the same way; an unknown one changes nothing."""
+    known = could_be_environment_name(name)
+    environment = app.environments.filter(name=name).first() if known else None
+    if environment is None:
+        raise ServiceError(f"Unknown environment “{name}”.", "invalid_environment")
+    return environment
 
 
 # --- apps ---------------------------------------------------------------------------------
@@ -60,14 +68,24 @@ def create_app(owner, data: dict, env: dict | None = None, deploy: bool = False)
             quotas.check_quota(owner, "apps")
             app = App.objects.create(owner=owner, **data)
             for env_name, values in (env or {}).items():
-                set_env_vars(app.environment(env_name), values)
+                set_env_vars(environment_named(app, env_name), values)
             if deploy:
                 queue_deployment(app, EnvironmentName.PRODUCTION, requested_by=owner)
             jobs.register_webhook(app.pk)
+    except HostTaken as taken:
+        raise host_taken(str(taken)) from None
     except IntegrityError:
         # Two creations raced past the form's check; the unique index decided.
         raise Conflict(f"An app called “{data['name']}” already exists.", "name_taken") from None
     return app
+
+
+def host_taken(label: str) -> Conflict:
+    # App shop-dev would answer on app shop's environment dev's host (or the other way).
+    return Conflict(
+        f"{label} is already the host name of another app's environment; choose another name.",
+        "host_taken",
+    )
 
 
 @audited("app.update", details=lambda changed, *a, **k: {"changed": changed})
@@ -139,6 +157,10 @@ def queue_deployment(
             _supersede_older_pending(deployment)
             App.objects.filter(pk=app.pk).update(status=AppStatus.DEPLOYING)
             jobs.run_deployment(deployment.pk)
+    except EnvironmentCleanupRequested:
+        raise Conflict(
+            f"The {environment.name} environment is being deleted.", "environment_deleting"
+        ) from None
     except AppCleanupRequested:
         raise Conflict(f"App {app.name} is being deleted.", "app_deleting") from None
     return deployment
@@ -217,7 +239,14 @@ def _run_image_again(source: Deployment, environment_name: str, trigger: str, re
 
 def promote(app: App, requested_by=None) -> Deployment:
     """Staging's live image goes to production with production's env vars; no rebuild."""
-    source = _reusable_image(app.environment(EnvironmentName.STAGING).live_deployment, "promote")
+    staging = app.environments.filter(name=EnvironmentName.STAGING).first()
+    if staging is None:
+        raise Conflict(
+            f"{app.name} has no staging environment to promote from: create one, deploy it, "
+            "then promote.",
+            "no_staging",
+        )
+    source = _reusable_image(staging.live_deployment, "promote")
     return _run_image_again(source, EnvironmentName.PRODUCTION, Trigger.PROMOTE, requested_by)
 
 
@@ -229,14 +258,15 @@ def rollback(deployment: Deployment, requested_by=None) -> Deployment:
 
 def restart(app: App, environment_name: str, requested_by=None) -> Deployment:
     """A fresh container from the live image: started, health-checked, switched, old retired."""
-    source = _reusable_image(app.environment(environment_name).live_deployment, "restart")
+    environment = environment_named(app, environment_name)
+    source = _reusable_image(environment.live_deployment, "restart")
     return _run_image_again(source, environment_name, Trigger.RESTART, requested_by)
 
 
 @audited("environment.stop", target=lambda _, app, environment_name: environment_name)
 def stop(app: App, environment_name: str) -> None:
     """Stop the live container; the route answers with a 'stopped' page until started."""
-    environment = app.environment(environment_name)
+    environment = environment_named(app, environment_name)
     if environment.live_deployment_id is None:
         raise Conflict("Nothing is running in this environment.", "not_running")
     Environment.objects.filter(pk=environment.pk).update(stopped=True)
@@ -245,7 +275,7 @@ def stop(app: App, environment_name: str) -> None:
 
 @audited("environment.start", target=lambda _, app, environment_name: environment_name)
 def start(app: App, environment_name: str) -> None:
-    environment = app.environment(environment_name)
+    environment = environment_named(app, environment_name)
     if environment.live_deployment_id is None:
         raise Conflict("Nothing has been deployed to this environment yet.", "not_deployed")
     Environment.objects.filter(pk=environment.pk).update(stopped=False)

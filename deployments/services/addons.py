@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from apps.models import App, EnvVar
 from apps.models.addons import AddOn, AddOnKind, AddOnStatus, InvalidAddOnTransition
 from deployments import jobs
-from deployments.services import Conflict, ServiceError, check_environment_name
+from deployments.services import Conflict, ServiceError, environment_named
 from deployments.services.quotas import check_quota
 
 logger = logging.getLogger(__name__)
@@ -23,14 +23,13 @@ logger = logging.getLogger(__name__)
 def attach(app: App, environment_name: str, kind: str) -> AddOn:
     """Create the add-on (or bring a detached one back with its data) and point the app's
     env var at it. The app sees it from its next deployment or restart."""
-    check_environment_name(environment_name)
+    environment = environment_named(app, environment_name)
     if kind not in AddOnKind.values:
         raise ServiceError(
             f"Unknown add-on “{kind}”: use {', '.join(AddOnKind.values)}.", "invalid_kind"
         )
     if app.cleanup_requested:
         raise Conflict(f"App {app.name} is being deleted.", "app_deleting")
-    environment = app.environment(environment_name)
     try:
         with transaction.atomic():
             check_quota(app.owner, "addons")

@@ -26,7 +26,7 @@ def archive_dir() -> Path:
 
 def deploy_archive(app: App, environment_name: str, uploaded_file, user) -> Deployment:
     """Save and check the upload, then queue a deployment that builds from it."""
-    services.check_environment_name(environment_name)
+    services.environment_named(app, environment_name)
     max_bytes, max_entries = archive_limits()
     path = save_upload(app, uploaded_file, max_bytes)
     try:

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from apps.models import App, Environment, EnvironmentName
 from deployments.models import ContainerMetric, EnvironmentMetric
-from deployments.services import ServiceError
+from deployments.services import ServiceError, environment_named
 
 DEFAULT_SPAN = timedelta(hours=1)
 MAX_POINTS = 2000  # a chart shows no more; a finer step over a longer span is refused
@@ -41,9 +41,10 @@ def series(
 
 
 def _environment(app: App, name: str) -> Environment:
-    if name not in EnvironmentName.values:
-        raise ServiceError(f"Unknown environment {name!r}: production or staging.")
-    return app.environment(name)
+    try:
+        return environment_named(app, name)
+    except ServiceError:
+        raise ServiceError(f"Unknown environment {name!r}.") from None
 
 
 def _since(since: datetime | None, now: datetime) -> datetime:

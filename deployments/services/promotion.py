@@ -165,7 +165,8 @@ def _expire(request: PromotionRequest) -> None:
 
 
 def _staging_live(app: App) -> Deployment | None:
-    return app.environment(EnvironmentName.STAGING).live_deployment
+    staging = app.environments.filter(name=EnvironmentName.STAGING).first()
+    return staging.live_deployment if staging else None  # staging may have been deleted
 
 
 # --- the HTTP check gate ----------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from concurrent.futures import ThreadPoolExecutor
 
-from apps.models import App, EnvironmentName
+from apps.models import App
 from deployments import wiring
 
 # Each sample blocks about a second in the engine; one thread each, up to a bound.
@@ -17,7 +17,7 @@ def resource_usage(app: App) -> list[dict]:
     request path of a panel that polls)."""
     runtime = wiring.runtime()
     envs = app.environments.filter(live_deployment__isnull=False).select_related("live_deployment")
-    ordered = sorted(envs, key=lambda e: EnvironmentName.values.index(e.name))
+    ordered = sorted(envs, key=lambda e: (e.position, e.pk))
     running = {env.pk: _running(env, runtime) for env in ordered}
     samples = _sample_all([c for ids in running.values() for c in ids], runtime)
     return [_usage(env, [samples[c] for c in running[env.pk]]) for env in ordered]

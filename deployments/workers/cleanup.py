@@ -7,10 +7,10 @@ from pathlib import Path
 
 from django.conf import settings
 
-from apps.models import App
+from apps.models import App, Environment
 from deployments.adapters.router import Router
 from deployments.adapters.runtime import RuntimeBackend
-from deployments.workers.backups import delete_app_backups
+from deployments.workers.backups import delete_app_backups, delete_backup_files
 from deployments.workers.webhook_registration import unregister
 
 logger = logging.getLogger(__name__)
@@ -48,6 +48,32 @@ def cleanup_app(app_id: int, runtime: RuntimeBackend, router: Router) -> bool:
     delete_app_backups(app.name)
     app.delete()
     logger.info("app %s deleted", app.name)
+    return True
+
+
+def cleanup_environment(environment_id: int, runtime: RuntimeBackend, router: Router) -> bool:
+    """What app deletion does, for one environment's share: its route (and its domains'
+    check routes), its containers and add-ons (labelled with it), their volumes and its own
+    volumes, its add-ons' backups, then the row and everything it holds. Images stay: a
+    promotion runs staging's image in production."""
+    env = Environment.objects.select_related("app").filter(pk=environment_id).first()
+    if env is None:
+        return False  # already gone: a duplicate delivery
+    if not env.cleanup_requested:
+        raise RuntimeError(f"environment {env} was not marked for cleanup")
+    router.remove(env.route_id)
+    for domain in env.domains.all():
+        router.remove(domain.check_route_id)
+    labels = {**env.app.resource_labels, "slipway.environment": env.name}
+    runtime.remove_by_labels(labels)
+    runtime.remove_volumes_with_labels(labels)
+    for volume in env.volumes.all():
+        if not runtime.remove_volume(volume.docker_name):
+            raise RuntimeError(f"volume {volume.docker_name} is still in use")
+    for addon in env.addons.all():
+        delete_backup_files(addon)
+    env.delete()
+    logger.info("environment %s deleted", env)
     return True
 
 

@@ -48,7 +48,9 @@ def domain_check_routes() -> list[Route]:
     that path, only that host) with its token, from the dashboard's router pages; the rest
     of the host is not routed, and no certificate is requested for it."""
     pending = Domain.objects.filter(
-        verified_at__isnull=True, environment__app__cleanup_requested_at__isnull=True
+        verified_at__isnull=True,
+        environment__app__cleanup_requested_at__isnull=True,
+        environment__cleanup_requested_at__isnull=True,
     )
     return [
         Route(

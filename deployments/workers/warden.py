@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.models import App, AppStatus, Environment
@@ -59,7 +60,9 @@ def revive_addons(runtime) -> int:
 
     revived = 0
     running = AddOn.objects.filter(
-        status=AddOnStatus.RUNNING, environment__app__cleanup_requested_at=None
+        status=AddOnStatus.RUNNING,
+        environment__app__cleanup_requested_at=None,
+        environment__cleanup_requested_at=None,
     )
     for addon in running.select_related("environment__app"):
         if addon.container_id and runtime.is_running(addon.container_id):
@@ -132,7 +135,9 @@ def desired_routes(runtime: RuntimeBackend, router: Router) -> list[Route]:
     switching = set(
         Deployment.objects.filter(status=Status.STARTING).values_list("environment_id", flat=True)
     )
-    for env in envs.exclude(app__cleanup_requested_at__isnull=False):
+    # An app or environment being deleted has its route removed by its cleanup.
+    gone = Q(app__cleanup_requested_at__isnull=False) | Q(cleanup_requested_at__isnull=False)
+    for env in envs.exclude(gone):
         if env.pk in switching and (current := router.get(env.route_id)) is not None:
             # A deployment may be switching this route right now; the database still names
             # the old replicas, so leave the router's current file alone this round.
@@ -174,7 +179,10 @@ def crash_candidates():
     busy = Deployment.objects.active().values("environment_id")
     return (
         Environment.objects.filter(
-            live_deployment__isnull=False, stopped=False, app__cleanup_requested_at__isnull=True
+            live_deployment__isnull=False,
+            stopped=False,
+            app__cleanup_requested_at__isnull=True,
+            cleanup_requested_at__isnull=True,
         )
         .exclude(pk__in=busy)
         .select_related("app", "live_deployment")

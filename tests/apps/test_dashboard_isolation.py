@@ -55,6 +55,8 @@ APP_ACTIONS = [
     ("app-stop", APP, "post"),
     ("app-start", APP, "post"),
     ("app-delete", APP, "post"),
+    ("app-environment-create", APP, "post"),
+    ("app-environment-delete", APP, "post"),
 ]
 PROMOTING = [
     ("app-promote", APP, "post"),

@@ -67,6 +67,8 @@ ROUTES = [
     ("app-stop", APP, "post", MANAGE),
     ("app-start", APP, "post", MANAGE),
     ("app-delete", APP, "post", MANAGE),
+    ("app-environment-create", APP, "post", CHANGE),
+    ("app-environment-delete", APP, "post", CHANGE),
     ("app-promote", APP, "post", CHANGE),
     ("app-promotions", APP, "get", READ),
     ("promotion-approve", {"name": "secret", "request_id": 1}, "post", CHANGE),
