@@ -63,7 +63,7 @@ def set_formation(
     if environment.live_deployment_id is not None:
         source = _reusable_image(environment.live_deployment, "scale")
     with transaction.atomic():
-        locked = Environment.objects.select_for_update().get(pk=environment.pk)
+        locked = Environment.objects.select_for_update(no_key=True).get(pk=environment.pk)
         others = {**locked.formation, **{k: n for k, n in changed.items() if k != WEB}}
         replicas = changed.get(WEB, locked.replicas)
         Environment.objects.filter(pk=locked.pk).update(replicas=replicas, formation=others)

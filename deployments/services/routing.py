@@ -72,7 +72,7 @@ def update_routing(environment: Environment, data: dict) -> list[str]:
     """Apply any of ROUTING_FIELDS; returns those that changed. basic_auth_password in the
     answer means the stored password was set or removed. A refusal changes nothing."""
     with transaction.atomic():
-        current = Environment.objects.select_for_update().get(pk=environment.pk)
+        current = Environment.objects.select_for_update(no_key=True).get(pk=environment.pk)
         values, changed = _routing_changes(current, data)
         if changed:
             for field, value in values.items():

@@ -10,9 +10,21 @@ from django.db import connection, connections
 from django.test import Client
 
 from deployments.models import Deployment
+from paas.celery import app as celery_app
 from tests.deployments.test_webhooks import push_payload, signed_headers
 
 PUSHES = 8
+
+
+@pytest.fixture
+def no_worker_consuming():
+    """The session's Celery worker, if an earlier test started it, stops taking tasks for
+    the test: it would run (and fail) the pending deployment this test expects to find
+    still pending. What this test queued is dropped before it takes tasks again."""
+    celery_app.control.cancel_consumer("celery", reply=True, timeout=2)
+    yield
+    celery_app.control.purge()
+    celery_app.control.add_consumer("celery", reply=True, timeout=2)
 
 
 def _push_concurrently(app, count: int) -> tuple[list[int], list[BaseException]]:
@@ -47,7 +59,9 @@ def _push_concurrently(app, count: int) -> tuple[list[int], list[BaseException]]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_parallel_pushes_get_gap_free_numbers_and_only_the_newest_stays_pending(make_app):
+def test_parallel_pushes_get_gap_free_numbers_and_only_the_newest_stays_pending(
+    make_app, no_worker_consuming
+):
     assert connection.vendor == "postgresql"
     app = make_app("busy")
     statuses, errors = _push_concurrently(app, PUSHES)
@@ -63,3 +77,15 @@ def test_parallel_pushes_get_gap_free_numbers_and_only_the_newest_stays_pending(
     # Every push is there, each once: the numbers were handed out in arrival order.
     shas = set(Deployment.objects.filter(app=app).values_list("commit_sha", flat=True))
     assert shas == {f"{i:040x}" for i in range(1, PUSHES + 1)}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pushes_racing_a_worker_that_claims_them_all_succeed(worker, make_app):
+    """The real worker claims deployments while the pushes supersede them: no push fails
+    (a claim that locked the environment row used to deadlock a push's insert)."""
+    app = make_app("racing")
+    for _ in range(3):
+        statuses, errors = _push_concurrently(app, PUSHES)
+        assert errors == [] and statuses == [202] * PUSHES
+    numbers = list(Deployment.objects.filter(app=app).values_list("number", flat=True))
+    assert sorted(numbers) == list(range(1, 3 * PUSHES + 1))

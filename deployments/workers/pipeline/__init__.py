@@ -51,7 +51,10 @@ def claim(deployment_id: int) -> str:
         deployment = Deployment.objects.filter(pk=deployment_id).first()
         if deployment is None or deployment.status != Status.PENDING:
             return GONE
-        Environment.objects.select_for_update().get(pk=deployment.environment_id)
+        # NO KEY UPDATE: claims queue on each other, but a push inserting a deployment
+        # (whose foreign key takes KEY SHARE on this row) is not blocked, so a claim and
+        # a push superseding the claimed row cannot deadlock (seen with 8 pushes at once).
+        Environment.objects.select_for_update(no_key=True).get(pk=deployment.environment_id)
         busy = (
             Deployment.objects.filter(
                 environment_id=deployment.environment_id,

@@ -25,7 +25,7 @@ def go_live(ctx) -> None:
     sees the final status also sees the rest."""
     d = ctx.deployment
     with transaction.atomic():
-        env = Environment.objects.select_for_update().get(pk=d.environment_id)
+        env = Environment.objects.select_for_update(no_key=True).get(pk=d.environment_id)
         previous_id = env.live_deployment_id
         d.mark_succeeded()
         env.live_deployment, env.stopped = d, False
