@@ -7,7 +7,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from deployments.models import ContainerMetric, EnvironmentMetric
-from tests.browser.test_flows import sign_in
+from tests.browser.test_flows import SHOTS, sign_in
 
 MiB = 1024 * 1024
 
@@ -45,5 +45,5 @@ def test_the_card_draws_the_four_charts(page, owner, make_app):
     expect(card.locator("[data-metrics-status]")).to_have_text("")
     expect(card.locator('[data-chart="memory"]')).to_contain_text("web.1")  # its legend
     card.scroll_into_view_if_needed()
-    page.screenshot(path="/tmp/metrics-card.png", full_page=False)
+    page.screenshot(path=str(SHOTS / "app-metrics.png"), full_page=False)  # for the README
     assert page.js_errors == []
