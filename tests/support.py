@@ -150,11 +150,9 @@ class Worker:
         self.log_file.close()
 
 
-class Collector:
-    """The log collector (`manage.py paas_collect_logs`) on the test database."""
-
-    def __init__(self, log_path: Path):
-        self.log_path, self.process = log_path, None
+class Collector(Worker):
+    """The log collector (`manage.py paas_collect_logs`) on the test database; it stops
+    and is killed as the worker is."""
 
     def start(self) -> "Collector":
         env = {**os.environ, "DATABASE_URL": worker_database_url()}
@@ -176,21 +174,6 @@ class Collector:
         if self.process.poll() is not None:
             raise RuntimeError(f"the collector exited: {self.log_path.read_text()[-3000:]}")
         return b"log collector running" in self.log_path.read_bytes()[log_start:]
-
-    def kill(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-        self.log_file.close()
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-                return
-        self.log_file.close()
 
 
 class Dashboard:

@@ -9,9 +9,10 @@ import pytest
 from django.db import connection, connections
 from django.test import Client
 
-from deployments.models import Deployment
+from deployments.models import ACTIVE_STATUSES, Deployment
 from paas.celery import app as celery_app
 from tests.deployments.test_webhooks import push_payload, signed_headers
+from tests.support import wait_for
 
 PUSHES = 8
 
@@ -89,3 +90,7 @@ def test_pushes_racing_a_worker_that_claims_them_all_succeed(worker, make_app):
         assert errors == [] and statuses == [202] * PUSHES
     numbers = list(Deployment.objects.filter(app=app).values_list("number", flat=True))
     assert sorted(numbers) == list(range(1, 3 * PUSHES + 1))
+    # The worker fails the ones it took (the repository is not reachable); until it has,
+    # its transactions would stop the database being emptied for the next test.
+    active = Deployment.objects.filter(app=app, status__in=ACTIVE_STATUSES)
+    wait_for(lambda: not active.exists(), timeout=120, message="the worker to settle them")
