@@ -11,7 +11,6 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.models import Environment
 from apps.models.notifications import NotificationDelivery
 from deployments.models import Deployment, PromotionPolicy, PromotionRequest
 from deployments.services import Conflict
@@ -19,6 +18,7 @@ from deployments.services.promotion import approve, request_promotion
 from deployments.workers import deliveries
 from deployments.workers.pipeline import lifecycle
 from tests.deployments.test_notifications import Receiver, loopback_target
+from tests.support import make_live_deployment
 
 pytestmark = pytest.mark.django_db
 
@@ -36,25 +36,11 @@ def repo_on(forge, connect, make_app, local_image_id):
         fake.add_repo("acme/shop", timezone.now(), private=True)
         connect(fake)
         app = make_app("shop", repository=f"{fake.url}/acme/shop.git")
-        live(app, "staging", local_image_id, SHA)
+        make_live_deployment(app, local_image_id, "staging", commit_sha=SHA)
         PromotionPolicy.objects.create(app=app, require_ci_success=True, **policy)
         return fake, app
 
     return make
-
-
-def live(app, environment_name, image_id, sha):
-    environment = app.environment(environment_name)
-    deployment = app.new_deployment(
-        environment,
-        status="succeeded",
-        image_id=image_id,
-        commit_sha=sha,
-        started_at=timezone.now(),
-        finished_at=timezone.now(),
-    )
-    Environment.objects.filter(pk=environment.pk).update(live_deployment=deployment)
-    return deployment
 
 
 def promote(api):
@@ -249,7 +235,7 @@ def test_an_unknown_commit_is_unknown(repo_on, api):
 
 def test_an_archive_deployment_has_no_commit_to_check(repo_on, api, local_image_id):
     _, app = repo_on("github")
-    live(app, "staging", local_image_id, "")
+    make_live_deployment(app, local_image_id, "staging", commit_sha="")
 
     status, code, message = refusal(promote(api))
 
@@ -259,7 +245,7 @@ def test_an_archive_deployment_has_no_commit_to_check(repo_on, api, local_image_
 
 def test_a_repository_on_no_connected_provider_is_unknown(make_app, api, local_image_id):
     app = make_app("shop", repository="https://git.example.org/acme/shop.git")
-    live(app, "staging", local_image_id, SHA)
+    make_live_deployment(app, local_image_id, "staging", commit_sha=SHA)
     PromotionPolicy.objects.create(app=app, require_ci_success=True)
     status, code, message = refusal(promote(api))
     assert (status, code) == (REFUSED, "ci_unknown") and "connected Git providers" in message
