@@ -86,3 +86,18 @@ def deliver_notification(delivery_id: int, attempt: int, countdown: float = 0) -
 
 def email_notification(app_id: int, body: str) -> None:
     _send("email_notification", app_id, body)
+
+
+def prepare_preview(preview_id: int) -> None:
+    """Start (and seed) a new preview's database, then queue its first deployment."""
+    _send("prepare_preview", preview_id)
+
+
+def post_deployment_status(deployment_id: int, state: str) -> None:
+    _send("post_deployment_status", deployment_id, state)
+
+
+def post_commit_status(
+    app_id: int, provider: str, repository: str, sha: str, state: str, description: str
+) -> None:
+    _send("post_commit_status", app_id, provider, repository, sha, state, description)

@@ -15,7 +15,16 @@ from apps.models import App
 from deployments import wiring
 from deployments.services import addon_backups as backup_requests
 from deployments.services import runs as run_requests
-from deployments.workers import addons, alerts, backups, cleanup, deliveries, retention, warden
+from deployments.workers import (
+    addons,
+    alerts,
+    backups,
+    cleanup,
+    deliveries,
+    previews,
+    retention,
+    warden,
+)
 from deployments.workers import log_drains as drains
 from deployments.workers import metrics as metric_samples
 from deployments.workers import runs as one_off_runs
@@ -187,6 +196,27 @@ def run_backup(backup_id: int) -> str:
 @shared_task(acks_late=True)
 def run_restore(backup_id: int) -> str:
     return backups.run_restore(backup_id, wiring.runtime())
+
+
+# --- preview environments ---------------------------------------------------------------------
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def prepare_preview(preview_id: int) -> str:
+    return previews.prepare(preview_id, wiring.runtime())
+
+
+# A status is a courtesy to the pull request: one attempt, never held up by a slow forge.
+@shared_task(acks_late=False, soft_time_limit=DELIVERY_SOFT_LIMIT)
+def post_deployment_status(deployment_id: int, state: str) -> str:
+    return previews.post_deployment_status(deployment_id, state)
+
+
+@shared_task(acks_late=False, soft_time_limit=DELIVERY_SOFT_LIMIT)
+def post_commit_status(
+    app_id: int, provider: str, repository: str, sha: str, state: str, description: str
+) -> str:
+    return previews.post_status(app_id, provider, repository, sha, state, description)
 
 
 @shared_task(acks_late=False, expires=3600)

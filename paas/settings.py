@@ -583,3 +583,7 @@ CELERY_BEAT_SCHEDULE["sample-metrics"] = {
 
 # How many environments one app may have (production included).
 PAAS_MAX_ENVIRONMENTS_PER_APP = env_int("PAAS_MAX_ENVIRONMENTS_PER_APP", 10)
+
+# Preview environments per pull request: how many one app may have open at once (a pull
+# request over it is refused, and told so by a failed commit status).
+PAAS_MAX_PREVIEWS_PER_APP = env_int("PAAS_MAX_PREVIEWS_PER_APP", 5)

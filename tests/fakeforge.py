@@ -25,6 +25,7 @@ class FakeForge:
         self.repos: dict[str, dict] = {}
         self.hooks: dict[str, dict] = {}
         self.commits: dict[str, dict] = {}  # sha -> its CI, see add_commit
+        self.posted_statuses: list[dict] = []  # {"repo", "sha", **body}, as POSTed
         self.requests: list[dict] = []
         self.refresh_grants: dict[str, tuple[str, str]] = {}  # refresh token -> new pair
         self.user = {"id": 42, "login": "alice-forge", "username": "alice-forge"}
@@ -171,6 +172,8 @@ class FakeForge:
             return self._branch(repo, unquote(rest[len("repository/branches/") :]))
         if rest.startswith("repository/commits/"):
             return self._gitlab_commit(rest[len("repository/commits/") :])
+        if method == "POST" and rest.startswith("statuses/"):
+            return self._post_status(repo, rest[len("statuses/") :], body)
         return self._hooks(method, repo, rest, body)
 
     def _gitlab_repo(self, repo):
@@ -264,6 +267,8 @@ class FakeForge:
             return self._branch(repo, unquote(rest[len("branches/") :]))
         if rest.startswith("commits/"):
             return self._commit_ci(*rest[len("commits/") :].split("/", 1))
+        if method == "POST" and rest.startswith("statuses/"):
+            return self._post_status(repo, rest[len("statuses/") :], body)
         return self._hooks(method, repo, rest, body)
 
     def _commit_ci(self, sha, what):
@@ -288,6 +293,14 @@ class FakeForge:
         ]
         combined = {"state": "pending", "sha": sha, "total_count": len(statuses)}
         return 200, {}, json.dumps({**combined, "statuses": statuses}).encode()
+
+    def _post_status(self, repo, sha, body):
+        """POST /repos/{o}/{r}/statuses/{sha} (GitHub, Gitea), /projects/:id/statuses/:sha
+        (GitLab): recorded in posted_statuses, answered as the provider does (201)."""
+        fields = json.loads(body)
+        self.posted_statuses.append({"repo": repo["full_name"], "sha": sha, **fields})
+        answer = {"id": len(self.posted_statuses), "sha": sha, **fields}
+        return 201, {}, json.dumps(answer).encode()
 
     def _branch(self, repo, name):
         if name not in repo["branches"]:

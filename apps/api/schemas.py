@@ -10,6 +10,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Literal
 
+from django.conf import settings as django_settings
 from django.http import Http404
 from ninja import Field, Schema
 from pydantic import (
@@ -890,3 +891,74 @@ class MetricsOut(Schema):
     error_rate: list[float | None] = Field(description="5xx over requests.")
     latency_ms: list[float | None] = Field(description="Mean, weighted by requests.")
     containers: list[ContainerSeriesOut]
+
+
+# --- preview environments --------------------------------------------------------------------
+
+
+class PreviewSettingsIn(Schema):
+    """Any of the preview settings; the ones not given stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool | None = Field(None, description="Deploy every pull request to pr-<number>.")
+    template: str | None = Field(
+        None, description="The environment a preview copies its env vars and database from."
+    )
+    database: Literal["seed", "empty", "none"] | None = Field(
+        None,
+        description="seed: its own database restored from the template's latest backup; "
+        "empty: its own empty one; none: no database of its own.",
+    )
+    allow_forks: bool | None = Field(
+        None, description="Deploy pull requests from forks too (they run with the env vars)."
+    )
+    not_for_previews: list[str] | None = Field(
+        None, description="The template's env vars left out of previews (exactly these)."
+    )
+
+
+class PreviewSettingsOut(Schema):
+    enabled: bool = Field(alias="previews_enabled")
+    template: str = Field(alias="preview_template")
+    database: str = Field(alias="preview_database")
+    allow_forks: bool = Field(alias="previews_allow_forks")
+    limit: int = Field(description="PAAS_MAX_PREVIEWS_PER_APP: open previews at most.")
+    not_for_previews: list[str]
+
+    @staticmethod
+    def resolve_limit(app) -> int:
+        return django_settings.PAAS_MAX_PREVIEWS_PER_APP
+
+    @staticmethod
+    def resolve_not_for_previews(app) -> list[str]:
+        template = app.environments.filter(name=app.preview_template).first()
+        marked = template.env_vars.filter(not_for_previews=True) if template else []
+        return [var.key for var in marked]
+
+
+class PreviewOut(Schema):
+    number: int
+    title: str
+    link: str = Field(description="The pull request's page on the provider.")
+    environment: str
+    url: str
+    head_sha: str
+    head_branch: str
+    from_fork: bool
+    status: str = Field(description="preparing, failed, or its latest deployment's status.")
+    error_message: str
+    created_at: Timestamp
+
+    @staticmethod
+    def resolve_environment(preview) -> str:
+        return preview.environment_name
+
+    @staticmethod
+    def resolve_url(preview) -> str:
+        return preview.environment.url
+
+
+class PreviewListOut(Schema):
+    settings: PreviewSettingsOut
+    previews: list[PreviewOut]

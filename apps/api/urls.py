@@ -16,6 +16,7 @@ from apps.api import (
     log_drains,
     metrics,
     notifications,
+    previews,
     promotions,
     resources,
     runs,
@@ -36,6 +37,7 @@ ROUTERS = (
     notifications,
     log_drains,
     promotions,
+    previews,
     runs,
     jobs,
 )

@@ -35,6 +35,8 @@ def receive(request, provider, name):
         return JsonResponse({"pong": True})
     if received.ignored:
         return JsonResponse({"ignored": received.ignored})
+    if received.deployment is None and received.preview is not None:
+        return JsonResponse(_preview_answer(received.preview), status=202)
     d = received.deployment
     return JsonResponse(
         {
@@ -45,3 +47,12 @@ def receive(request, provider, name):
         },
         status=202,
     )
+
+
+def _preview_answer(preview) -> dict:
+    deleting = preview.environment.cleanup_requested
+    return {
+        "preview": preview.environment_name,
+        "status": "deleting" if deleting else preview.status,
+        "commit": preview.head_sha,
+    }

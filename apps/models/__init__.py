@@ -29,6 +29,7 @@ from apps.models.app import (  # noqa: F401
     EnvironmentName,
     EnvVar,
     HostTaken,
+    PreviewDatabase,
     Visibility,
     Volume,
 )
@@ -39,6 +40,7 @@ from apps.models.notifications import (  # noqa: F401
     NotificationEvent,
     NotificationTarget,
 )
+from apps.models.previews import Preview  # noqa: F401
 from apps.models.providers import (  # noqa: F401
     EXPIRY_MARGIN,
     ProviderCredential,

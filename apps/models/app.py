@@ -56,6 +56,12 @@ class EnvironmentName:
     STAGING = "staging"
 
 
+class PreviewDatabase(models.TextChoices):
+    SEED = "seed", "Its own database, seeded from the template's latest backup"
+    EMPTY = "empty", "Its own empty database"
+    NONE = "none", "No database of its own"
+
+
 class HostTaken(Exception):
     """An environment's host label (see Environment.label_for) is another environment's."""
 
@@ -100,6 +106,27 @@ class App(models.Model):
         default=True,
         help_text="Roll back by itself when a deployment crash-loops or fails requests "
         "soon after going live (PAAS_AUTO_ROLLBACK_WINDOW_SECONDS).",
+    )
+    # Preview environments per pull request (deployments/services/previews.py).
+    previews_enabled = models.BooleanField(
+        default=False, help_text="Deploy every pull request to its own pr-<number> environment."
+    )
+    preview_template = models.CharField(
+        max_length=30,
+        default=EnvironmentName.PRODUCTION,
+        help_text="The environment whose env vars (and database kind) a preview starts from.",
+    )
+    preview_database = models.CharField(
+        max_length=8,
+        choices=PreviewDatabase,
+        default=PreviewDatabase.SEED,
+        help_text="seed: its own database restored from the template's latest backup; "
+        "empty: its own empty one; none: no database of its own.",
+    )
+    previews_allow_forks = models.BooleanField(
+        default=False,
+        help_text="Also deploy pull requests from forks (their code runs with the template's "
+        "env vars).",
     )
     status = models.CharField(max_length=16, choices=AppStatus, default=AppStatus.CREATED)
     webhook_secret = EncryptedTextField(blank=True, default="")
@@ -161,6 +188,13 @@ class App(models.Model):
     @property
     def cleanup_requested(self) -> bool:
         return self.cleanup_requested_at is not None
+
+    @property
+    def open_previews(self):
+        """Its preview environments not being deleted, by pull request number."""
+        return self.previews.select_related("environment__app").filter(
+            environment__cleanup_requested_at__isnull=True
+        )
 
     def environment(self, name: str) -> "Environment":
         return self.environments.get(name=name)
@@ -428,6 +462,8 @@ class EnvVar(models.Model):
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="env_vars")
     key = models.CharField(max_length=255, validators=[validate_env_key])
     value = EncryptedTextField(validators=[validate_env_value], blank=True)
+    # Left out of the copy a preview environment starts from (a secret forks must not see).
+    not_for_previews = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

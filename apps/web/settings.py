@@ -15,6 +15,7 @@ from apps.forms import SETTINGS_FIELDS, ApiTokenForm, AppSettingsForm, DeleteApp
 from apps.models import ApiToken, App
 from apps.web.domains import domains_context
 from apps.web.pages import login_required
+from apps.web.previews import preview_settings_context
 from deployments import services
 from deployments.services.webhooks import webhook_url
 
@@ -45,6 +46,7 @@ def settings_page(request, app, form=None, delete_form=None, changed=None, statu
         "is_owner": app.owner_id == request.user.pk,
         "webhook_urls": _webhook_urls(app),
         **domains_context(app),
+        **preview_settings_context(app),
     }
     return render(request, "apps/settings.html", context, status=status)
 

@@ -9,6 +9,7 @@ from apps.web import (
     create,
     domains,
     pages,
+    previews,
     promotions,
     router_pages,
     routing,
@@ -82,6 +83,7 @@ app_settings = [
     path(APP + "env/<str:environment>/", settings.env_set, name="app-env-set"),
     path(ENV_VAR + "reveal/", settings.env_reveal, name="app-env-reveal"),
     path(ENV_VAR + "delete/", settings.env_delete, name="app-env-delete"),
+    path(APP + "previews/", previews.preview_settings, name="app-previews-settings"),
 ]
 
 domains_and_volumes = [

@@ -34,7 +34,7 @@ def create_environment(app: App, name: str, copy_env_from: str | None = None) ->
         except HostTaken as taken:
             raise host_taken(str(taken)) from None
         if source is not None:
-            _copy_env_vars(source, environment)
+            copy_env_vars(source, environment)
     return environment
 
 
@@ -64,9 +64,14 @@ def _check_room(app: App, name: str) -> None:
         )
 
 
-def _copy_env_vars(source: Environment, target: Environment) -> None:
+def copy_env_vars(source: Environment, target: Environment, for_preview: bool = False) -> None:
+    """source's env vars into target, but not those its add-ons set (they point at its own
+    add-ons); for a preview, not those marked "not for previews" either."""
     from_addons = {addon.env_var for addon in source.addons.all()}
-    for var in source.env_vars.exclude(key__in=from_addons):
+    copied = source.env_vars.exclude(key__in=from_addons)
+    if for_preview:
+        copied = copied.exclude(not_for_previews=True)
+    for var in copied:
         EnvVar.objects.create(environment=target, key=var.key, value=var.value)
 
 

@@ -1,5 +1,6 @@
 """Push-to-deploy: check that a webhook really comes from the app's Git provider, then queue
-a deployment of the pushed commit to the app's webhook environment.
+a deployment of the pushed commit to the app's webhook environment. Pull (merge) request
+events open, redeploy and close preview environments (deployments/services/previews.py).
 
 Each provider proves itself differently — GitHub and Gitea/Forgejo sign the raw body with
 HMAC-SHA256, GitLab sends the secret itself — and names its events and delivery ids in its
@@ -18,22 +19,25 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import parse_qs
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from apps.models import App
+from apps.models import App, Preview
 from deployments import services
 from deployments.adapters.sources.git import SHA_RE
 from deployments.models import Deployment, Trigger
 from deployments.models.webhook import WebhookDelivery, WebhookProvider
-from deployments.services import ServiceError
+from deployments.services import ServiceError, previews
+from deployments.services.previews import CLOSE, OPEN, UPDATE, PullRequest
 
 MAX_BODY_BYTES = 1024 * 1024
 BRANCH_PREFIX = "refs/heads/"
 ZERO_SHA_RE = re.compile(r"^0+$")
+MAX_BRANCH_LENGTH = 255
 
 
 def webhook_url(app: App, provider: str) -> str:
@@ -68,6 +72,7 @@ class Received:
     deployment: Deployment | None = None
     ignored: str = ""
     pong: bool = False
+    preview: Preview | None = None
 
 
 # --- providers --------------------------------------------------------------------------
@@ -95,12 +100,19 @@ class Provider:
     event_headers: tuple[str, ...]
     delivery_headers: tuple[str, ...]
     push_event: str
+    pull_request_event: str
     ping_event: str | None = None
+    # The provider's pull request actions, in the previews' words; any other is ignored.
+    actions: dict[str, str]
 
     def verify(self, secret: str, body: bytes, headers: Mapping[str, str]) -> bool:
         raise NotImplementedError
 
     def push(self, payload: dict) -> Push:
+        raise NotImplementedError
+
+    def pull_request(self, payload: dict) -> PullRequest | str:
+        """The event, or why it is ignored (an action that changes no code)."""
         raise NotImplementedError
 
     def event(self, headers: Mapping[str, str]) -> str:
@@ -114,7 +126,8 @@ class GitHub(Provider):
     name = WebhookProvider.GITHUB
     event_headers = ("X-GitHub-Event",)
     delivery_headers = ("X-GitHub-Delivery",)
-    push_event, ping_event = "push", "ping"
+    push_event, ping_event, pull_request_event = "push", "ping", "pull_request"
+    actions = {"opened": OPEN, "reopened": OPEN, "synchronize": UPDATE, "closed": CLOSE}
 
     def verify(self, secret, body, headers):
         return _same(headers.get("X-Hub-Signature-256", ""), "sha256=" + _hmac_hex(secret, body))
@@ -126,12 +139,16 @@ class GitHub(Provider):
             default_branch=_text(payload, "repository", "default_branch", required=False),
         )
 
+    def pull_request(self, payload):
+        return _github_shaped(self, payload, "pull_request", "refs/pull/{}/head")
+
 
 class GitLab(Provider):
     name = WebhookProvider.GITLAB
     event_headers = ("X-Gitlab-Event",)
     delivery_headers = ("X-Gitlab-Event-UUID",)
-    push_event = "Push Hook"
+    push_event, pull_request_event = "Push Hook", "Merge Request Hook"
+    actions = {"open": OPEN, "reopen": OPEN, "update": UPDATE, "close": CLOSE, "merge": CLOSE}
 
     def verify(self, secret, body, headers):
         return _same(headers.get("X-Gitlab-Token", ""), secret)
@@ -145,6 +162,28 @@ class GitLab(Provider):
             default_branch=_text(payload, "project", "default_branch", required=False),
         )
 
+    def pull_request(self, payload):
+        mr = _object(payload, "object_attributes")
+        action = self.actions.get(_text(mr, "action", required=False))
+        if action is None:
+            return f"merge request action “{_text(mr, 'action', required=False)}” changes no code"
+        if action == UPDATE and "oldrev" not in mr:
+            return "merge request updated without new commits"
+        number = _number(mr.get("iid"))
+        target = _text(payload, "project", "path_with_namespace")
+        return PullRequest(
+            provider=self.name,
+            repository=target,
+            number=number,
+            action=action,
+            head_sha=_sha(_text(mr, "last_commit", "id")),
+            head_branch=_branch(_text(mr, "source_branch")),
+            title=_text(mr, "title", required=False),
+            link=_text(mr, "url", required=False),
+            from_fork=mr.get("source_project_id") != mr.get("target_project_id"),
+            pull_ref=f"refs/merge-requests/{number}/head",
+        )
+
 
 class Gitea(Provider):
     """Gitea, and Forgejo (which sends its own header names beside Gitea's)."""
@@ -152,7 +191,8 @@ class Gitea(Provider):
     name = WebhookProvider.GITEA
     event_headers = ("X-Gitea-Event", "X-Forgejo-Event")
     delivery_headers = ("X-Gitea-Delivery", "X-Forgejo-Delivery")
-    push_event = "push"
+    push_event, pull_request_event = "push", "pull_request"
+    actions = {"opened": OPEN, "reopened": OPEN, "synchronized": UPDATE, "closed": CLOSE}
 
     def verify(self, secret, body, headers):
         given = _first(headers, ("X-Gitea-Signature", "X-Forgejo-Signature"))
@@ -164,6 +204,33 @@ class Gitea(Provider):
             head=_text(payload, "after"),
             default_branch=_text(payload, "repository", "default_branch", required=False),
         )
+
+    def pull_request(self, payload):
+        return _github_shaped(self, payload, "pull_request", "refs/pull/{}/head")
+
+
+def _github_shaped(provider: Provider, payload: dict, key: str, ref: str) -> PullRequest | str:
+    """GitHub's and Gitea's pull request payloads: the same fields."""
+    raw_action = _text(payload, "action")
+    action = provider.actions.get(raw_action)
+    if action is None:
+        return f"pull request action “{raw_action}” changes no code"
+    pr = _object(payload, key)
+    number = _number(pr.get("number"))
+    base = _text(pr, "base", "repo", "full_name")
+    return PullRequest(
+        provider=provider.name,
+        repository=base,
+        number=number,
+        action=action,
+        head_sha=_sha(_text(pr, "head", "sha")),
+        head_branch=_branch(_text(pr, "head", "ref")),
+        title=_text(pr, "title", required=False),
+        link=_text(pr, "html_url", required=False),
+        # A fork whose repository was deleted has no head repo: a fork all the same.
+        from_fork=_text(pr, "head", "repo", "full_name", required=False) != base,
+        pull_ref=ref.format(number),
+    )
 
 
 PROVIDERS: dict[str, Provider] = {p.name: p for p in (GitHub(), GitLab(), Gitea())}
@@ -195,23 +262,34 @@ def receive(
     event = provider.event(headers)
     if provider.ping_event and event == provider.ping_event:
         return Received(pong=True)
+    if event == provider.pull_request_event:
+        event_or_reason = provider.pull_request(_payload(body, content_type))
+        return _handle(app, provider, delivery_id, partial(_preview, app, event_or_reason))
     if event != provider.push_event:
         return Received(ignored=f"event “{event or 'none'}” is not a push")
     push = provider.push(_payload(body, content_type))
-    return _handle_push(app, provider, delivery_id, push)
+    return _handle(app, provider, delivery_id, partial(_deploy_or_ignore, app, push))
 
 
-def _handle_push(app: App, provider: Provider, delivery_id: str, push: Push) -> Received:
+def _handle(app: App, provider: Provider, delivery_id: str, act) -> Received:
+    """Do `act` once per delivery id, and record what came of it on the delivery's row."""
     if len(delivery_id) > WebhookDelivery.MAX_ID_LENGTH:
         raise ServiceError("The delivery id is too long.", "invalid_payload")
     with transaction.atomic():
         delivery = _claim_delivery(app, provider, delivery_id)
         if delivery is None:
             return Received(ignored="duplicate delivery")
-        received = _deploy_or_ignore(app, push)
+        received = act()
         delivery.outcome = _outcome(received)
         delivery.save(update_fields=["outcome"])
     return received
+
+
+def _preview(app: App, event: PullRequest | str) -> Received:
+    if isinstance(event, str):
+        return Received(ignored=event)
+    outcome = previews.handle(app, event)
+    return Received(deployment=outcome.deployment, ignored=outcome.ignored, preview=outcome.preview)
 
 
 def _claim_delivery(app: App, provider: Provider, delivery_id: str) -> WebhookDelivery | None:
@@ -264,7 +342,15 @@ def _live_commit(app: App) -> str:
 def _outcome(received: Received) -> str:
     if received.deployment is not None:
         return f"queued deployment #{received.deployment.number}"
-    return f"ignored: {received.ignored}"[:200]
+    if received.ignored:
+        return f"ignored: {received.ignored}"[:200]
+    if received.preview is not None:
+        return f"preview {received.preview.environment_name} {_preview_state(received.preview)}"
+    return "nothing to do"
+
+
+def _preview_state(preview: Preview) -> str:
+    return "deleting" if preview.environment.cleanup_requested else "preparing"
 
 
 # --- payloads ---------------------------------------------------------------------------
@@ -281,6 +367,36 @@ def _payload(body: bytes, content_type: str) -> dict:
     if not isinstance(data, dict):
         raise ServiceError("The payload must be a JSON object.", "invalid_payload")
     return data
+
+
+def _object(data: dict, key: str) -> dict:
+    value = data.get(key)
+    if not isinstance(value, dict):
+        raise ServiceError(f"The payload has no object “{key}”.", "invalid_payload")
+    return value
+
+
+def _number(value: object) -> int:
+    """A pull request's number: a positive int (not a bool, not a string)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 10**9:
+        raise ServiceError(
+            "The pull request number is not a positive whole number.", "invalid_payload"
+        )
+    return value
+
+
+def _branch(value: str) -> str:
+    if not value or len(value) > MAX_BRANCH_LENGTH:
+        raise ServiceError(
+            "The pull request's head branch is missing or too long.", "invalid_payload"
+        )
+    return value
+
+
+def _sha(value: str) -> str:
+    if not SHA_RE.match(value) or ZERO_SHA_RE.match(value):
+        raise ServiceError("The pull request's head is not a commit id.", "invalid_payload")
+    return value.lower()
 
 
 def _text(data: dict, *keys: str, required: bool = True) -> str:

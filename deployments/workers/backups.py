@@ -22,9 +22,6 @@ from deployments.adapters.runtime import RuntimeBackendError
 READ_CHUNK = 256 * 1024
 
 
-READ_CHUNK = 256 * 1024
-
-
 def run_backup(backup_id: int, runtime) -> str:
     backup = Backup.objects.select_related("addon__environment__app").filter(pk=backup_id).first()
     if backup is None or not backup.claim(_relative_path(backup)):
@@ -75,22 +72,30 @@ def run_restore(backup_id: int, runtime) -> str:
     backup = Backup.objects.select_related("addon__environment__app").filter(pk=backup_id).first()
     if backup is None or not backup.claim_restore():
         return "skipped"
-    addon = backup.addon
     try:
-        command = addon_engines.restore_command(addon)
-        result = runtime.exec_from_stream(
-            addon.container_id, command.argv, _chunks(backup), command.env
-        )
-        if not result.ok:
-            raise BackupFailed(f"exit status {result.exit_code}: {result.output.strip()}")
-        if addon.kind == AddOnKind.REDIS:  # the snapshot is loaded by the next start
-            runtime.restart(addon.container_id)
-            addon_engines.wait_ready(addon, runtime)
+        restore_into(backup.addon, backup, runtime)
     except (BackupFailed, RuntimeBackendError, OSError) as exc:
         backup.finish_restore(False, getattr(exc, "message", None) or str(exc))
         return "failed"
     backup.finish_restore(True)
     return "succeeded"
+
+
+def restore_into(addon: AddOn, backup: Backup, runtime) -> None:
+    """Feed the backup's file to `addon`: its own, or another running add-on of the same
+    kind (a preview's new database, seeded from its template's). Dumps carry no owner, so
+    they load under the target's account. Raises BackupFailed, RuntimeBackendError, OSError."""
+    if addon.kind != backup.addon.kind:
+        raise BackupFailed(f"a {backup.addon.kind} backup cannot go into a {addon.kind} add-on")
+    command = addon_engines.restore_command(addon)
+    result = runtime.exec_from_stream(
+        addon.container_id, command.argv, _chunks(backup), command.env
+    )
+    if not result.ok:
+        raise BackupFailed(f"exit status {result.exit_code}: {result.output.strip()}")
+    if addon.kind == AddOnKind.REDIS:  # the snapshot is loaded by the next start
+        runtime.restart(addon.container_id)
+        addon_engines.wait_ready(addon, runtime)
 
 
 def _chunks(backup: Backup) -> Iterator[bytes]:

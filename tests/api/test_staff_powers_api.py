@@ -52,6 +52,8 @@ ROUTES = [
     ("post", A + "/scale", {"environment": "production", "replicas": 3}, CHANGE),
     ("get", A + "/formation", None, READ),
     ("put", A + "/formation", {"environment": "production", "processes": {"web": 2}}, CHANGE),
+    ("get", A + "/previews", None, READ),
+    ("put", A + "/previews", {"enabled": True, "allow_forks": True}, CHANGE),
     ("get", A + "/addons", None, OWN),
     ("post", A + "/addons", {"kind": "postgres", "environment": "production"}, OWN),
     ("get", A + "/addons/1", None, OWN),

@@ -409,9 +409,11 @@ def test_webhooks_are_created_with_the_secret_and_deleted(kind, forge, connect, 
             "s3cr3t",
             True,
         )
+        assert hook["merge_requests_events"] is True  # for preview environments
     else:
         assert hook["config"]["url"] == "https://paas.example/hooks/shop" and hook["events"] == [
-            "push"
+            "push",
+            "pull_request",
         ]
         assert hook["config"]["secret"] == "s3cr3t" and hook["config"]["content_type"] == "json"
         assert hook.get("type", "gitea") == "gitea" and hook.get("name", "web") == "web"

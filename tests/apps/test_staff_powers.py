@@ -81,6 +81,7 @@ ROUTES = [
     ("app-env-set", ENV, "post", CHANGE),
     ("app-env-reveal", VAR, "get", OWN),
     ("app-env-delete", VAR, "post", CHANGE),
+    ("app-previews-settings", APP, "post", CHANGE),
     ("app-domains", APP, "get", READ),
     ("app-domains", APP, "post", CHANGE),
     ("app-domain-delete", {"name": "secret", "hostname": "www.secret.example"}, "post", CHANGE),

@@ -198,7 +198,7 @@ def test_a_ping_needs_a_valid_signature_too(app):
 
 @pytest.mark.parametrize(
     "provider, event",
-    [("github", "issues"), ("gitlab", "Tag Push Hook"), ("gitea", "pull_request")],
+    [("github", "issues"), ("gitlab", "Tag Push Hook"), ("gitea", "release")],
 )
 def test_it_ignores_other_events(provider, event, app):
     response = push(provider, app, event=event)

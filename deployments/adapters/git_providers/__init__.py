@@ -14,6 +14,7 @@ from apps.models.providers import ProviderCredential
 from deployments.adapters.git_providers.base import (  # noqa: F401 - the package's interface
     CiState,
     CiStatus,
+    CommitStatus,
     ProviderClient,
     ProviderError,
     Repository,
@@ -105,7 +106,10 @@ def commit_ci_status(user, clone_url: str, sha: str) -> CiStatus:
         return CiStatus(CiState.UNKNOWN, credential.display_name, detail=exc.message)
 
 
-# "git@host:owner/repo.git", the scp-like form git accepts beside URLs.
+def post_commit_status(user, provider: str, full_name: str, sha: str, status: CommitStatus) -> None:
+    """Set a status on a commit of full_name with the user's token for that provider.
+    Raises ProviderError (a message fit to show, never the token)."""
+    client_for(credential_for(user, provider)).post_commit_status(full_name, sha, status)
 
 
 def _not_found(exc: ProviderError, message: str) -> ProviderError:

@@ -103,6 +103,17 @@ def _sorted_as(outcome: str) -> str:
     return "pending" if outcome in CI_RUNNING else "failure"
 
 
+@dataclass(frozen=True)
+class CommitStatus:
+    """A status Slipway posts on a commit: state is pending, success or failure (each
+    provider's own word for it is the client's business)."""
+
+    state: str
+    description: str
+    target_url: str = ""
+    context: str = "slipway/preview"
+
+
 class ProviderClient(ABC):
     """One provider's API for one credential. full_name is "owner/repo" (GitLab: the full path)."""
 
@@ -130,6 +141,10 @@ class ProviderClient(ABC):
     @abstractmethod
     def commit_ci_status(self, full_name: str, sha: str) -> CiStatus:
         """The CI state of a commit; raises ProviderError when the provider cannot say."""
+
+    @abstractmethod
+    def post_commit_status(self, full_name: str, sha: str, status: CommitStatus) -> None:
+        """Set one status (by its context) on a commit; raises ProviderError."""
 
 
 def connected_providers(user) -> list[ProviderCredential]:

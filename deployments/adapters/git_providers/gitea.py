@@ -4,11 +4,17 @@ from urllib.parse import quote
 
 from deployments.adapters.git_providers.base import (
     CiStatus,
+    CommitStatus,
     Repository,
     RepositoryPage,
     combine_checks,
 )
-from deployments.adapters.git_providers.http import commit_path, parse_time, repo_path
+from deployments.adapters.git_providers.http import (
+    commit_path,
+    parse_time,
+    repo_path,
+    status_body,
+)
 from deployments.adapters.git_providers.rest import HttpClient
 
 
@@ -45,7 +51,12 @@ class GiteaClient(HttpClient):
 
     def create_webhook(self, full_name: str, url: str, secret: str) -> str:
         config = {"url": url, "content_type": "json", "secret": secret}
-        body = {"type": "gitea", "active": True, "events": ["push"], "config": config}
+        body = {
+            "type": "gitea",
+            "active": True,
+            "events": ["push", "pull_request"],
+            "config": config,
+        }
         path = f"/repos/{repo_path(full_name, self.label)}/hooks"
         return str(self.post_json(path, body)["id"])
 
@@ -60,6 +71,10 @@ class GiteaClient(HttpClient):
         statuses = self.get_json(f"{path}/status", limit=50).get("statuses") or []
         checks = [(s["context"], _state(s), s.get("target_url") or "") for s in statuses]
         return combine_checks(self.label, checks)
+
+    def post_commit_status(self, full_name: str, sha: str, status: CommitStatus) -> None:
+        path = f"/repos/{repo_path(full_name, self.label)}/statuses/{commit_path(sha, self.label)}"
+        self.post_json(path, {**status_body(status, status.state), "context": status.context})
 
     def _uid(self) -> str:
         return self.credential.account_id or str(self.get_json("/user")["id"])

@@ -4,11 +4,17 @@ from urllib.parse import quote
 
 from deployments.adapters.git_providers.base import (
     CiStatus,
+    CommitStatus,
     Repository,
     RepositoryPage,
     combine_checks,
 )
-from deployments.adapters.git_providers.http import commit_path, parse_time, repo_path
+from deployments.adapters.git_providers.http import (
+    commit_path,
+    parse_time,
+    repo_path,
+    status_body,
+)
 from deployments.adapters.git_providers.rest import HttpClient
 
 
@@ -57,7 +63,7 @@ class GitHubClient(HttpClient):
 
     def create_webhook(self, full_name: str, url: str, secret: str) -> str:
         config = {"url": url, "content_type": "json", "secret": secret, "insecure_ssl": "0"}
-        body = {"name": "web", "active": True, "events": ["push"], "config": config}
+        body = {"name": "web", "active": True, "events": ["push", "pull_request"], "config": config}
         path = f"/repos/{repo_path(full_name, self.label)}/hooks"
         return str(self.post_json(path, body)["id"])
 
@@ -75,6 +81,10 @@ class GitHubClient(HttpClient):
         checks = [(s["context"], s["state"], s.get("target_url") or "") for s in statuses]
         checks += [(r["name"], _run_outcome(r), r.get("html_url") or "") for r in runs]
         return combine_checks(self.label, checks)
+
+    def post_commit_status(self, full_name: str, sha: str, status: CommitStatus) -> None:
+        path = f"/repos/{repo_path(full_name, self.label)}/statuses/{commit_path(sha, self.label)}"
+        self.post_json(path, {**status_body(status, status.state), "context": status.context})
 
 
 def _run_outcome(run: dict) -> str:

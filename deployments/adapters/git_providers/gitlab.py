@@ -4,11 +4,17 @@ from urllib.parse import quote
 
 from deployments.adapters.git_providers.base import (
     CiStatus,
+    CommitStatus,
     Repository,
     RepositoryPage,
     combine_checks,
 )
-from deployments.adapters.git_providers.http import commit_path, parse_time, repo_path
+from deployments.adapters.git_providers.http import (
+    commit_path,
+    parse_time,
+    repo_path,
+    status_body,
+)
 from deployments.adapters.git_providers.rest import HttpClient
 
 
@@ -43,7 +49,13 @@ class GitLabClient(HttpClient):
         )
 
     def create_webhook(self, full_name: str, url: str, secret: str) -> str:
-        body = {"url": url, "token": secret, "push_events": True, "enable_ssl_verification": True}
+        body = {
+            "url": url,
+            "token": secret,
+            "push_events": True,
+            "merge_requests_events": True,  # preview environments
+            "enable_ssl_verification": True,
+        }
         return str(self.post_json(f"{self._project(full_name)}/hooks", body)["id"])
 
     def delete_webhook(self, full_name: str, hook_id: str) -> None:
@@ -59,6 +71,12 @@ class GitLabClient(HttpClient):
         return combine_checks(
             self.label, [(name, pipeline.get("status", ""), pipeline.get("web_url") or "")]
         )
+
+    def post_commit_status(self, full_name: str, sha: str, status: CommitStatus) -> None:
+        # GitLab's word for a failure is "failed", and it names the context "name".
+        state = "failed" if status.state == "failure" else status.state
+        path = f"{self._project(full_name)}/statuses/{commit_path(sha, self.label)}"
+        self.post_json(path, {**status_body(status, state), "name": status.context})
 
     def _project(self, full_name: str) -> str:
         # GitLab takes the URL-encoded full path wherever it takes a project id.

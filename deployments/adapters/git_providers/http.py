@@ -9,7 +9,7 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
-from deployments.adapters.git_providers.base import ProviderError
+from deployments.adapters.git_providers.base import CommitStatus, ProviderError
 
 # Enough for any real repository's branches; a runaway pagination stops here.
 MAX_PAGES = 10
@@ -100,3 +100,16 @@ def commit_path(sha: str, label: str) -> str:
     if not _SHA.match(sha or ""):
         raise ProviderError("not_found", f"{sha!r} is not a commit id {label} knows.")
     return sha
+
+
+# Descriptions longer than this are refused (GitHub) or cut (GitLab, Gitea).
+STATUS_DESCRIPTION_MAX = 140
+
+
+def status_body(status: CommitStatus, state: str) -> dict:
+    """A new commit status in the fields all three providers read (GitLab names the
+    context `name`; the caller adds it)."""
+    body = {"state": state, "description": status.description[:STATUS_DESCRIPTION_MAX]}
+    if status.target_url:
+        body["target_url"] = status.target_url
+    return body

@@ -256,8 +256,11 @@ def fetch(
     token_user: str = "x-access-token",
     timeout: float = CLONE_TIMEOUT_SECONDS,
     max_bytes: int | None = None,
+    ref: str = "",
 ) -> FetchedSource:
     """Fetch `branch` (or the default branch) of `url` into `dest`, pinned to `commit_sha`.
+    With `ref` (a pull request's refs/pull/<n>/head), that ref instead of the branch: a
+    fork's branch is not in the base repository, its pull request's ref is.
 
     The caller validated the URL (the service layer refuses http:// and friends); here
     the branch and sha are checked again because they go to git as arguments. `dest`
@@ -266,6 +269,7 @@ def fetch(
     if max_bytes is None:
         max_bytes = settings.PAAS_CLONE_MAX_BYTES
     _check_fetch_arguments(url, branch, commit_sha)
+    _check_ref(ref)
     commit_sha = commit_sha.lower()
     dest = Path(dest)
     if dest.exists() and any(dest.iterdir()):
@@ -279,7 +283,7 @@ def fetch(
     try:
         repo = git.Repo.init(dest)
         with watch, repo.git.custom_environment(**auth.environment()):
-            fetched = _fetch_into(repo, url, branch, commit_sha, deadline, log)
+            fetched = _fetch_into(repo, url, branch, commit_sha, deadline, log, ref)
         if watch.tripped:
             raise _too_large(max_bytes)
         return fetched
@@ -327,22 +331,39 @@ def _check_fetch_arguments(url: str, branch: str, commit_sha: str) -> None:
         raise SourceError("invalid_commit", "A commit id is 7 to 64 hexadecimal characters.")
 
 
-def _fetch_into(repo, url, branch, commit_sha, deadline, log) -> FetchedSource:
+def _check_ref(ref: str) -> None:
+    if ref and not PULL_REF_RE.match(ref):
+        raise SourceError("invalid_ref", "Only a pull or merge request's head ref is fetched.")
+
+
+def _fetch_into(repo, url, branch, commit_sha, deadline, log, ref="") -> FetchedSource:
     origin = repo.create_remote("origin", url)
-    branch = _resolve_branch(repo, branch, deadline)
-    origin.fetch(
-        f"+refs/heads/{branch}:refs/remotes/origin/{branch}",
-        depth=1,
-        no_tags=True,
-        kill_after_timeout=_remaining(deadline),
-    )
-    head = repo.commit(f"refs/remotes/origin/{branch}")
+    if not ref:
+        branch = _resolve_branch(repo, branch, deadline)
+    local = "refs/remotes/origin/slipway-pull" if ref else f"refs/remotes/origin/{branch}"
+    try:
+        origin.fetch(
+            f"+{ref or 'refs/heads/' + branch}:{local}",
+            depth=1,
+            no_tags=True,
+            kill_after_timeout=_remaining(deadline),
+        )
+    except git.GitCommandError as exc:
+        if ref and "couldn't find remote ref" in _stderr_of(exc).lower():
+            raise SourceError("ref_not_found", f"The repository has no ref {ref}.") from None
+        raise
+    head = repo.commit(local)
     if commit_sha and not head.hexsha.startswith(commit_sha.lower()):
         head = _fetch_commit(repo, commit_sha, deadline)
     repo.git.checkout("--quiet", "--detach", head.hexsha, "--")
     message = head.message.strip().splitlines()[0][:MAX_MESSAGE_LENGTH] if head.message else ""
     log(f"Checked out {head.hexsha[:7]}: {message}")
     return FetchedSource(Path(repo.working_tree_dir), head.hexsha, message, branch)
+
+
+# The only refs fetched besides branches: GitHub's and Gitea's refs/pull/<n>/head, GitLab's
+# refs/merge-requests/<n>/head.
+PULL_REF_RE = re.compile(r"^refs/(pull|merge-requests)/[1-9][0-9]{0,9}/head$")
 
 
 def _resolve_branch(repo: git.Repo, branch: str, deadline: float) -> str:

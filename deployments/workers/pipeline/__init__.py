@@ -20,6 +20,7 @@ from deployments.adapters.runtime import RuntimeBackend
 from deployments.models import Deployment, InvalidTransition, Status
 from deployments.models.pipeline import IMAGE_REUSING_TRIGGERS, reuses_image
 from deployments.services.notifications import NotificationEvent, notify
+from deployments.workers import previews
 from deployments.workers.pipeline import lifecycle
 from deployments.workers.pipeline.context import Context
 from deployments.workers.pipeline.errors import Cancelled, StepFailed, as_step_failure
@@ -39,6 +40,7 @@ def run(deployment_id: int, runtime: RuntimeBackend, router: Router) -> str:
         return outcome
     deployment = Deployment.objects.select_related("app", "environment__app").get(pk=deployment_id)
     notify(deployment.app, NotificationEvent.DEPLOYMENT_STARTED, deployment)
+    previews.report(deployment, previews.PENDING)
     ctx = Context(deployment, runtime, router)
     with Heartbeat(deployment_id):
         execute(ctx)

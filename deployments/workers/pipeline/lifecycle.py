@@ -11,7 +11,7 @@ from deployments import jobs
 from deployments.models import Deployment, Trigger
 from deployments.services.notifications import NotificationEvent, notify
 from deployments.services.promotion import announce_done
-from deployments.workers import routing
+from deployments.workers import previews, routing
 from deployments.workers.pipeline.steps import SWITCH_TIMEOUT
 
 logger = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ def go_live(ctx) -> None:
         if previous_id and previous_id != d.pk:
             jobs.retire_deployment(previous_id)
     notify(ctx.app, NotificationEvent.DEPLOYMENT_SUCCEEDED, d)
+    previews.report(d, previews.SUCCESS)
     if d.trigger == Trigger.PROMOTE:
         announce_done(d)
 
@@ -93,6 +94,7 @@ def fail(d: Deployment, failure) -> None:
         d.mark_failed(failure.code, failure.message)
         d.app.refresh_status()
     notify(d.app, NotificationEvent.DEPLOYMENT_FAILED, d)
+    previews.report(d, previews.FAILURE)
 
 
 def apply_power_state(environment_id: int, runtime, router) -> str:

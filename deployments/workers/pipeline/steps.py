@@ -8,6 +8,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from apps.models import Preview
 from deployments.adapters.builders import BuildPlan, build_image, detect
 from deployments.adapters.builders.procfile import read_procfile, shell_command
 from deployments.adapters.git_providers.tokens import clone_token_for
@@ -67,6 +68,7 @@ class FetchSource(Step):
             token=token,
             token_user=token_user,
             log=ctx.log,
+            ref=pull_request_ref(ctx.environment),
         )
         d.commit_sha, d.commit_message, d.branch = (
             fetched.commit_sha,
@@ -77,6 +79,13 @@ class FetchSource(Step):
 
     def rollback(self, ctx):
         remove_build_dir(ctx)
+
+
+def pull_request_ref(environment) -> str:
+    """A preview of a fork's pull request fetches the forge's ref for it; every other
+    deployment fetches its branch."""
+    preview = Preview.objects.filter(environment=environment).first()
+    return preview.fetch_ref if preview and preview.from_fork else ""
 
 
 class PrepareBuild(Step):
