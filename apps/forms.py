@@ -278,6 +278,29 @@ class EnvironmentChoiceForm(forms.Form):
     environment = forms.CharField(max_length=30)
 
 
+class PromoteForm(forms.Form):
+    """A step of the pipeline; none given means staging → production, as always."""
+
+    source = forms.CharField(max_length=30, required=False)
+    target = forms.CharField(max_length=30, required=False)
+
+    def step(self) -> tuple[str, str]:
+        data = self.cleaned_data
+        return data["source"] or "staging", data["target"] or "production"
+
+
+class PipelineForm(forms.Form):
+    """The stages typed in order, e.g. "dev staging production" (commas or arrows work)."""
+
+    stages = forms.CharField(max_length=1000)
+
+    def clean_stages(self) -> list[str]:
+        text = self.cleaned_data["stages"]
+        for separator in ("→", "->", ","):
+            text = text.replace(separator, " ")
+        return text.split()
+
+
 class DeleteAppForm(forms.Form):
     """Deleting needs the app's name typed out: a slip of the mouse deletes nothing."""
 

@@ -19,7 +19,13 @@ TOY = {
 
 @pytest.fixture
 def request_row(make_app, owner):
-    return PromotionRequest.objects.create(app=make_app(), requested_by=owner)
+    app = make_app()
+    return PromotionRequest.objects.create(
+        app=app,
+        requested_by=owner,
+        source_environment=app.environment("staging"),
+        target_environment=app.environment("production"),
+    )
 
 
 def _status_in_db(row):

@@ -11,6 +11,7 @@ from apps.api.schemas import (
     DeploymentOut,
     Id,
     PowerOut,
+    PromoteIn,
     WebhookOut,
     answers,
 )
@@ -22,6 +23,7 @@ router = Router(tags=["actions"])
 
 # The body is optional: without one, an action is on production.
 NO_BODY = ActionIn()
+STAGING_TO_PRODUCTION = PromoteIn()
 
 
 @router.post("/apps/{name}/restart", response=answers(202, DeploymentOut, 400, 404, 409))
@@ -47,10 +49,12 @@ def start(request, name: AppName, payload: ActionIn = NO_BODY):
     "/apps/{name}/promote",
     response=answers(202, DeploymentOut | ApprovalPendingOut, 400, 403, 404, 409),
 )
-def promote(request, name: AppName):
-    """Staging's live image to production, through the gates: either the deployment, or a
-    request waiting for a second person's approval."""
-    outcome = promotion.request_promotion(app_for(request.auth, name, to=CHANGE), request.auth)
+def promote(request, name: AppName, payload: PromoteIn = STAGING_TO_PRODUCTION):
+    """One stage's live image to the next stage of the pipeline (no body: staging →
+    production), through the step's gates: either the deployment, or a request waiting
+    for a second person's approval."""
+    app = app_for(request.auth, name, to=CHANGE)
+    outcome = promotion.request_promotion(app, request.auth, payload.source, payload.target)
     if isinstance(outcome, Deployment):
         return Status(202, outcome)
     return Status(202, {"approval": outcome})

@@ -6,6 +6,7 @@ from apps.access import CHANGE, READ, app_for, promotion_request_for
 from apps.api.schemas import (
     AppName,
     DeploymentOut,
+    EnvironmentChoice,
     Id,
     PolicyIn,
     PolicyOut,
@@ -14,7 +15,7 @@ from apps.api.schemas import (
     answers,
 )
 from deployments.models import PromotionRequest
-from deployments.services import promotion
+from deployments.services import environment_named, promotion
 
 router = Router(tags=["promotion gates"])
 
@@ -23,24 +24,30 @@ REQUESTS_LISTED = 50
 NO_BODY = PolicyIn()
 
 
-@router.get("/apps/{name}/promotion-policy", response=answers(200, PolicyOut, 404))
-def get_policy(request, name: AppName):
-    return promotion.policy_of(app_for(request.auth, name, to=READ))
+@router.get("/apps/{name}/promotion-policy", response=answers(200, PolicyOut, 400, 404))
+def get_policy(request, name: AppName, to: EnvironmentChoice = "production"):
+    """The gates of the pipeline step into `to` (the environment promoted into)."""
+    app = app_for(request.auth, name, to=READ)
+    return promotion.policy_of(environment_named(app, to))
 
 
 @router.put("/apps/{name}/promotion-policy", response=answers(200, PolicyOut, 400, 404))
-def set_policy(request, name: AppName, payload: PolicyIn = NO_BODY):
+def set_policy(
+    request, name: AppName, payload: PolicyIn = NO_BODY, to: EnvironmentChoice = "production"
+):
     """Only the gates given change: require_approval, check_path, check_expected_status,
-    check_timeout, require_ci_success."""
+    check_timeout, require_ci_success — of the pipeline step into `to`."""
     app = app_for(request.auth, name, to=CHANGE)
-    return promotion.set_policy(app, payload.dict(exclude_unset=True))
+    return promotion.set_policy(app, payload.dict(exclude_unset=True), to)
 
 
 @router.get("/apps/{name}/promotions", response=answers(200, PromotionRequestListOut, 404))
 def list_requests(request, name: AppName):
     """The newest first."""
     items = PromotionRequest.objects.filter(app=app_for(request.auth, name, to=READ))
-    items = items.select_related("requested_by", "source_deployment").order_by("-created_at")
+    items = items.select_related(
+        "requested_by", "source_deployment", "source_environment", "target_environment"
+    ).order_by("-created_at")
     return {"requests": items[:REQUESTS_LISTED]}
 
 

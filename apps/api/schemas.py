@@ -695,11 +695,13 @@ class PolicyIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     require_approval: bool = None
-    check_path: str = Field(None, description="Empty: no check. Else a path on staging.")
+    check_path: str = Field(
+        None, description="Empty: no check. Else a path on the stage promoted from."
+    )
     check_expected_status: int = None
     check_timeout: float = Field(None, description="Seconds.")
     require_ci_success: bool = Field(
-        None, description="The commit staging runs must have passed CI on the Git provider."
+        None, description="The commit being promoted must have passed CI on the Git provider."
     )
 
 
@@ -707,8 +709,18 @@ class PromotionRequestOut(Schema):
     id: int
     status: str
     requested_by: str | None
-    source: int | None = Field(description="The staging deployment to promote.")
+    source: int | None = Field(description="The deployment to promote.")
+    source_environment: str = Field(description="The stage promoted from.")
+    target_environment: str = Field(description="The stage promoted into.")
     created_at: Timestamp
+
+    @staticmethod
+    def resolve_source_environment(item) -> str:
+        return item.source_environment.name
+
+    @staticmethod
+    def resolve_target_environment(item) -> str:
+        return item.target_environment.name
 
     @staticmethod
     def resolve_requested_by(item) -> str | None:
@@ -891,6 +903,68 @@ class MetricsOut(Schema):
     error_rate: list[float | None] = Field(description="5xx over requests.")
     latency_ms: list[float | None] = Field(description="Mean, weighted by requests.")
     containers: list[ContainerSeriesOut]
+
+
+# --- pipelines --------------------------------------------------------------------------------
+
+
+class PromoteIn(Schema):
+    """Which step to promote along; no body means staging → production."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    source: EnvironmentChoice = Field("staging", alias="from")
+    target: EnvironmentChoice = Field("production", alias="to")
+
+
+class PipelineIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    stages: list[EnvironmentChoice] = Field(
+        description="Environment names in promotion order, each once; the last is usually "
+        "production."
+    )
+
+
+class StageOut(Schema):
+    name: str
+    url: str
+    live_deployment: int | None = Field(description="The number of its live deployment.")
+    commit: str = Field(description="The commit it runs (empty for an archive).")
+    deployed_at: Timestamp | None = Field(description="When its live deployment went live.")
+
+    @staticmethod
+    def resolve_live_deployment(env) -> int | None:
+        return env.live_deployment.number if env.live_deployment else None
+
+    @staticmethod
+    def resolve_commit(env) -> str:
+        return env.live_deployment.commit_sha if env.live_deployment else ""
+
+    @staticmethod
+    def resolve_deployed_at(env):
+        return env.live_deployment.finished_at if env.live_deployment else None
+
+
+class StepOut(Schema):
+    """A promotion the pipeline allows: from one stage to the next."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    source: str = Field(alias="from")
+    target: str = Field(alias="to")
+    gates: PolicyOut
+    pending_request: int | None = Field(description="A promotion waiting for approval.")
+
+    @staticmethod
+    def resolve_pending_request(step) -> int | None:
+        return step["pending"].pk if step["pending"] else None
+
+
+class PipelineOut(Schema):
+    stages: list[StageOut]
+    steps: list[StepOut]
+    default: bool = Field(description="True until the pipeline is set: staging → production.")
 
 
 # --- preview environments --------------------------------------------------------------------

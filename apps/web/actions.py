@@ -23,13 +23,13 @@ from apps.access import (
     environment_for,
     promotion_request_for,
 )
-from apps.forms import DeleteAppForm, EnvironmentChoiceForm
+from apps.forms import DeleteAppForm, EnvironmentChoiceForm, PipelineForm, PromoteForm
 from apps.web.pages import login_required
 from apps.web.settings import settings_page
 from deployments import services
 from deployments.adapters.runtime import RuntimeBackendError
 from deployments.models import Deployment
-from deployments.services import ServiceError, environments, promotion
+from deployments.services import ServiceError, environments, pipelines, promotion
 from deployments.services.archives import deploy_archive as queue_archive
 
 NEW_DEPLOYMENT = ("new-deployment", "app-changed")
@@ -165,10 +165,16 @@ def start(request, app):
 
 @app_action(to=CHANGE)
 def promote(request, app):
-    """Through the promotion gates: promoted now, or waiting for a second person's approval."""
-    result = promotion.request_promotion(app, request.user)
+    """Along one step of the pipeline, through its gates: promoted now, or waiting for a
+    second person's approval."""
+    form = PromoteForm(request.POST)
+    if not form.is_valid():
+        raise ServiceError("Choose a step of the pipeline to promote along.", "invalid")
+    source, target = form.step()
+    result = promotion.request_promotion(app, request.user, source, target)
     if isinstance(result, Deployment):
-        return f"Promoting staging to production (deployment #{result.number}).", NEW_DEPLOYMENT
+        message = f"Promoting {source} to {target} (deployment #{result.number})."
+        return message, NEW_DEPLOYMENT
     return (
         "Promotion requested: someone else (the owner or a superuser) must approve it.",
         CHANGED,
@@ -176,9 +182,22 @@ def promote(request, app):
 
 
 @app_action(to=CHANGE)
+def pipeline(request, app):
+    form = PipelineForm(request.POST)
+    if not form.is_valid():
+        raise ServiceError("Name the stages in order, e.g. “staging production”.", "invalid")
+    try:
+        stages = pipelines.set_pipeline(app, form.cleaned_data["stages"])
+    except ValidationError as exc:
+        raise ServiceError(" ".join(exc.messages), "invalid_stages") from None
+    return f"Pipeline: {pipelines.describe(stages)}.", CHANGED
+
+
+@app_action(to=CHANGE)
 def promotion_approve(request, app, request_id):
     deployment = promotion.approve(promotion_request_for(app, request_id), request.user)
-    return f"Approved: promoting to production (deployment #{deployment.number}).", NEW_DEPLOYMENT
+    target = deployment.environment.name
+    return f"Approved: promoting to {target} (deployment #{deployment.number}).", NEW_DEPLOYMENT
 
 
 @app_action(to=CHANGE)

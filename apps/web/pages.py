@@ -22,6 +22,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from apps.access import CHANGE, app_for, deployment_for, environment_for, may
 from apps.models import App, Environment
+from apps.web.pipeline_panel import pipeline_context
 from deployments import services
 from deployments.models import WEB, Deployment, LogLine, Status
 from deployments.models.pipeline import planned_steps
@@ -226,7 +227,15 @@ def app_detail(request, name):
     context = {**_status_context(app), **_history_context(app), **_current_context(app)}
     context["is_owner"] = app.owner_id == request.user.pk
     context["can_change"] = may(request.user, app, CHANGE)
+    context.update(pipeline_context(app))
     return render(request, "apps/app_detail.html", context)
+
+
+@login_required
+def app_pipeline(request, name):
+    app = app_for(request.user, name)
+    context = {"app": app, "can_change": may(request.user, app, CHANGE)}
+    return render(request, "apps/_pipeline.html", {**context, **pipeline_context(app)})
 
 
 @login_required

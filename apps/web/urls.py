@@ -73,6 +73,8 @@ deployment_actions = [
 
 promoting = [
     path(APP + "promote/", actions.promote, name="app-promote"),
+    path(APP + "pipeline/", actions.pipeline, name="app-pipeline"),
+    path(APP + "pipeline/panel/", pages.app_pipeline, name="app-pipeline-panel"),
     path(APP + "promotions/", promotions.promotions, name="app-promotions"),
     path(PROMOTION + "approve/", actions.promotion_approve, name="promotion-approve"),
     path(PROMOTION + "reject/", actions.promotion_reject, name="promotion-reject"),

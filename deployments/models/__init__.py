@@ -22,6 +22,7 @@ from deployments.models.metrics import (  # noqa: F401
 )
 from deployments.models.promotion import (  # noqa: F401
     PROMOTION_TRANSITIONS,
+    PipelineStage,
     PromotionDecided,
     PromotionPolicy,
     PromotionRequest,

@@ -1,5 +1,5 @@
-"""Promotion gates: what must hold before staging's image goes to production, and the
-requests that wait for a second person's approval."""
+"""Pipelines and their gates: the ordered stages an app's image moves along, what must
+hold before it moves into a stage, and the requests that wait for a second person."""
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -14,15 +14,41 @@ from paas.transitions import InvalidTransition
 CHECK_TIMEOUT_MAX = 15.0
 
 validate_check_path = RegexValidator(
-    r"^/[^\s#]*$", "A path on the staging site, starting with “/” (e.g. /healthz)."
+    r"^/[^\s#]*$", "A path on the source stage's site, starting with “/” (e.g. /healthz)."
 )
 
 
-class PromotionPolicy(models.Model):
-    """Per app; no row (or every gate off) means promotions go straight through."""
+class PipelineStage(models.Model):
+    """One environment's place in its app's pipeline; a promotion moves the live image of
+    one stage to the next. An app without rows has the default pipeline (see
+    deployments/services/pipelines.py). Deleting an environment takes its stage along."""
 
-    app = models.OneToOneField(
-        "apps.App", on_delete=models.CASCADE, related_name="promotion_policy"
+    app = models.ForeignKey("apps.App", on_delete=models.CASCADE, related_name="pipeline_stages")
+    environment = models.OneToOneField(
+        "apps.Environment", on_delete=models.CASCADE, related_name="pipeline_stage"
+    )
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["app", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["app", "position"], name="pipeline_stage_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.app} stage {self.position}: {self.environment.name}"
+
+
+class PromotionPolicy(models.Model):
+    """The gates of one pipeline step, named by the environment it promotes into; no row
+    (or every gate off) means promotions into that environment go straight through."""
+
+    app = models.ForeignKey("apps.App", on_delete=models.CASCADE, related_name="promotion_policies")
+    environment = models.OneToOneField(
+        "apps.Environment",
+        on_delete=models.CASCADE,
+        related_name="promotion_policy",
+        help_text="The step into this environment (from the stage before it).",
     )
     require_approval = models.BooleanField(
         default=False,
@@ -32,7 +58,7 @@ class PromotionPolicy(models.Model):
         max_length=255,
         blank=True,
         validators=[validate_check_path],
-        help_text="Empty: no check. Else staging must answer GET <path> before promoting.",
+        help_text="Empty: no check. Else the source stage must answer GET <path> first.",
     )
     check_expected_status = models.PositiveSmallIntegerField(
         default=200, validators=[MinValueValidator(100), MaxValueValidator(599)]
@@ -44,14 +70,14 @@ class PromotionPolicy(models.Model):
     )
     require_ci_success = models.BooleanField(
         default=False,
-        help_text="The commit staging runs must have passed CI on the Git provider.",
+        help_text="The commit the source stage runs must have passed CI on the Git provider.",
     )
 
     class Meta:
         verbose_name_plural = "promotion policies"
 
     def __str__(self) -> str:
-        return f"promotion policy of {self.app}"
+        return f"promotion policy of {self.app} into {self.environment.name}"
 
     @property
     def has_check(self) -> bool:
@@ -92,6 +118,13 @@ class PromotionRequest(models.Model):
     source_deployment = models.ForeignKey(
         "deployments.Deployment", null=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The step: from one stage to the next. A deleted environment takes its requests along.
+    source_environment = models.ForeignKey(
+        "apps.Environment", on_delete=models.CASCADE, related_name="+"
+    )
+    target_environment = models.ForeignKey(
+        "apps.Environment", on_delete=models.CASCADE, related_name="+"
+    )
     status = models.CharField(
         max_length=16, choices=PromotionStatus, default=PromotionStatus.PENDING
     )
@@ -119,14 +152,14 @@ class PromotionRequest(models.Model):
         constraints = [
             # Two people pressing "promote" at once get the same request, not two.
             models.UniqueConstraint(
-                fields=["app"],
+                fields=["target_environment"],
                 condition=Q(status="pending"),
-                name="one_pending_promotion_per_app",
+                name="one_pending_promotion_per_step",
             )
         ]
 
     def __str__(self) -> str:
-        return f"promotion of {self.app} ({self.status})"
+        return f"promotion of {self.app} into {self.target_environment.name} ({self.status})"
 
     @property
     def is_pending(self) -> bool:

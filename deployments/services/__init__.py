@@ -238,7 +238,7 @@ def _run_image_again(source: Deployment, environment_name: str, trigger: str, re
 
 
 def promote(app: App, requested_by=None) -> Deployment:
-    """Staging's live image goes to production with production's env vars; no rebuild."""
+    """Staging's live image to production, no gates (they are promotion.request_promotion's)."""
     staging = app.environments.filter(name=EnvironmentName.STAGING).first()
     if staging is None:
         raise Conflict(
@@ -246,8 +246,14 @@ def promote(app: App, requested_by=None) -> Deployment:
             "then promote.",
             "no_staging",
         )
-    source = _reusable_image(staging.live_deployment, "promote")
-    return _run_image_again(source, EnvironmentName.PRODUCTION, Trigger.PROMOTE, requested_by)
+    return promote_environment(staging, app.environment(EnvironmentName.PRODUCTION), requested_by)
+
+
+def promote_environment(source: Environment, target: Environment, requested_by=None):
+    """The source's live image goes to the target with the target's env vars, formation and
+    release phase; no rebuild."""
+    image = _reusable_image(source.live_deployment, "promote")
+    return _run_image_again(image, target.name, Trigger.PROMOTE, requested_by)
 
 
 def rollback(deployment: Deployment, requested_by=None) -> Deployment:

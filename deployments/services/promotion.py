@@ -1,9 +1,10 @@
-"""Promotion gates (as DeployDB plans them): before staging's image goes to production, a
-second person may have to approve, staging may have to answer an HTTP check, and the
-commit staging runs may have to have passed CI on the Git provider.
+"""Promotion gates (as DeployDB plans them), one set per pipeline step: before a stage's
+image goes to the next stage, a second person may have to approve, the source stage may
+have to answer an HTTP check, and the commit it runs may have to have passed CI on the Git
+provider. A step is named by the environment it promotes into.
 
-The check runs through the proxy on this host, to the staging hostname, at a path the
-owner chose — never at a URL a user types, so the gate cannot be turned into a way of
+The check runs through the proxy on this host, to the source stage's hostname, at a path
+the owner chose — never at a URL a user types, so the gate cannot be turned into a way of
 probing other hosts from the server.
 """
 
@@ -17,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.models import App, EnvironmentName
+from apps.models import App, Environment, EnvironmentName
 from apps.models.notifications import NotificationEvent
 from deployments import services
 from deployments.adapters import git_providers as providers
@@ -28,7 +29,7 @@ from deployments.models.promotion import (
     PromotionRequest,
     PromotionStatus,
 )
-from deployments.services import Conflict, ServiceError
+from deployments.services import Conflict, ServiceError, environment_named, pipelines
 from deployments.services.audit import audited
 from deployments.services.notifications import notify
 
@@ -39,23 +40,35 @@ class Forbidden(ServiceError):
     status = 403
 
 
-def policy_of(app: App) -> PromotionPolicy:
-    """The app's policy; an app without one has no gates (the object is not saved)."""
-    return PromotionPolicy.objects.filter(app=app).first() or PromotionPolicy(app=app)
+def policy_of(target: Environment) -> PromotionPolicy:
+    """The gates of the step into target; none saved means no gates (the object is not)."""
+    found = PromotionPolicy.objects.filter(environment=target).select_related("app").first()
+    return found or PromotionPolicy(app=target.app, environment=target)
 
 
-@audited("promotion.request")
-def request_promotion(app: App, user) -> PromotionRequest | Deployment:
-    """Promote now if no gate stands in the way; else run the check and/or ask for approval."""
-    policy = policy_of(app)
+def _step_target(result, app, user, source_name=EnvironmentName.STAGING, target_name=None):
+    return f"{source_name} → {target_name or EnvironmentName.PRODUCTION}"
+
+
+@audited("promotion.request", target=_step_target)
+def request_promotion(
+    app: App,
+    user,
+    source_name: str = EnvironmentName.STAGING,
+    target_name: str = EnvironmentName.PRODUCTION,
+) -> PromotionRequest | Deployment:
+    """Promote now if no gate of the step stands in the way; else run the check and/or ask
+    for approval. Only a step of the pipeline can be promoted along."""
+    source_env, target_env = pipelines.step(app, source_name, target_name)
+    policy = policy_of(target_env)
     if not policy.has_gates:
-        return services.promote(app, requested_by=user)
-    source = services._reusable_image(_staging_live(app), "promote")
-    run_check(policy)
+        return services.promote_environment(source_env, target_env, requested_by=user)
+    source = services._reusable_image(source_env.live_deployment, "promote")
+    run_check(policy, source_env)
     run_ci_check(policy, source)
     if not policy.require_approval:
-        return services.promote(app, requested_by=user)
-    return _pending_request(app, user, source)
+        return services.promote_environment(source_env, target_env, requested_by=user)
+    return _pending_request(user, source_env, target_env, source)
 
 
 @audited("promotion.approve", target=lambda r, request, user: request.pk)
@@ -63,14 +76,16 @@ def approve(request: PromotionRequest, user) -> Deployment:
     """A second person's yes: the gate's checks run again, then the promotion is queued."""
     _check_can_decide(request, user)
     _ensure_still_wanted(request)
-    policy = policy_of(request.app)
-    run_check(policy)
+    policy = policy_of(request.target_environment)
+    run_check(policy, request.source_environment)
     run_ci_check(policy, request.source_deployment)
     with transaction.atomic():
         locked = _locked_pending(request)
-        if _staging_live(locked.app) != locked.source_deployment:
-            raise Conflict(_STALE_MESSAGE, "promotion_stale")
-        deployment = services.promote(locked.app, requested_by=locked.requested_by)
+        if _source_live(locked) != locked.source_deployment:
+            raise Conflict(_stale_message(locked), "promotion_stale")
+        deployment = services.promote_environment(
+            locked.source_environment, locked.target_environment, locked.requested_by
+        )
         locked.approve(user, deployment)
     request.refresh_from_db()
     _announce(NotificationEvent.PROMOTION_APPROVED, request.app, deployment, request)
@@ -87,9 +102,31 @@ def reject(request: PromotionRequest, user) -> PromotionRequest:
     return request
 
 
+def pipeline_overview(app: App) -> dict:
+    """The stages and, between each two, the step's gates and the request waiting on it."""
+    pending = {
+        request.target_environment_id: request
+        for request in app.promotion_requests.filter(status=PromotionStatus.PENDING)
+    }
+    steps = [
+        {
+            "source": source.name,
+            "target": target.name,
+            "gates": policy_of(target),
+            "pending": pending.get(target.pk),
+        }
+        for source, target in pipelines.steps_of(app)
+    ]
+    default = not app.pipeline_stages.exists()
+    return {"stages": pipelines.stages_of(app), "steps": steps, "default": default}
+
+
 # --- the approval gate ------------------------------------------------------------------
 
-_STALE_MESSAGE = "Staging changed since this promotion was requested; request it again."
+
+def _stale_message(request: PromotionRequest) -> str:
+    source = request.source_environment.name.capitalize()
+    return f"{source} changed since this promotion was requested; request it again."
 
 
 def can_decide(request: PromotionRequest, user) -> bool:
@@ -112,9 +149,14 @@ def _check_can_decide(request: PromotionRequest, user) -> None:
         )
 
 
-def _pending_request(app: App, user, source: Deployment) -> PromotionRequest:
-    """A new pending request, or the one already waiting for this same staging deployment."""
-    existing = app.promotion_requests.filter(status=PromotionStatus.PENDING).first()
+def _pending_request(
+    user, source_env: Environment, target_env: Environment, source: Deployment
+) -> PromotionRequest:
+    """A new pending request, or the one already waiting for this same source deployment."""
+    pending = PromotionRequest.objects.filter(
+        target_environment=target_env, status=PromotionStatus.PENDING
+    )
+    existing = pending.first()
     if existing is not None and _is_stale(existing):
         _expire(existing)
         existing = None
@@ -123,17 +165,25 @@ def _pending_request(app: App, user, source: Deployment) -> PromotionRequest:
     try:
         with transaction.atomic():
             request = PromotionRequest.objects.create(
-                app=app, requested_by=user, source_deployment=source
+                app=target_env.app,
+                requested_by=user,
+                source_deployment=source,
+                source_environment=source_env,
+                target_environment=target_env,
             )
     except IntegrityError:
         # Someone asked at the same moment: theirs is the pending request.
-        return app.promotion_requests.get(status=PromotionStatus.PENDING)
-    _announce(NotificationEvent.PROMOTION_REQUESTED, app, source, request)
+        return pending.get()
+    _announce(NotificationEvent.PROMOTION_REQUESTED, target_env.app, source, request)
     return request
 
 
 def _locked_pending(request: PromotionRequest) -> PromotionRequest:
-    locked = PromotionRequest.objects.select_for_update().select_related("app").get(pk=request.pk)
+    locked = (
+        PromotionRequest.objects.select_for_update()
+        .select_related("app", "source_environment", "target_environment")
+        .get(pk=request.pk)
+    )
     if not locked.is_pending:
         raise Conflict(f"This promotion request is already {locked.status}.", "decided")
     return locked
@@ -146,15 +196,15 @@ def _ensure_still_wanted(request: PromotionRequest) -> None:
         raise Conflict(f"This promotion request is already {request.status}.", "decided")
     if _is_stale(request):
         _expire(request)
-        raise Conflict(_STALE_MESSAGE, "promotion_stale")
+        raise Conflict(_stale_message(request), "promotion_stale")
 
 
 def _is_stale(request: PromotionRequest) -> bool:
-    """Too old, or staging no longer runs what was asked for: approving it would promote
-    something nobody asked for."""
+    """Too old, or the source stage no longer runs what was asked for: approving it would
+    promote something nobody asked for."""
     hours = getattr(settings, "PAAS_PROMOTION_REQUEST_HOURS", DEFAULT_REQUEST_HOURS)
     too_old = request.created_at < timezone.now() - timedelta(hours=hours)
-    return too_old or _staging_live(request.app) != request.source_deployment
+    return too_old or _source_live(request) != request.source_deployment
 
 
 def _expire(request: PromotionRequest) -> None:
@@ -164,28 +214,27 @@ def _expire(request: PromotionRequest) -> None:
         pass  # decided a moment ago by someone else: nothing left to expire
 
 
-def _staging_live(app: App) -> Deployment | None:
-    staging = app.environments.filter(name=EnvironmentName.STAGING).first()
-    return staging.live_deployment if staging else None  # staging may have been deleted
+def _source_live(request: PromotionRequest) -> Deployment | None:
+    return Environment.objects.get(pk=request.source_environment_id).live_deployment
 
 
 # --- the HTTP check gate ----------------------------------------------------------------
 
 
 def check_url(policy: PromotionPolicy) -> str:
-    """Through the proxy on this host; the Host header picks staging's route."""
+    """Through the proxy on this host; the Host header picks the source stage's route."""
     return f"http://127.0.0.1:{settings.PAAS_PROXY_HTTP_PORT}{policy.check_path}"
 
 
-def run_check(policy: PromotionPolicy) -> None:
-    """Raise ServiceError unless staging answers the check with the expected status."""
+def run_check(policy: PromotionPolicy, source_env: Environment) -> None:
+    """Raise ServiceError unless the source stage answers the check as expected."""
     if not policy.has_check:
         return
-    shown = f"GET {policy.check_path} on staging"
+    shown = f"GET {policy.check_path} on {source_env.name}"
     try:
         response = requests.get(
             check_url(policy),
-            headers={"Host": policy.app.environment(EnvironmentName.STAGING).hostname},
+            headers={"Host": source_env.hostname},
             timeout=policy.check_timeout,
             allow_redirects=False,
         )
@@ -216,8 +265,9 @@ def run_ci_check(policy: PromotionPolicy, source: Deployment | None) -> None:
     sha = source.commit_sha if source is not None else ""
     if not sha:
         raise Conflict(
-            "No CI status to check: staging runs an uploaded archive, which has no commit. "
-            "Deploy staging from the repository, or turn the CI gate off; nothing was promoted.",
+            "No CI status to check: the source stage runs an uploaded archive, which has no "
+            "commit. Deploy it from the repository, or turn the CI gate off; nothing was "
+            "promoted.",
             "ci_unknown",
         )
     app = policy.app
@@ -235,7 +285,7 @@ def _ci_refusal(status: providers.CiStatus, short: str) -> Conflict:
         return Conflict(message + where, "ci_pending")
     if status.state == providers.CiState.FAILURE:
         failed = ", ".join(status.failed)
-        message = f"CI failed for {short}: {failed}{where}. Fix it and deploy staging again."
+        message = f"CI failed for {short}: {failed}{where}. Fix it and deploy again."
         return Conflict(message + " Nothing was promoted.", "ci_failed")
     if status.detail and status.provider:
         message = f"The CI status of {short} is unknown: {status.provider} could not be asked: "
@@ -263,6 +313,8 @@ def _announce(event: str, app: App, deployment: Deployment, request) -> None:
 def _promotion_details(deployment: Deployment, request: PromotionRequest | None) -> dict:
     source = request.source_deployment if request else deployment.source_deployment
     return {
+        "from": source.environment.name if source else None,
+        "to": request.target_environment.name if request else deployment.environment.name,
         "request": request.pk if request else None,
         "source_deployment": source.number if source else None,
         "commit": source.commit_sha if source else "",
@@ -286,14 +338,20 @@ POLICY_FIELDS = (
 )
 
 
-@audited("promotion.set_policy", details=lambda r, app, data: {"fields": sorted(data)})
-def set_policy(app: App, data: dict) -> PromotionPolicy:
-    """Change the gates given in data (the others keep their value), checked by the model's
-    own validators; an unknown field changes nothing."""
+def _policy_details(result, app, data, target_name=EnvironmentName.PRODUCTION) -> dict:
+    return {"fields": sorted(data), "into": target_name}
+
+
+@audited("promotion.set_policy", details=_policy_details)
+def set_policy(
+    app: App, data: dict, target_name: str = EnvironmentName.PRODUCTION
+) -> PromotionPolicy:
+    """Change the gates given in data of the step into target_name (the others keep their
+    value), checked by the model's own validators; an unknown field changes nothing."""
     unknown = sorted(set(data) - set(POLICY_FIELDS))
     if unknown:
         raise ValidationError({field: ["Unknown field."] for field in unknown})
-    policy = policy_of(app)
+    policy = policy_of(environment_named(app, target_name))
     for field, value in data.items():
         setattr(policy, field, value)
     policy.full_clean()

@@ -62,9 +62,14 @@ def path_values(owner, outsider, make_app) -> dict:
     # Straight to the model: the service would resolve the URL's host name.
     target = NotificationTarget.objects.create(app=app, url="https://hooks.example/", secret="s")
     drain = LogDrain.objects.create(app=app, kind="https", url="https://logs.example/", secret="s")
-    # Someone else asked, so the owner may decide on it.
-    request = PromotionRequest.objects.create(app=app, requested_by=outsider)
     env = app.environment("production")
+    # Someone else asked, so the owner may decide on it.
+    request = PromotionRequest.objects.create(
+        app=app,
+        requested_by=outsider,
+        source_environment=app.environment("staging"),
+        target_environment=env,
+    )
     run = Run.objects.create(app=app, environment=env, command="true")
     job = ScheduledJob.objects.create(environment=env, name="j", schedule="0 3 * * *", command="id")
     return {

@@ -749,7 +749,9 @@ def test_restart_stop_start_and_promote(web, make_app, image_id):
 def test_promotion_waiting_for_approval_says_so(web, make_app, image_id):
     app = make_app("shop")
     _live(app, "staging", image_id)
-    PromotionPolicy.objects.create(app=app, require_approval=True)
+    PromotionPolicy.objects.create(
+        app=app, environment=app.environment("production"), require_approval=True
+    )
     response = web.post(reverse("app-promote", args=["shop"]), headers=HX)
     assert response.status_code == 200 and "must approve it" in _text(response)
     assert app.deployments.count() == 1

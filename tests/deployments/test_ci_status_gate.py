@@ -11,9 +11,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.models import Environment
 from apps.models.notifications import NotificationDelivery
 from deployments.models import Deployment, PromotionPolicy, PromotionRequest
-from deployments.services import Conflict
+from deployments.services import Conflict, pipelines
 from deployments.services.promotion import approve, request_promotion
 from deployments.workers import deliveries
 from deployments.workers.pipeline import lifecycle
@@ -37,7 +38,9 @@ def repo_on(forge, connect, make_app, local_image_id):
         connect(fake)
         app = make_app("shop", repository=f"{fake.url}/acme/shop.git")
         make_live_deployment(app, local_image_id, "staging", commit_sha=SHA)
-        PromotionPolicy.objects.create(app=app, require_ci_success=True, **policy)
+        PromotionPolicy.objects.create(
+            app=app, environment=app.environment("production"), require_ci_success=True, **policy
+        )
         return fake, app
 
     return make
@@ -246,7 +249,9 @@ def test_an_archive_deployment_has_no_commit_to_check(repo_on, api, local_image_
 def test_a_repository_on_no_connected_provider_is_unknown(make_app, api, local_image_id):
     app = make_app("shop", repository="https://git.example.org/acme/shop.git")
     make_live_deployment(app, local_image_id, "staging", commit_sha=SHA)
-    PromotionPolicy.objects.create(app=app, require_ci_success=True)
+    PromotionPolicy.objects.create(
+        app=app, environment=app.environment("production"), require_ci_success=True
+    )
     status, code, message = refusal(promote(api))
     assert (status, code) == (REFUSED, "ci_unknown") and "connected Git providers" in message
 
@@ -327,6 +332,8 @@ def test_the_promotion_events_reach_a_target(repo_on, owner, staff, settings, ho
     requested, approved, _, done = bodies
     assert requested["deployment"] == source.number and requested["environment"] == "staging"
     assert requested["promotion"] == {
+        "from": "staging",
+        "to": "production",
         "request": request.pk,
         "source_deployment": source.number,
         "commit": SHA,
@@ -360,3 +367,38 @@ def _go_live(deployment):
         log=lambda line: None,
     )
     lifecycle.go_live(ctx)
+
+
+# --- a gate on one step of a longer pipeline ----------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["github", "gitlab", "gitea"])
+def test_on_a_three_stage_pipeline_ci_gates_only_its_own_step(
+    forge, connect, make_app, local_image_id, api, kind
+):
+    """dev → staging waits for CI; staging → production has no gate and goes through."""
+    fake = forge(kind)
+    fake.add_repo("acme/shop", timezone.now(), private=True)
+    connect(fake)
+    app = make_app("shop", repository=f"{fake.url}/acme/shop.git")
+    Environment.create_for(app, "dev")
+    make_live_deployment(app, local_image_id, "dev", commit_sha=SHA)
+    make_live_deployment(app, local_image_id, "staging", commit_sha="5" * 40)
+    pipelines.set_pipeline(app, ["dev", "staging", "production"])
+    PromotionPolicy.objects.create(
+        app=app, environment=app.environment("staging"), require_ci_success=True
+    )
+    running = {"gitlab": {"pipeline": "running"}}.get(kind, {"statuses": [("ci", "pending")]})
+    fake.add_commit(SHA, **running)
+
+    pending = api.post("/apps/shop/promote", {"from": "dev", "to": "staging"})
+    assert refusal(pending)[:2] == (REFUSED, "ci_pending")
+    assert nothing_queued(app)
+    assert api.post("/apps/shop/promote").status_code == PROMOTED  # its own step: no gate
+
+    passed = {"gitlab": {"pipeline": "success"}}.get(kind, {"statuses": [("ci", "success")]})
+    fake.add_commit(SHA, **passed)
+    promoted = api.post("/apps/shop/promote", {"from": "dev", "to": "staging"})
+    assert promoted.status_code == PROMOTED, promoted.content
+    into_staging = Deployment.objects.get(app=app, environment__name="staging", trigger="promote")
+    assert into_staging.commit_sha == SHA

@@ -55,7 +55,9 @@ def promotions(app):
 
 
 def gate(app, **fields):
-    return PromotionPolicy.objects.create(app=app, **fields)
+    return PromotionPolicy.objects.create(
+        app=app, environment=app.environment("production"), **fields
+    )
 
 
 class Staging:
@@ -337,7 +339,9 @@ def test_with_both_gates_the_check_runs_before_asking_and_again_before_promoting
 @pytest.mark.parametrize("path", ["healthz", "http://169.254.169.254/", "/a b", "/x#frag"])
 def test_the_check_path_is_a_path_on_staging_only(app, path):
     with pytest.raises(ValidationError) as caught:
-        PromotionPolicy(app=app, check_path=path).full_clean()
+        PromotionPolicy(
+            app=app, environment=app.environment("production"), check_path=path
+        ).full_clean()
     assert "check_path" in caught.value.message_dict
 
 

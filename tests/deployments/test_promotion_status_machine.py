@@ -33,7 +33,12 @@ def app(make_app):
 @pytest.fixture
 def request_in(app, owner):
     def make(status=P.PENDING):
-        request = PromotionRequest.objects.create(app=app, requested_by=owner)
+        request = PromotionRequest.objects.create(
+            app=app,
+            requested_by=owner,
+            source_environment=app.environment("staging"),
+            target_environment=app.environment("production"),
+        )
         PromotionRequest.objects.filter(pk=request.pk).update(status=status)
         request.refresh_from_db()
         return request
