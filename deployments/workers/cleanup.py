@@ -10,6 +10,7 @@ from django.conf import settings
 from apps.models import App, Environment
 from deployments.adapters.router import Router
 from deployments.adapters.runtime import RuntimeBackend
+from deployments.models import Deployment
 from deployments.workers.backups import delete_app_backups, delete_backup_files
 from deployments.workers.webhook_registration import unregister
 
@@ -54,8 +55,9 @@ def cleanup_app(app_id: int, runtime: RuntimeBackend, router: Router) -> bool:
 def cleanup_environment(environment_id: int, runtime: RuntimeBackend, router: Router) -> bool:
     """What app deletion does, for one environment's share: its route (and its domains'
     check routes), its containers and add-ons (labelled with it), their volumes and its own
-    volumes, its add-ons' backups, then the row and everything it holds. Images stay: a
-    promotion runs staging's image in production."""
+    volumes, its add-ons' backups, then the row and everything it holds, and last the images
+    no other environment's deployment runs (a promotion runs staging's image in production:
+    that one stays)."""
     env = Environment.objects.select_related("app").filter(pk=environment_id).first()
     if env is None:
         return False  # already gone: a duplicate delivery
@@ -72,9 +74,20 @@ def cleanup_environment(environment_id: int, runtime: RuntimeBackend, router: Ro
             raise RuntimeError(f"volume {volume.docker_name} is still in use")
     for addon in env.addons.all():
         delete_backup_files(addon)
+    tags = set(env.deployments.exclude(image_tag="").values_list("image_tag", flat=True))
     env.delete()
+    _remove_unshared_images(tags, runtime)
     logger.info("environment %s deleted", env)
     return True
+
+
+def _remove_unshared_images(tags: set[str], runtime: RuntimeBackend) -> None:
+    """Of a deleted environment's image tags, untag those no deployment left refers to:
+    once its rows are gone, nothing would ever prune them."""
+    shared = set(Deployment.objects.filter(image_tag__in=tags).values_list("image_tag", flat=True))
+    for tag in tags - shared:
+        if runtime.image_exists(tag):
+            runtime.remove_image(tag)
 
 
 def _owned(folder: Path, app_name: str, suffix: re.Pattern) -> list[Path]:

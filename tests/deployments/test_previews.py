@@ -500,14 +500,17 @@ def test_a_pull_request_is_previewed_seeded_redeployed_and_removed_without_a_tra
     wait_for(lambda: _statuses(github, second, "success"), 30, message="the new status")
 
     # Closed: nothing of it is left.
+    labels = ["slipway.app=shop", "slipway.environment=pr-7"]
+    engine = docker.from_env()
+    assert engine.images.list(filters={"label": labels})  # built for it, so removed with it
     closed = send_pr("github", app, pr_payload("github", action="close", sha=second))
     assert closed.status_code == 202 and closed.json()["status"] == "deleting"
     wait_for(lambda: not Environment.objects.filter(pk=env.pk).exists(), 120, message="gone")
 
-    engine = docker.from_env()
     assert not containers(label=labels)
     assert not engine.volumes.list(filters={"label": labels})
     assert not engine.networks.list(filters={"label": labels})
+    assert not engine.images.list(filters={"label": labels})  # its own builds too
     assert not volume_exists(preview_db.volume)
     assert env.route_id not in wiring.router().route_ids()
     wait_for(lambda: through_proxy(host).status_code == 404, 15, message="the route to go")
