@@ -85,8 +85,9 @@ class AppCreateForm(AppSettingsForm):
         return name
 
 
-def clean_env_payload(payload) -> dict[str, dict[str, str]]:
-    """Check {"production": {K: V}, "staging": {K: V}} and return it; errors name the key."""
+def clean_env_payload(payload, known=DEFAULT_ENVIRONMENTS) -> dict[str, dict[str, str]]:
+    """Check {"production": {K: V}, "staging": {K: V}} and return it; errors name the key.
+    A new app has the default environments; an app's PATCH names any it has (`known`)."""
     if payload in (None, ""):
         return {}
     if not isinstance(payload, dict):
@@ -94,7 +95,7 @@ def clean_env_payload(payload) -> dict[str, dict[str, str]]:
     errors: dict[str, list[str]] = {}
     cleaned: dict[str, dict[str, str]] = {}
     for env_name, values in payload.items():
-        if env_name not in DEFAULT_ENVIRONMENTS:
+        if env_name not in known:
             errors.setdefault("env", []).append(f"Unknown environment “{env_name}”.")
             continue
         if not isinstance(values, dict):
@@ -142,7 +143,8 @@ def clean_settings_patch(app: App, patch: dict) -> tuple[dict, dict[str, dict[st
     form = AppSettingsForm(data={**current, **incoming})
     if not form.is_valid():
         raise ValidationError(form.errors.as_data())
-    return form.cleaned_data, clean_env_payload(env)
+    names = set(app.environments.values_list("name", flat=True))
+    return form.cleaned_data, clean_env_payload(env, known=names)
 
 
 def parse_env_lines(text: str) -> dict[str, str]:

@@ -206,3 +206,21 @@ def test_a_token_is_required(shop):
         assert response.status_code == 401
         assert response.json()["error"]["code"] == "unauthorized"
     assert _env(shop).maintenance is False and _env(shop).replicas == 1
+
+
+# --- env vars of any environment through the app's PATCH --------------------------------------
+
+
+def test_patch_sets_env_vars_of_an_environment_the_app_made(shop, api):
+    Environment.create_for(shop, "dev")
+    answer = api.patch("/apps/shop", {"env": {"dev": {"DEBUG": "1"}}})
+    assert answer.status_code == 200, answer.content
+    assert _env(shop, "dev").env_dict() == {"DEBUG": "1"}
+
+
+def test_patch_naming_an_environment_the_app_lacks_changes_nothing(shop, api):
+    answer = api.patch("/apps/shop", {"branch": "next", "env": {"qa": {"DEBUG": "1"}}})
+    assert answer.status_code == 400
+    assert "Unknown environment “qa”" in answer.json()["error"]["fields"]["env"][0]
+    shop.refresh_from_db()
+    assert shop.branch != "next" and not shop.environments.filter(name="qa").exists()
