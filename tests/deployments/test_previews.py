@@ -22,6 +22,7 @@ from deployments.models import Deployment, Status
 from deployments.models.webhook import WebhookDelivery
 from deployments.services import addon_backups
 from deployments.services import addons as addon_services
+from deployments.workers import previews as preview_worker
 from tests.apps.addon_helpers import addon_leftovers, connect, volume_exists, wait_addon  # noqa: F401
 from tests.deployments.test_webhooks import send, signed_headers
 from tests.support import (
@@ -246,6 +247,59 @@ def test_a_fork_is_fetched_from_the_pull_ref_when_forks_are_allowed(make_app):
     assert send_pr("gitlab", app, pr_payload("gitlab", number=8, fork=True)).status_code == 202
     refs = dict(Preview.objects.filter(app=app).values_list("number", "fetch_ref"))
     assert refs == {7: "refs/pull/7/head", 8: "refs/merge-requests/8/head"}
+
+
+@pytest.mark.django_db
+def test_a_head_that_moves_while_the_preview_is_prepared_is_the_one_deployed(previewed):
+    send_pr("github", previewed, pr_payload("github"))
+    moved = send_pr("github", previewed, pr_payload("github", action="update", sha=NEW_SHA))
+    assert moved.json() == {"preview": "pr-7", "status": "preparing", "commit": NEW_SHA}
+    assert not Deployment.objects.exists()  # the preparation deploys it
+
+    assert preview_worker.prepare(Preview.objects.get().pk, runtime=None) == "deployed"
+
+    [first] = Deployment.objects.all()
+    assert (first.commit_sha, first.environment.name, first.branch) == (NEW_SHA, "pr-7", "feature")
+    assert preview_worker.prepare(Preview.objects.get().pk, runtime=None) == "skipped"
+    later = send_pr("github", previewed, pr_payload("github", action="update", sha=SHA))
+    assert later.status_code == 202 and later.json()["commit"] == SHA
+    assert Deployment.objects.filter(commit_sha=SHA, environment=first.environment).exists()
+
+
+def _template_database(app):
+    addon = AddOn.new(app.environment("production"), "postgres")
+    addon.status = "running"
+    addon.save()
+    EnvVar.objects.create(
+        environment=addon.environment, key="DATABASE_URL", value=addon.connection_url()
+    )
+    return addon
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("database", ["seed", "empty"])
+def test_a_preview_gets_its_own_database_of_the_templates_kind(database, make_app):
+    app = make_app("shop", previews_enabled=True, preview_database=database)
+    template_db = _template_database(app)
+
+    send_pr("gitlab", app, pr_payload("gitlab"))
+
+    preview = Preview.objects.get(app=app)
+    own = AddOn.objects.get(environment=preview.environment)
+    assert (own.kind, own.status) == ("postgres", "creating")
+    assert own.volume != template_db.volume and own.password != template_db.password
+    assert preview.environment.env_dict() == {"DATABASE_URL": own.connection_url()}
+    assert preview_worker.seed_backup(preview) is None  # no backup taken: it starts empty
+
+
+@pytest.mark.django_db
+def test_database_none_makes_none_and_copies_no_database_url(make_app):
+    app = make_app("shop", previews_enabled=True, preview_database="none")
+    _template_database(app)
+    send_pr("gitea", app, pr_payload("gitea"))
+    preview = Preview.objects.get(app=app)
+    assert not AddOn.objects.filter(environment=preview.environment).exists()
+    assert preview.environment.env_dict() == {}
 
 
 # --- fetching the pull request's head ------------------------------------------------------------
