@@ -140,7 +140,7 @@ class GitHub(Provider):
         )
 
     def pull_request(self, payload):
-        return _github_shaped(self, payload, "pull_request", "refs/pull/{}/head")
+        return _github_shaped(self, payload)
 
 
 class GitLab(Provider):
@@ -206,16 +206,16 @@ class Gitea(Provider):
         )
 
     def pull_request(self, payload):
-        return _github_shaped(self, payload, "pull_request", "refs/pull/{}/head")
+        return _github_shaped(self, payload)
 
 
-def _github_shaped(provider: Provider, payload: dict, key: str, ref: str) -> PullRequest | str:
+def _github_shaped(provider: Provider, payload: dict) -> PullRequest | str:
     """GitHub's and Gitea's pull request payloads: the same fields."""
     raw_action = _text(payload, "action")
     action = provider.actions.get(raw_action)
     if action is None:
         return f"pull request action “{raw_action}” changes no code"
-    pr = _object(payload, key)
+    pr = _object(payload, "pull_request")
     number = _number(pr.get("number"))
     base = _text(pr, "base", "repo", "full_name")
     return PullRequest(
@@ -229,7 +229,7 @@ def _github_shaped(provider: Provider, payload: dict, key: str, ref: str) -> Pul
         link=_text(pr, "html_url", required=False),
         # A fork whose repository was deleted has no head repo: a fork all the same.
         from_fork=_text(pr, "head", "repo", "full_name", required=False) != base,
-        pull_ref=ref.format(number),
+        pull_ref=f"refs/pull/{number}/head",
     )
 
 
