@@ -78,6 +78,8 @@ ROUTES = [
     ("post", A + "/drains", {"url": "https://logs.example.com/x"}, OWN),
     ("delete", A + "/drains/1", None, OWN),
     ("get", A + "/metrics", None, READ),
+    ("get", A + "/pipeline", None, READ),
+    ("put", A + "/pipeline", {"stages": ["production"]}, CHANGE),
     ("get", A + "/promotion-policy", None, READ),
     ("put", A + "/promotion-policy", {"require_approval": True}, CHANGE),
     ("get", A + "/promotions", None, READ),

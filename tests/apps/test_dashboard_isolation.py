@@ -60,6 +60,8 @@ APP_ACTIONS = [
 ]
 PROMOTING = [
     ("app-promote", APP, "post"),
+    ("app-pipeline", APP, "post"),
+    ("app-pipeline-panel", APP, "get"),
     ("app-promotions", APP, "get"),
     ("promotion-approve", {"name": "secret", "request_id": 1}, "post"),
     ("promotion-reject", {"name": "secret", "request_id": 1}, "post"),

@@ -70,6 +70,8 @@ ROUTES = [
     ("app-environment-create", APP, "post", CHANGE),
     ("app-environment-delete", APP, "post", CHANGE),
     ("app-promote", APP, "post", CHANGE),
+    ("app-pipeline", APP, "post", CHANGE),
+    ("app-pipeline-panel", APP, "get", READ),
     ("app-promotions", APP, "get", READ),
     ("promotion-approve", {"name": "secret", "request_id": 1}, "post", CHANGE),
     ("promotion-reject", {"name": "secret", "request_id": 1}, "post", CHANGE),
