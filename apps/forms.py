@@ -3,7 +3,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
-from apps.models import DEFAULT_ENVIRONMENTS, App, BuildMethod
+from apps.models import STARTING_ENVIRONMENTS, App, BuildMethod
 from apps.models.app import COMMAND_MAX
 from apps.validators import validate_app_name, validate_env_key, validate_env_value
 from deployments.adapters.sources import validate_branch
@@ -85,7 +85,7 @@ class AppCreateForm(AppSettingsForm):
         return name
 
 
-def clean_env_payload(payload, known=DEFAULT_ENVIRONMENTS) -> dict[str, dict[str, str]]:
+def clean_env_payload(payload, known=STARTING_ENVIRONMENTS) -> dict[str, dict[str, str]]:
     """Check {"production": {K: V}, "staging": {K: V}} and return it; errors name the key.
     A new app has the default environments; an app's PATCH names any it has (`known`)."""
     if payload in (None, ""):
@@ -188,12 +188,12 @@ class EnvEditor:
     """
 
     def __init__(self, data=None):
-        self.rows: dict[str, list[tuple[str, str]]] = {env: [] for env in DEFAULT_ENVIRONMENTS}
-        self.bulk: dict[str, str] = {env: "" for env in DEFAULT_ENVIRONMENTS}
+        self.rows: dict[str, list[tuple[str, str]]] = {env: [] for env in STARTING_ENVIRONMENTS}
+        self.bulk: dict[str, str] = {env: "" for env in STARTING_ENVIRONMENTS}
         self.errors: dict[str, list[str]] = {}
         self.cleaned_data: dict[str, dict[str, str]] = {}
         if data is not None:
-            for env in DEFAULT_ENVIRONMENTS:
+            for env in STARTING_ENVIRONMENTS:
                 keys = data.getlist(f"env-{env}-key")
                 values = data.getlist(f"env-{env}-value")
                 values += [""] * (len(keys) - len(values))
@@ -204,7 +204,7 @@ class EnvEditor:
     def is_valid(self) -> bool:
         if not self.bound:
             return False
-        for env in DEFAULT_ENVIRONMENTS:
+        for env in STARTING_ENVIRONMENTS:
             values = self._clean_environment(env)
             if values:
                 self.cleaned_data[env] = values

@@ -26,7 +26,7 @@ import requests  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 
-from apps.models import App  # noqa: E402
+from apps.models import App, Environment  # noqa: E402
 from deployments import services, wiring  # noqa: E402
 from deployments.adapters.builders import detect  # noqa: E402
 from deployments.models import Deployment  # noqa: E402
@@ -188,6 +188,7 @@ def main() -> None:
     files["requirements.txt"] += f"# bench {marker}\n"
     repo = make_repo(work / "repo", files)
     app = App.objects.create(name=f"bench-{marker}", owner=user, repository=str(repo))
+    Environment.create_for(app, "staging")  # promote's source
     slipway, hand, rows = Platform(app), ByHand(f"bench-hand-{marker}"), []
     try:
         hand_files = dict(files, **{"requirements.txt": files["requirements.txt"] + "# hand\n"})

@@ -17,7 +17,7 @@ from django.core.handlers.base import BaseHandler
 from django.db.models.signals import post_save
 from django.test import Client
 
-from apps.models import AddOn, ApiToken, App, AuditEntry, EnvVar
+from apps.models import AddOn, ApiToken, App, AuditEntry, Environment, EnvironmentName, EnvVar
 from apps.models.providers import ProviderCredential
 from deployments import wiring
 from deployments.models import LogLine, RunLogLine
@@ -222,11 +222,15 @@ def outsider_api(outsider):
 
 @pytest.fixture
 def make_app(owner):
-    """Create an app straight through the model (no deployment, no worker)."""
+    """Create an app straight through the model (no deployment, no worker), with staging
+    beside production as most tests want (staging=False: production alone, as a new app)."""
 
-    def make(name="demo", user=None, **fields):
+    def make(name="demo", user=None, staging=True, **fields):
         fields.setdefault("repository", "https://example.com/acme/demo.git")
-        return App.objects.create(name=name, owner=user or owner, **fields)
+        app = App.objects.create(name=name, owner=user or owner, **fields)
+        if staging:
+            Environment.create_for(app, EnvironmentName.STAGING)
+        return app
 
     return make
 

@@ -73,7 +73,9 @@ def create_app(request, payload: AppCreateIn):
     if not form.is_valid():
         raise ValidationError(form.errors.as_data())
     env = clean_env_payload(payload.env)
-    app = services.create_app(request.auth, form.cleaned_data, env, deploy=payload.deploy)
+    app = services.create_app(
+        request.auth, form.cleaned_data, env, deploy=payload.deploy, staging=payload.staging
+    )
     return Status(201, app)
 
 

@@ -235,7 +235,10 @@ class AppCreateIn(Schema):
     build: Build | None = Field(None, description="Empty: auto.")
     port: int | None = None
     health_check_path: str | None = Field(None, description="Empty: /.")
-    env: EnvPayload | None = Field(None, description="Env vars per environment.")
+    env: EnvPayload | None = Field(
+        None, description="Env vars per environment: production, and staging (which it makes)."
+    )
+    staging: bool = Field(False, description="Make a staging environment too.")
     deploy: bool = Field(False, description="Queue a production deployment at once.")
     build_command: str | None = Field(None, description=COMMAND_DOCS["build_command"])
     start_command: str | None = Field(None, description=COMMAND_DOCS["start_command"])

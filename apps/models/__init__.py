@@ -17,7 +17,7 @@ from apps.models.addons import (  # noqa: F401
     S,
 )
 from apps.models.app import (  # noqa: F401
-    DEFAULT_ENVIRONMENTS,
+    STARTING_ENVIRONMENTS,
     App,
     AppCleanupRequested,
     AppQuerySet,

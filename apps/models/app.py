@@ -67,7 +67,9 @@ class HostTaken(Exception):
 
 
 # Every new app gets these; staging can be deleted like any environment but production.
-DEFAULT_ENVIRONMENTS = (EnvironmentName.PRODUCTION, EnvironmentName.STAGING)
+# What a new app may start with: production always, staging when asked for at creation
+# (deployments.services.create_app); any other environment is made later.
+STARTING_ENVIRONMENTS = (EnvironmentName.PRODUCTION, EnvironmentName.STAGING)
 
 
 class AppQuerySet(models.QuerySet):
@@ -168,12 +170,11 @@ class App(models.Model):
             self.webhook_secret = secrets.token_urlsafe(32)
         if not self._state.adding:
             return super().save(*args, **kwargs)
-        # The app and its default environments at once: a host label that is taken (app
-        # shop-dev while app shop has env dev) leaves no app behind.
+        # The app and its production at once: a host label that is taken (app shop-dev
+        # while app shop has env dev) leaves no app behind.
         with transaction.atomic():
             super().save(*args, **kwargs)
-            for env in DEFAULT_ENVIRONMENTS:
-                Environment.create_for(self, env)
+            Environment.create_for(self, EnvironmentName.PRODUCTION)
 
     @property
     def network(self) -> str:

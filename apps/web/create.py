@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 
 from apps.forms import AppCreateForm, EnvEditor, check_app_name
-from apps.models import DEFAULT_ENVIRONMENTS, App, BuildMethod, Environment, EnvironmentName
+from apps.models import STARTING_ENVIRONMENTS, App, BuildMethod, Environment, EnvironmentName
 from apps.web.pages import login_required
 from deployments import services
 from deployments.adapters import git_providers as providers
@@ -33,7 +33,7 @@ def _create_context(request, form, env_editor) -> dict:
                 "bulk": env_editor.bulk[env],
                 "errors": env_editor.errors.get(env, []),
             }
-            for env in DEFAULT_ENVIRONMENTS
+            for env in STARTING_ENVIRONMENTS
         ],
         "providers": providers.connected_providers(request.user),
         "build_methods": BuildMethod.choices,
@@ -52,7 +52,11 @@ def app_create(request):
     if form.is_valid() and env_ok:
         try:
             app = services.create_app(
-                request.user, form.cleaned_data, env_editor.cleaned_data, deploy=True
+                request.user,
+                form.cleaned_data,
+                env_editor.cleaned_data,
+                deploy=True,
+                staging=request.POST.get("staging") == "on",
             )
         except ServiceError as exc:
             taken = exc.code in ("name_taken", "host_taken")
@@ -127,7 +131,7 @@ def pick_repository(request):
 @login_required
 def env_row(request):
     environment = request.GET.get("environment", "")
-    if environment not in DEFAULT_ENVIRONMENTS:
+    if environment not in STARTING_ENVIRONMENTS:
         environment = EnvironmentName.PRODUCTION
     return render(request, "apps/_env_row.html", {"env_name": environment, "key": "", "value": ""})
 

@@ -61,13 +61,19 @@ def environment_named(app: App, name: str) -> Environment:
 
 
 @audited("app.create", details=lambda app, owner, data, *a, **k: {"repository": app.repository})
-def create_app(owner, data: dict, env: dict | None = None, deploy: bool = False) -> App:
-    """Create an app from cleaned form data (AppCreateForm) and its env vars."""
+def create_app(
+    owner, data: dict, env: dict | None = None, deploy: bool = False, staging: bool = False
+) -> App:
+    """Create an app from cleaned form data (AppCreateForm) and its env vars: production,
+    and staging when asked for (or given env vars)."""
+    env = env or {}
     try:
         with transaction.atomic():
             quotas.check_quota(owner, "apps")
             app = App.objects.create(owner=owner, **data)
-            for env_name, values in (env or {}).items():
+            if staging or EnvironmentName.STAGING in env:
+                Environment.create_for(app, EnvironmentName.STAGING)
+            for env_name, values in env.items():
                 set_env_vars(environment_named(app, env_name), values)
             if deploy:
                 queue_deployment(app, EnvironmentName.PRODUCTION, requested_by=owner)

@@ -34,12 +34,33 @@ def _labels() -> set[str]:
 # --- names ------------------------------------------------------------------------------------
 
 
-def test_a_new_app_has_production_and_staging_in_that_order(make_app):
-    app = make_app("shop")
-    assert [(e.name, e.host_label) for e in app.environments.all()] == [
-        ("production", "shop"),
-        ("staging", "shop-staging"),
-    ]
+def _made(name: str) -> list[tuple[str, str]]:
+    return [(e.name, e.host_label) for e in App.objects.get(name=name).environments.all()]
+
+
+def test_a_new_app_has_production_and_staging_only_on_request(api):
+    repository = "https://e.com/a/b.git"
+    assert api.post("/apps", {"name": "solo", "repository": repository}).status_code == 201
+    assert _made("solo") == [("production", "solo")]
+    asked = api.post("/apps", {"name": "shop", "repository": repository, "staging": True})
+    assert asked.status_code == 201
+    assert _made("shop") == [("production", "shop"), ("staging", "shop-staging")]
+    assert asked.json()["urls"]["staging"].startswith("http://shop-staging.")
+
+
+def test_env_vars_for_staging_at_creation_make_it(api):
+    body = {"name": "shop", "repository": "https://e.com/a/b.git", "env": {"staging": {"A": "1"}}}
+    assert api.post("/apps", body).status_code == 201
+    assert App.objects.get(name="shop").environment("staging").env_dict() == {"A": "1"}
+
+
+def test_the_create_form_makes_staging_when_ticked(client, owner):
+    client.force_login(owner)
+    form = {"name": "shop", "repository": "https://e.com/a/b.git", "build_method": "auto"}
+    client.post("/new/", {**form, "staging": "on"})
+    client.post("/new/", {**form, "name": "solo"})
+    assert _made("shop") == [("production", "shop"), ("staging", "shop-staging")]
+    assert _made("solo") == [("production", "solo")]
 
 
 def test_an_environment_gets_its_own_host_after_the_others(api, make_app):
@@ -249,4 +270,4 @@ def test_a_new_environment_deploys_answers_on_its_host_and_is_deleted_clean(
     assert not docker.from_env().containers.list(all=True, filters={"label": labels})
     assert volume not in {v.name for v in docker.from_env().volumes.list()}
     wait_for(lambda: through_proxy(host).status_code == 404, timeout=15, message="route gone")
-    assert [e.name for e in app.environments.all()] == ["production", "staging"]
+    assert [e.name for e in app.environments.all()] == ["production"]

@@ -5,7 +5,7 @@ import uuid
 import docker
 import pytest
 
-from apps.models import App
+from apps.models import App, Environment, EnvironmentName
 from deployments import services
 from tests.support import log_text, make_repo, sample_files, wait_final
 
@@ -31,6 +31,7 @@ def live_app(request, platform, owner, tmp_path):
     )
     repo = make_repo(tmp_path / name, sample_files(sample))
     app = App.objects.create(name=name, owner=owner, repository=str(repo))
+    Environment.create_for(app, EnvironmentName.STAGING)
     first = wait_final(services.queue_deployment(app, "production"))
     assert first.status == "succeeded", log_text(first)
     app.repo = repo

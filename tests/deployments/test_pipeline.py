@@ -4,7 +4,7 @@ dockerd and Caddy."""
 import pytest
 from django.conf import settings
 
-from apps.models import App
+from apps.models import App, Environment
 from deployments import services
 from deployments.models import Deployment
 from tests.support import (
@@ -75,6 +75,7 @@ def test_a_python_app_deploys_then_a_code_change_reuses_the_dependency_layer(
 def test_env_vars_reach_the_app_and_staging_has_its_own_host(platform, owner, tmp_path):
     repo = make_repo(tmp_path / "py", sample_files("python"))
     app = _create(owner, "envapp", repo)
+    Environment.create_for(app, "staging")
     services.set_env_vars(app.environment("staging"), {"GREETING": "<staging> hi"})
     deployment = _deploy(app, "staging")
     assert deployment.status == "succeeded", log_text(deployment)

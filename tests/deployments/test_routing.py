@@ -58,6 +58,7 @@ def _answers(host: str, count: int = REQUESTS) -> Counter:
 
 def test_each_environment_is_routed_by_its_host(platform, owner, tmp_path):
     app, production = _deploy(owner, tmp_path / "repo", "hosts")
+    Environment.create_for(app, "staging")
     staging = wait_final(services.queue_deployment(app, "staging"))
     assert staging.status == "succeeded", log_text(staging)
     assert through_proxy(_host(app)).text in {c[:12] for c in production.containers}
