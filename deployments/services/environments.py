@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.models import App, Environment, EnvironmentName, EnvVar, HostTaken
-from apps.validators import validate_environment_name
+from apps.validators import RESERVED_ENVIRONMENT_PREFIX, validate_environment_name
 from deployments import jobs
 from deployments.models import ACTIVE_STATUSES
 from deployments.services import Conflict, environment_named, host_taken
@@ -56,7 +56,10 @@ def _check_room(app: App, name: str) -> None:
     if app.environments.filter(name=name).exists():
         raise Conflict(f"{app.name} already has an environment called “{name}”.", "name_taken")
     limit = settings.PAAS_MAX_ENVIRONMENTS_PER_APP
-    if app.environments.count() >= limit:
+    # Previews have their own cap (PAAS_MAX_PREVIEWS_PER_APP): open pull requests must not
+    # stop the owner from making an environment.
+    made = app.environments.exclude(name__startswith=RESERVED_ENVIRONMENT_PREFIX)
+    if made.count() >= limit:
         raise Conflict(
             f"{app.name} has {limit} environments, the most one app may have "
             f"(PAAS_MAX_ENVIRONMENTS_PER_APP={limit}). Delete one first.",

@@ -111,6 +111,14 @@ def test_the_per_app_cap_is_a_409_and_creates_nothing(api, make_app, settings):
     assert not Environment.objects.filter(name="qa").exists()
 
 
+def test_open_previews_do_not_count_toward_the_cap(api, make_app, settings):
+    settings.PAAS_MAX_ENVIRONMENTS_PER_APP = 3
+    app = make_app("shop")
+    for number in (1, 2, 3):
+        Environment.create_for(app, f"pr-{number}")  # as previews are made
+    assert api.post("/apps/shop/environments", {"name": "dev"}).status_code == 201
+
+
 def test_a_host_label_longer_than_dns_allows_is_refused(api, make_app):
     make_app("s" * 40)
     response = api.post(f"/apps/{'s' * 40}/environments", {"name": "d" * 30})
