@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 
 from apps.models import STARTING_ENVIRONMENTS, App, BuildMethod
 from apps.models.app import COMMAND_MAX
+from apps.models.tokens import NAME_MAX, TokenScope, expiry_from
 from apps.validators import validate_app_name, validate_env_key, validate_env_value
 from deployments.adapters.sources import validate_branch
 from deployments.services.repositories import validate_repository
@@ -320,10 +321,26 @@ class DeleteAppForm(forms.Form):
 
 
 class ApiTokenForm(forms.Form):
-    name = forms.CharField(label="Token name", max_length=100)
+    """Named as ApiToken's fields, so the model's own errors land on the right one."""
+
+    EXPIRY_CHOICES = [
+        ("7", "7 days"),
+        ("30", "30 days"),
+        ("90", "90 days"),
+        ("365", "1 year"),
+        ("never", "Never"),
+    ]
+
+    name = forms.CharField(label="Token name", max_length=NAME_MAX)
+    # Least privilege by default: writing is asked for, not given.
+    scope = forms.ChoiceField(label="Scope", choices=TokenScope.choices, initial=TokenScope.READ)
+    expires_at = forms.ChoiceField(label="Expires", choices=EXPIRY_CHOICES, initial="90")
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
         if not name:
             raise ValidationError("Give the token a name, such as the machine that uses it.")
         return name
+
+    def clean_expires_at(self):
+        return expiry_from(self.cleaned_data["expires_at"])

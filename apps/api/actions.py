@@ -4,6 +4,7 @@ what to paste into a Git provider's webhook settings. Work on containers is queu
 from ninja import Router, Status
 
 from apps.access import CHANGE, MANAGE, READ, app_for, deployment_for
+from apps.api.auth import reveals_secrets
 from apps.api.schemas import (
     ActionIn,
     AppName,
@@ -83,4 +84,5 @@ def redeploy(request, name: AppName, number: Id):
 @router.get("/apps/{name}/webhook", response=answers(200, WebhookOut, 404))
 def webhook(request, name: AppName):
     """What to paste into a provider's webhook settings (the secret is the owner's to see)."""
-    return WebhookOut.of(app_for(request.auth, name, to=READ), request.auth)
+    app = app_for(request.auth, name, to=READ)
+    return WebhookOut.of(app, request.auth, reveal=reveals_secrets(request))

@@ -5,6 +5,7 @@ from django.shortcuts import get_object_or_404
 from ninja import Router, Status
 
 from apps.access import OWN, addon_for, app_for
+from apps.api.auth import reveals_secrets
 from apps.api.schemas import (
     AddOnIn,
     AddOnListOut,
@@ -40,9 +41,10 @@ def attach_addon(request, name: AppName, payload: AddOnIn):
 
 @router.get(ADDON, response=answers(200, AddOnOut, 400, 404))
 def get_addon(request, name: AppName, addon_id: Id, reveal: Flag = False):
-    """?reveal=true adds the connection URL, password included."""
+    """?reveal=true adds the connection URL, password included (masked for a read-only
+    token)."""
     addon = addon_for(request.auth, name, addon_id)
-    return AddOnOut.revealing(addon) if reveal else addon
+    return AddOnOut.revealing(addon, masked=not reveals_secrets(request)) if reveal else addon
 
 
 @router.delete(ADDON, response=answers(202, AddOnOut, 400, 404, 409))

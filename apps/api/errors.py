@@ -13,7 +13,9 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
+from apps.api.auth import ReadOnlyToken
 from apps.errors import error_response as error
+from apps.models.tokens import TokenExpired
 
 # The one adapter import of the API: the services let the engine's own error through
 # (resource_usage, runtime_logs), and it is answered as 503 here.
@@ -81,6 +83,14 @@ def register_error_handlers(api: NinjaAPI) -> None:
         Http404: lambda exc: error(404, "Not found.", "not_found"),
         AuthenticationError: lambda exc: error(
             401, "A valid bearer token is required.", "unauthorized"
+        ),
+        TokenExpired: lambda exc: error(
+            401, "This token has expired: create a new one on the API tokens page.", "token_expired"
+        ),
+        ReadOnlyToken: lambda exc: error(
+            403,
+            "This token is read-only: it may only GET. Use a read-write token to change things.",
+            "read_only_token",
         ),
         HttpError: http_error,
         RuntimeBackendError: lambda exc: error(

@@ -5,6 +5,7 @@ from django.shortcuts import get_object_or_404
 from ninja import Router, Status
 
 from apps.access import OWN, app_for
+from apps.api.auth import reveals_secrets
 from apps.api.schemas import (
     AppName,
     DeliveryListOut,
@@ -40,8 +41,10 @@ def add_target(request, name: AppName, payload: TargetIn):
 
 @router.get(TARGET, response=answers(200, TargetWithSecretOut, 404))
 def get_target(request, name: AppName, target_id: Id):
+    """The secret is masked for a read-only token."""
     app = app_for(request.auth, name, to=OWN)
-    return get_object_or_404(app.notification_targets, pk=target_id)
+    target = get_object_or_404(app.notification_targets, pk=target_id)
+    return TargetWithSecretOut.of(target, reveal=reveals_secrets(request))
 
 
 @router.delete(TARGET, response=answers(204, None, 404))

@@ -124,6 +124,10 @@ WholeNumber = Annotated[
 EnvPayload = dict[str, dict[str, str]]
 
 
+# What a secret value reads as where the caller may not see it (a read-only token).
+MASKED = "••••••"
+
+
 # --- errors ---------------------------------------------------------------------------------
 
 
@@ -401,18 +405,20 @@ WEBHOOK_PROVIDERS = ("github", "gitlab", "gitea")
 
 class WebhookOut(Schema):
     urls: dict[str, str]
-    secret: str | None = Field(description="Shown to the app's owner only.")
+    secret: str | None = Field(
+        description="Shown to the app's owner only, and never to a read-only token."
+    )
     environment: str
     registered: bool
     provider: str | None
     note: str
 
     @classmethod
-    def of(cls, app, viewer) -> "WebhookOut":
+    def of(cls, app, viewer, reveal: bool) -> "WebhookOut":
         return cls(
             urls={provider: webhook_url(app, provider) for provider in WEBHOOK_PROVIDERS},
             # Staff may see the app, but the secret is the owner's (as on the settings page).
-            secret=app.webhook_secret if app.owner_id == viewer.pk else None,
+            secret=app.webhook_secret if reveal and app.owner_id == viewer.pk else None,
             environment=app.webhook_environment,
             registered=bool(app.webhook_hook_id),
             provider=app.webhook_provider or None,
@@ -436,7 +442,11 @@ class AddOnOut(Schema):
     volume: str
     error: Failure | None
     created_at: Timestamp
-    url: str | None = Field(None, description="The connection URL; only with ?reveal=true.")
+    url: str | None = Field(
+        None,
+        description="The connection URL; only with ?reveal=true, its password masked for a "
+        "read-only token.",
+    )
 
     @staticmethod
     def resolve_environment(addon) -> str:
@@ -459,10 +469,11 @@ class AddOnOut(Schema):
         return _failure(addon.error_code, addon.error_message)
 
     @classmethod
-    def revealing(cls, addon) -> "AddOnOut":
+    def revealing(cls, addon, masked: bool) -> "AddOnOut":
         # `url` is set only here; operations answering AddOnOut leave unset fields out.
         # (A built schema is answered as it is; ninja only validates models and dicts.)
-        return cls.from_orm(addon).model_copy(update={"url": addon.connection_url()})
+        url = addon.connection_url(password=MASKED if masked else None)
+        return cls.from_orm(addon).model_copy(update={"url": url})
 
 
 class AddOnListOut(Schema):
@@ -609,7 +620,14 @@ class TargetOut(Schema):
 
 
 class TargetWithSecretOut(TargetOut):
-    secret: str = Field(description="Signs every delivery (X-Slipway-Signature).")
+    secret: str = Field(
+        description="Signs every delivery (X-Slipway-Signature); masked for a read-only token."
+    )
+
+    @classmethod
+    def of(cls, target, reveal: bool) -> "TargetWithSecretOut":
+        shown = cls.from_orm(target)
+        return shown if reveal else shown.model_copy(update={"secret": MASKED})
 
 
 class TargetListOut(Schema):

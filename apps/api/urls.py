@@ -25,6 +25,7 @@ from apps.api import (
 from apps.api.auth import BearerToken
 from apps.api.errors import json_method_not_allowed, register_error_handlers
 from apps.api.parsing import JsonObjectParser
+from apps.models.tokens import SAFE_METHODS
 
 ROUTERS = (
     applications,
@@ -70,7 +71,18 @@ for module in ROUTERS:
 def openapi_document(request):
     document = api.get_openapi_schema(path_prefix="")
     document["servers"] = [{"url": request.build_absolute_uri("/api/v1")}]
+    _document_read_only_refusals(document)
     return JsonResponse(document)
+
+
+def _document_read_only_refusals(document: dict) -> None:
+    """Every operation that changes something answers 403 to a read-only token (auth.py
+    refuses it, whatever the operation), in the error format its 401 already names."""
+    for operations in document["paths"].values():
+        for method, operation in operations.items():
+            if method.upper() not in SAFE_METHODS:
+                unauthorized = operation["responses"][401]
+                operation["responses"][403] = {**unauthorized, "description": "Forbidden"}
 
 
 def _operations():

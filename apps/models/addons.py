@@ -168,11 +168,12 @@ class AddOn(models.Model):
             "slipway.environment": self.environment.name,
         }
 
-    def connection_url(self, host: str | None = None) -> str:
-        """The URL the app gets; host defaults to the alias its containers resolve."""
+    def connection_url(self, host: str | None = None, password: str | None = None) -> str:
+        """The URL the app gets; host defaults to the alias its containers resolve, and
+        password (given: a mask to show in its place) to the add-on's own."""
         scheme = KIND_FACTS[self.kind]["scheme"]
         where = f"{host or self.alias}:{self.port}"
-        password = quote(self.password, safe="")
+        password = password or quote(self.password, safe="")
         if self.kind == AddOnKind.REDIS:
             return f"{scheme}://:{password}@{where}/0"
         return f"{scheme}://{quote(self.username, safe='')}:{password}@{where}/{self.database}"

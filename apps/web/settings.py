@@ -5,6 +5,7 @@ offers the button that starts one.
 """
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
@@ -140,13 +141,22 @@ def tokens(request):
     form = ApiTokenForm(data=request.POST if request.method == "POST" else None)
     raw, status = None, 200
     if request.method == "POST":
-        if form.is_valid():
-            token, raw = ApiToken.issue(request.user, form.cleaned_data["name"])
-            form = ApiTokenForm()
-        else:
-            status = 400
+        raw = _issue_token(request.user, form)
+        form, status = (ApiTokenForm(), 200) if raw else (form, 400)
     context = {"form": form, "raw_token": raw, "tokens": request.user.api_tokens.all()}
     return render(request, "apps/tokens.html", context, status=status)
+
+
+def _issue_token(user, form: ApiTokenForm) -> str | None:
+    """The new token's raw value, or None with the form holding why not."""
+    if not form.is_valid():
+        return None
+    try:
+        _, raw = ApiToken.issue(user, **form.cleaned_data)
+    except ValidationError as exc:
+        form.add_error(None, exc)
+        return None
+    return raw
 
 
 @login_required

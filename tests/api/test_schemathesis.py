@@ -18,15 +18,9 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 
-from apps.models import ApiToken, Backup, BackupStatus
-from apps.models.notifications import NotificationTarget
-from deployments import services
-from deployments.models import LogDrain, PromotionRequest, Run, ScheduledJob
-from deployments.services import addons, domains
+from apps.models import ApiToken
 
 pytestmark = pytest.mark.django_db
-
-DOMAIN = "www.demo.example"
 
 
 class InTransactionWSGI:
@@ -48,44 +42,6 @@ class InTransactionWSGI:
         finally:
             request_started.connect(close_old_connections)
             request_finished.connect(close_old_connections)
-
-
-@pytest.fixture
-def path_values(owner, outsider, make_app) -> dict:
-    """A real object behind every path parameter, so operations get past the 404."""
-    app = make_app("demo")
-    deployment = services.queue_deployment(app, "production", requested_by=owner)
-    addon = addons.attach(app, "production", "postgres")
-    backup = Backup.objects.create(addon=addon, status=BackupStatus.SUCCEEDED)
-    volume = domains.add_volume(app, "production", "data", "/data")
-    domains.add_domain(app, "production", DOMAIN)
-    # Straight to the model: the service would resolve the URL's host name.
-    target = NotificationTarget.objects.create(app=app, url="https://hooks.example/", secret="s")
-    drain = LogDrain.objects.create(app=app, kind="https", url="https://logs.example/", secret="s")
-    env = app.environment("production")
-    # Someone else asked, so the owner may decide on it.
-    request = PromotionRequest.objects.create(
-        app=app,
-        requested_by=outsider,
-        source_environment=app.environment("staging"),
-        target_environment=env,
-    )
-    run = Run.objects.create(app=app, environment=env, command="true")
-    job = ScheduledJob.objects.create(environment=env, name="j", schedule="0 3 * * *", command="id")
-    return {
-        "name": app.name,
-        "environment": "production",
-        "number": deployment.number,
-        "addon_id": addon.pk,
-        "backup_id": backup.pk,
-        "volume_id": volume.pk,
-        "hostname": DOMAIN,
-        "target_id": target.pk,
-        "drain_id": drain.pk,
-        "request_id": request.pk,
-        "run_id": run.pk,
-        "job_id": job.pk,
-    }
 
 
 @pytest.fixture

@@ -920,11 +920,13 @@ def test_delete_is_refused_while_a_deployment_runs(web, make_app):
 
 
 def test_a_token_is_shown_once_and_only_the_users_own_can_be_revoked(web, owner, outsider):
-    created = web.post(reverse("settings-tokens"), {"name": "ci"})
+    created = web.post(
+        reverse("settings-tokens"), {"name": "ci", "scope": "write", "expires_at": "30"}
+    )
     raw = re.search(r'data-testid="new-token">(slw_[\w-]+)<', _text(created))[1]
     assert created.status_code == 200 and "no-store" in created["Cache-Control"]
     token = ApiToken.objects.get(user=owner)
-    assert ApiToken.authenticate(raw) == owner and token.name == "ci"
+    assert ApiToken.authenticate(raw).user == owner and token.name == "ci"
     again = _text(web.get(reverse("settings-tokens")))
     assert raw not in again and token.hint in again
 

@@ -1,7 +1,9 @@
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.models import ApiToken
+from apps.models.tokens import TokenScope, expiry_from
 
 
 class Command(BaseCommand):
@@ -10,10 +12,23 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("username")
         parser.add_argument("--name", default="cli", help="A label to recognise the token by.")
+        parser.add_argument(
+            "--scope",
+            default=TokenScope.WRITE,
+            help="read (GET only, no secret values) or write (everything; the default).",
+        )
+        parser.add_argument(
+            "--expires",
+            default=None,
+            help="Days from now, or an ISO 8601 date-time with its time zone (default: never).",
+        )
 
-    def handle(self, username, name, **options):
+    def handle(self, username, name, scope, expires, **options):
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"No user called {username!r}.")
-        _, raw = ApiToken.issue(user, name=name)
+        try:
+            _, raw = ApiToken.issue(user, name=name, scope=scope, expires_at=expiry_from(expires))
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from exc
         self.stdout.write(raw)
