@@ -46,18 +46,17 @@ def expiry_from(value, now: datetime | None = None) -> datetime | None:
     now = now or timezone.now()
     if value is None or value == "never":
         return None
-    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdecimal()):
+        # Clamped just past the limit: clean() refuses it, where a huge count would overflow.
         return now + timedelta(days=min(int(value), MAX_LIFETIME.days + 1))
     try:
         moment = parse_datetime(value) if isinstance(value, str) else None
     except ValueError:  # well formed but no such date, e.g. month 13
         moment = None
     if moment is None:
-        raise ValidationError(
-            {"expires_at": "Give a number of days, an ISO 8601 date-time or never."}
-        )
+        raise ValidationError("Give a number of days, an ISO 8601 date-time or never.")
     if timezone.is_naive(moment):
-        raise ValidationError({"expires_at": "Give the date-time's time zone, e.g. Z or +02:00."})
+        raise ValidationError("Give the date-time's time zone, e.g. Z or +02:00.")
     return moment
 
 

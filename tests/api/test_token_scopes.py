@@ -241,6 +241,15 @@ def test_the_dashboard_refuses_bad_input_and_creates_nothing(web, data):
     assert not ApiToken.objects.exists()
 
 
+def test_the_admin_lists_scope_and_expiry(staff, owner):
+    expires = timezone.now() + timedelta(days=30)
+    ApiToken.issue(owner, "ci", scope=TokenScope.READ, expires_at=expires)
+    client = Client()
+    client.force_login(staff)
+    page = client.get("/admin/apps/apitoken/").content.decode()
+    assert "Read-only" in page and str(expires.year) in page and "column-expires_at" in page
+
+
 # --- the migration ----------------------------------------------------------------------
 
 BEFORE = [("apps", "0017_previews")]
