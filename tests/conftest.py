@@ -23,7 +23,15 @@ from deployments import wiring
 from deployments.models import LogLine, RunLogLine
 from paas.celery import app as celery_app
 from tests.fakeforge import API_PREFIX, FakeForge
-from tests.support import Collector, Dashboard, Worker, containers, remove_containers, wait_for
+from tests.support import (
+    Collector,
+    Dashboard,
+    Worker,
+    containers,
+    migrate_to_latest,
+    remove_containers,
+    wait_for,
+)
 
 
 def pytest_configure(config):
@@ -156,6 +164,14 @@ def _empty_cache():
     client = cache._cache.get_client(write=True)
     for key in client.scan_iter(match=f"{cache.key_prefix}:*", count=1000):
         client.delete(key)
+
+
+@pytest.fixture
+def back_to_latest():
+    """For a migration's test: whatever it does, the database ends on the latest migrations
+    for the next test."""
+    yield
+    migrate_to_latest()
 
 
 @pytest.fixture

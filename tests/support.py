@@ -15,7 +15,8 @@ from pathlib import Path
 import docker
 import requests
 from django.conf import settings
-from django.db import connections
+from django.db import connection, connections
+from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from apps.models import Environment
@@ -298,3 +299,17 @@ def through_proxy(
         headers={**(headers or {}), "Host": hostname},
         timeout=timeout,
     )
+
+
+def migrate(targets):
+    """Migrate the test database to these (app, migration) pairs; the models as they were
+    there, for a data migration's test to fill."""
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
+
+
+def migrate_to_latest() -> None:
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())

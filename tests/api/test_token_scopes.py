@@ -13,7 +13,6 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -23,6 +22,7 @@ from apps.api.schemas import MASKED
 from apps.models import AddOn, ApiToken, NotificationTarget
 from apps.models.tokens import MAX_LIFETIME, SAFE_METHODS, TokenScope, expiry_from
 from tests.conftest import ApiClient
+from tests.support import migrate
 
 pytestmark = pytest.mark.django_db
 
@@ -256,27 +256,12 @@ BEFORE = [("apps", "0017_previews")]
 AFTER = [("apps", "0018_token_scopes")]
 
 
-@pytest.fixture
-def back_to_latest():
-    """Whatever the test does, the database ends on the latest migrations for the next."""
-    yield
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
-
-
-def _migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
 @pytest.mark.django_db(transaction=True)
 def test_existing_tokens_become_read_write_and_never_expire(owner, back_to_latest):
-    old = _migrate(BEFORE)
+    old = migrate(BEFORE)
     old.get_model("apps", "ApiToken").objects.create(
         user_id=owner.pk, name="old", token_hash="a" * 64, hint="slw_aaaa"
     )
-    new = _migrate(AFTER)
+    new = migrate(AFTER)
     (token,) = new.get_model("apps", "ApiToken").objects.all()
     assert (token.name, token.scope, token.expires_at) == ("old", "write", None)

@@ -3,26 +3,11 @@ into production, every promotion request was staging → production, and a reque
 staging is gone goes with it."""
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from tests.support import migrate
 
 BEFORE = [("apps", "0016_promotion_events"), ("deployments", "0011_promotion_ci_gate")]
 AFTER = [("deployments", "0012_pipelines")]
-
-
-@pytest.fixture
-def back_to_latest():
-    """Whatever the test does, the database ends on the latest migrations for the next."""
-    yield
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
-
-
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
 
 
 def todays_app(models, owner, name, environments=("production", "staging")):
