@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
+    "allauth.mfa",
     "allauth.socialaccount.providers.github",
     "allauth.socialaccount.providers.gitlab",
     "allauth.socialaccount.providers.gitea",
@@ -70,6 +71,8 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     # After authentication: the audit log reads the request's user when it records.
     "paas.middleware.audit_actor",
+    # After authentication: one who must use two-factor sign-in and has none sets it up first.
+    "apps.two_factor.mfa_required",
 ]
 
 ROOT_URLCONF = "paas.urls"
@@ -587,3 +590,25 @@ PAAS_MAX_ENVIRONMENTS_PER_APP = env_int("PAAS_MAX_ENVIRONMENTS_PER_APP", 10)
 # Preview environments per pull request: how many one app may have open at once (a pull
 # request over it is refused, and told so by a failed commit status).
 PAAS_MAX_PREVIEWS_PER_APP = env_int("PAAS_MAX_PREVIEWS_PER_APP", 5)
+
+# --- Two-factor sign-in (allauth.mfa; apps/two_factor.py) ---
+# TOTP apps, WebAuthn security keys and passkeys, and recovery codes. Code guesses count
+# against ACCOUNT_RATE_LIMITS["login_failed"] per account (PAAS_LOGIN_ATTEMPTS per
+# PAAS_LOGIN_ATTEMPTS_WINDOW), like passwords. The TOTP secret and the recovery codes' seed
+# are encrypted with PAAS_ENCRYPTION_KEYS (apps.accounts.MFAAdapter).
+MFA_ADAPTER = "apps.accounts.MFAAdapter"
+MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
+MFA_TOTP_ISSUER = "Slipway"
+# One 30 s step either side: a phone's clock a few seconds off still signs in.
+MFA_TOTP_TOLERANCE = 1
+# Sign-in with a passkey alone (no password). WebAuthn needs a secure origin: the dashboard
+# over HTTPS (PAAS_TLS) or at http://localhost; the relying party is the dashboard's host.
+MFA_PASSKEY_LOGIN_ENABLED = True
+# E-mail verification is off (ACCOUNT_EMAIL_VERIFICATION = "none"), so a signed-up user's
+# address stays unverified; allauth would then refuse them 2FA altogether.
+MFA_ALLOW_UNVERIFIED_EMAIL = True
+# Who must use two-factor sign-in (apps.two_factor.requires_mfa): everyone, or staff only.
+# Such a user without it is sent to set it up before any dashboard or admin page; the API's
+# bearer tokens are not affected.
+PAAS_REQUIRE_MFA = env_bool("PAAS_REQUIRE_MFA", False)
+PAAS_REQUIRE_MFA_FOR_STAFF = env_bool("PAAS_REQUIRE_MFA_FOR_STAFF", False)

@@ -435,7 +435,7 @@ def test_a_gitlab_hook_goes_to_the_url_encoded_project_path(forge, connect, owne
 # --- Sign-in through allauth -----------------------------------------------------------------
 
 
-def _oauth_round_trip(client, fake, process):
+def oauth_round_trip(client, fake, process):
     """What the browser does: start at Slipway, come back from the provider with a code."""
     start = client.post("/accounts/gitlab/login/", {"process": process})
     assert start.status_code == 302 and start["Location"].startswith(f"{fake.url}/oauth/authorize")
@@ -462,7 +462,7 @@ def test_connecting_gitlab_stores_its_tokens_encrypted_and_not_in_allauth(gitlab
         client.post("/accounts/login/", {"login": "alice", "password": "pw-alice-123"}).status_code
         == 302
     )
-    response = _oauth_round_trip(client, gitlab_signin, "connect")
+    response = oauth_round_trip(client, gitlab_signin, "connect")
     assert response.status_code == 302
     credential = ProviderCredential.objects.get(user=owner, provider="gitlab")
     assert (credential.access_token, credential.refresh_token) == (
@@ -483,17 +483,17 @@ def test_connecting_gitlab_stores_its_tokens_encrypted_and_not_in_allauth(gitlab
 def test_signing_in_again_with_gitlab_updates_the_stored_tokens(gitlab_signin, owner):
     client = Client()
     client.post("/accounts/login/", {"login": "alice", "password": "pw-alice-123"})
-    _oauth_round_trip(client, gitlab_signin, "connect")
+    oauth_round_trip(client, gitlab_signin, "connect")
     client.post("/accounts/logout/")
     gitlab_signin.token = "gitlab-access-9"
-    response = _oauth_round_trip(client, gitlab_signin, "login")
+    response = oauth_round_trip(client, gitlab_signin, "login")
     assert response.status_code == 302 and client.get("/").wsgi_request.user == owner
     assert ProviderCredential.objects.get(user=owner).access_token == "gitlab-access-9"
 
 
 def test_a_first_sign_in_with_gitlab_keeps_the_tokens_when_signup_is_open(gitlab_signin, settings):
     settings.PAAS_OPEN_SIGNUP = True
-    response = _oauth_round_trip(Client(), gitlab_signin, "login")
+    response = oauth_round_trip(Client(), gitlab_signin, "login")
     assert response.status_code == 302
     credential = ProviderCredential.objects.get(provider="gitlab")
     assert (
@@ -504,7 +504,7 @@ def test_a_first_sign_in_with_gitlab_keeps_the_tokens_when_signup_is_open(gitlab
 def test_disconnecting_gitlab_forgets_its_tokens(gitlab_signin, owner):
     client = Client()
     client.post("/accounts/login/", {"login": "alice", "password": "pw-alice-123"})
-    _oauth_round_trip(client, gitlab_signin, "connect")
+    oauth_round_trip(client, gitlab_signin, "connect")
     account = SocialAccount.objects.get(user=owner)
     assert ProviderCredential.objects.filter(user=owner).exists()
     response = client.post("/accounts/3rdparty/", {"account": account.pk})

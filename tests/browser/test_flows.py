@@ -32,7 +32,7 @@ def sign_in(page, login: str, password: str, screenshot: str | None = None) -> N
         shot(page, screenshot)
     page.fill('input[name="login"]', login)
     page.fill('input[name="password"]', password)
-    page.locator('button[type="submit"]').click()
+    page.locator('form[action="/accounts/login/"] button[type="submit"]').click()
     expect(page).to_have_url(re.compile(r"/$"))
 
 
