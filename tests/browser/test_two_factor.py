@@ -105,12 +105,25 @@ def test_a_passkey_on_the_dashboards_origin_signs_in_without_a_password(page, ow
     expect(page.get_by_role("heading", name="Recovery codes")).to_be_visible()
     key = Authenticator.objects.get(user=owner, type=Authenticator.Type.WEBAUTHN)
     assert key.wrap().is_passwordless
+    for listing in ("/accounts/2fa/", "/accounts/2fa/webauthn/"):  # Security page, key list
+        page.goto(listing)
+        row = page.get_by_role("row", name=re.compile("laptop"))
+        expect(row).to_contain_text("Passkey")
+        expect(row.get_by_role("link", name="Remove")).to_be_visible()
     sign_out(page)
 
     page.get_by_role("button", name="Sign in with a passkey").click()
 
     expect(page).to_have_url(re.compile(r"/$"))
     expect(page.locator(".nav-user")).to_have_text("alice")
+
+    # Removed again from the Security page (after the password once more).
+    page.get_by_role("link", name="Security").click()
+    page.get_by_role("row", name=re.compile("laptop")).get_by_role("link", name="Remove").click()
+    reauthenticate(page)
+    page.get_by_role("button", name="Remove").click()
+    expect(page.get_by_text("No keys yet")).to_be_visible()
+    assert not Authenticator.objects.filter(user=owner, type=Authenticator.Type.WEBAUTHN).exists()
     assert page.js_errors == []
 
 
