@@ -1,18 +1,21 @@
 """Who may see and do what: the one lookup per object, used by the dashboard, the API and
 the admin.
 
-An app is reached for one of four purposes (`to=`), each its own circle of users:
+An app belongs to a team (apps/models/teams.py), and is reached for one of five purposes
+(`to=`), each its own circle of users — by their role on the app's team, and the
+platform's staff:
 
-- READ: its status, deployments, deploy logs, settings without secrets, resource use —
-  the owner and staff.
-- MANAGE: run the platform — stop, start, restart, cancel a deployment, delete the app —
-  the owner and staff.
+- READ: its status, deployments, deploy logs, settings without secrets, resource use,
+  metrics — every member (viewer and up) and staff.
+- MANAGE: run it — stop, start, restart, cancel a deployment — developers and up, and
+  staff.
 - CHANGE: anything that changes what runs or can read what it holds — source, commands,
   env vars, routing, domains, volumes, scale, deploy/redeploy/rollback/promote, one-off
-  runs and jobs, the runtime log and run output — the owner and superusers. A staff user
-  may not deploy another owner's code with the owner's provider token.
+  runs and jobs, the runtime log and run output — developers and up, and superusers. A
+  staff user may not deploy a team's code with its owner's provider token.
+- ADMIN: delete the app — admins and owners, and staff.
 - OWN: reveal a stored secret (an env value, the webhook secret), add-ons and their
-  credentials, notification targets — the owner alone.
+  credentials, notification targets, log drains — admins and owners alone.
 
 Whatever a user may not do answers Http404, exactly like an app that does not exist, so an
 outsider cannot probe for names and every refusal has one shape (the API's 404, the
@@ -22,24 +25,30 @@ dashboard's 404 page).
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from apps.models import AddOn, App, Environment
+from apps.models import AddOn, App, Environment, Role, rank
 from apps.validators import could_be_environment_name
 from deployments.models import Deployment, PromotionRequest
 
-READ, MANAGE, CHANGE, OWN = "read", "manage", "change", "own"
+READ, MANAGE, CHANGE, ADMIN, OWN = "read", "manage", "change", "admin", "own"
+
+# (the least role on the app's team, and which of the platform's users may anyway)
+RULES = {
+    READ: (Role.VIEWER, "is_staff"),
+    MANAGE: (Role.DEVELOPER, "is_staff"),
+    CHANGE: (Role.DEVELOPER, "is_superuser"),
+    ADMIN: (Role.ADMIN, "is_staff"),
+    OWN: (Role.ADMIN, None),
+}
 
 
 def may(user, app: App, to: str) -> bool:
     """Whether `user` may do `to` to `app` (templates use it to offer only what works)."""
-    if user.pk == app.owner_id:
+    if to not in RULES:
+        raise ValueError(f"unknown access {to!r}")
+    least, platform_flag = RULES[to]
+    if platform_flag and getattr(user, platform_flag, False):
         return True
-    if to in (READ, MANAGE):
-        return user.is_staff
-    if to == CHANGE:
-        return user.is_superuser
-    if to == OWN:
-        return False
-    raise ValueError(f"unknown access {to!r}")
+    return rank(app.team.role_of(user)) >= rank(least)
 
 
 def app_for(user, name: str, to: str = READ, owner_only: bool = False) -> App:

@@ -9,8 +9,10 @@ from apps.models import (
     Backup,
     Environment,
     EnvVar,
+    Membership,
     NotificationDelivery,
     NotificationTarget,
+    Team,
 )
 from deployments import services
 from paas.admin_helpers import SuperuserActions, service_action
@@ -96,9 +98,18 @@ SOURCE_FIELDS = [
 
 @admin.register(App)
 class AppAdmin(SuperuserActions, admin.ModelAdmin):
-    list_display = ["name", "owner", "status", "repository", "branch", "build_method", "updated_at"]
+    list_display = [
+        "name",
+        "team",
+        "owner",
+        "status",
+        "repository",
+        "branch",
+        "build_method",
+        "updated_at",
+    ]
     list_filter = ["status", "build_method"]
-    search_fields = ["name", "repository", "owner__username"]
+    search_fields = ["name", "repository", "owner__username", "team__name"]
     readonly_fields = [
         "status",
         "deployment_counter",
@@ -125,6 +136,22 @@ class AppAdmin(SuperuserActions, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
         return fields if request.user.is_superuser else fields + SOURCE_FIELDS
+
+
+class MembershipInline(SuperuserChanges, admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Team)
+class TeamAdmin(SuperuserChanges, admin.ModelAdmin):
+    """Who is in which team with which role; changing it is for superusers."""
+
+    list_display = ["name", "personal_of", "created_at"]
+    search_fields = ["name", "memberships__user__username"]
+    readonly_fields = ["personal_of", "created_at"]
+    inlines = [MembershipInline]
 
 
 @admin.register(ApiToken)

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from ninja import Router, Status
 
-from apps.access import CHANGE, MANAGE, READ, app_for, deployment_for, environment_for
+from apps.access import ADMIN, CHANGE, MANAGE, READ, app_for, deployment_for, environment_for
 from apps.api.schemas import (
     AppCreateIn,
     AppDeletingOut,
@@ -99,7 +99,7 @@ def change_app(request, name: AppName, payload: AppPatchIn = NO_PATCH_BODY):
 @router.delete("/apps/{name}", response=answers(202, AppDeletingOut, 404, 409))
 def delete_app(request, name: AppName):
     """Containers, networks and routes go in a worker; the app is gone once it is done."""
-    return Status(202, services.request_cleanup(app_for(request.auth, name, to=MANAGE)))
+    return Status(202, services.request_cleanup(app_for(request.auth, name, to=ADMIN)))
 
 
 @router.get("/apps/{name}/deployments", response=answers(200, DeploymentListOut, 404))

@@ -46,6 +46,7 @@ from apps.models.providers import (  # noqa: F401
     ProviderCredential,
     ProviderKind,
 )
+from apps.models.teams import ROLE_RANK, Membership, Role, Team, rank  # noqa: F401
 from apps.models.tokens import (  # noqa: F401
     ApiToken,
 )

@@ -7,6 +7,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from apps.models.teams import Team
 from apps.validators import (
     validate_app_name,
     validate_env_key,
@@ -74,17 +75,23 @@ STARTING_ENVIRONMENTS = (EnvironmentName.PRODUCTION, EnvironmentName.STAGING)
 
 class AppQuerySet(models.QuerySet):
     def visible_to(self, user):
-        """Staff see every app; everyone else only their own."""
+        """Staff see every app; everyone else those of the teams they are members of."""
         if user.is_staff:
             return self
-        return self.filter(owner=user)
+        return self.filter(team__memberships__user=user)
 
 
 class App(models.Model):
     name = models.CharField(max_length=63, validators=[validate_app_name])
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="apps"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="apps",
+        help_text="Who made it: their provider token clones and builds it.",
     )
+    # RESTRICT: a team with apps is not deleted, unless by its personal user's deletion,
+    # which takes that user's apps along (owner, CASCADE).
+    team = models.ForeignKey(Team, on_delete=models.RESTRICT, related_name="apps")
     repository = models.CharField(max_length=500)
     branch = models.CharField(max_length=255, blank=True, help_text="Empty: the default branch.")
     build_method = models.CharField(max_length=16, choices=BuildMethod, default=BuildMethod.AUTO)
@@ -172,6 +179,8 @@ class App(models.Model):
             return super().save(*args, **kwargs)
         # The app and its production at once: a host label that is taken (app shop-dev
         # while app shop has env dev) leaves no app behind.
+        if self.team_id is None:
+            self.team = Team.personal_for(self.owner)
         with transaction.atomic():
             super().save(*args, **kwargs)
             Environment.create_for(self, EnvironmentName.PRODUCTION)

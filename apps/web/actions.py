@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from apps.access import (
+    ADMIN,
     CHANGE,
     MANAGE,
     app_for,
@@ -176,7 +177,8 @@ def promote(request, app):
         message = f"Promoting {source} to {target} (deployment #{result.number})."
         return message, NEW_DEPLOYMENT
     return (
-        "Promotion requested: someone else (the owner or a superuser) must approve it.",
+        "Promotion requested: someone else (an admin or owner of the team, or a superuser) "
+        "must approve it.",
         CHANGED,
     )
 
@@ -210,7 +212,7 @@ def promotion_reject(request, app, request_id):
 @require_POST
 def delete(request, name):
     """Typed confirmation, then services.request_cleanup (refused while a deployment runs)."""
-    app = app_for(request.user, name, to=MANAGE)
+    app = app_for(request.user, name, to=ADMIN)
     form = DeleteAppForm(request.POST, app=app)
     if not form.is_valid():
         return _danger_zone(request, app, form, 400)

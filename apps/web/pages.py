@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 from django_htmx.http import HttpResponseClientRedirect
 
-from apps.access import CHANGE, app_for, deployment_for, environment_for, may
+from apps.access import CHANGE, OWN, app_for, deployment_for, environment_for, may
 from apps.models import App, Environment
 from apps.web.pipeline_panel import pipeline_context
 from deployments import services
@@ -225,7 +225,7 @@ def _log_done(d: Deployment, lines) -> bool:
 def app_detail(request, name):
     app = app_for(request.user, name)
     context = {**_status_context(app), **_history_context(app), **_current_context(app)}
-    context["is_owner"] = app.owner_id == request.user.pk
+    context["is_owner"] = may(request.user, app, OWN)
     context["can_change"] = may(request.user, app, CHANGE)
     context.update(pipeline_context(app))
     return render(request, "apps/app_detail.html", context)

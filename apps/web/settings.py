@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from apps.access import CHANGE, OWN, READ, app_for, environment_for
+from apps.access import CHANGE, OWN, READ, app_for, environment_for, may
 from apps.forms import SETTINGS_FIELDS, ApiTokenForm, AppSettingsForm, DeleteAppForm, EnvVarForm
 from apps.models import ApiToken, App
 from apps.web.domains import domains_context
@@ -32,7 +32,7 @@ def _env_context(app: App, env, user, form=None, saved: list[str] | None = None)
         "vars": list(env.env_vars.all()),
         "env_form": form or EnvVarForm(),
         "saved": saved or [],
-        "can_reveal": app.owner_id == user.pk,
+        "can_reveal": may(user, app, OWN),
     }
 
 
@@ -44,7 +44,7 @@ def settings_page(request, app, form=None, delete_form=None, changed=None, statu
         "changed": changed,
         "env_sections": [_env_context(app, env, request.user) for env in envs],
         "delete_form": delete_form or DeleteAppForm(app=app),
-        "is_owner": app.owner_id == request.user.pk,
+        "is_owner": may(request.user, app, OWN),
         "webhook_urls": _webhook_urls(app),
         **domains_context(app),
         **preview_settings_context(app),

@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.models import App, Environment, EnvironmentName
+from apps.models import App, Environment, EnvironmentName, Role, rank
 from apps.models.notifications import NotificationEvent
 from deployments import services
 from deployments.adapters import git_providers as providers
@@ -130,11 +130,11 @@ def _stale_message(request: PromotionRequest) -> str:
 
 
 def can_decide(request: PromotionRequest, user) -> bool:
-    """Anyone but the requester who is the app's owner or a superuser. Approving deploys the
-    owner's code, which plain staff may not do (see apps.access)."""
+    """Anyone but the requester who is an admin or owner of the app's team, or a superuser.
+    Approving deploys the team's code, which plain staff may not do (see apps.access)."""
     if user is None or not user.is_active or user.pk == request.requested_by_id:
         return False
-    return user.is_superuser or user.pk == request.app.owner_id
+    return user.is_superuser or rank(request.app.team.role_of(user)) >= rank(Role.ADMIN)
 
 
 def _check_can_decide(request: PromotionRequest, user) -> None:
@@ -145,7 +145,8 @@ def _check_can_decide(request: PromotionRequest, user) -> None:
         )
     if not can_decide(request, user):
         raise Forbidden(
-            "Only the app's owner or a superuser can decide on a promotion.", "forbidden"
+            "Only an admin or owner of the app's team, or a superuser, can decide on a promotion.",
+            "forbidden",
         )
 
 

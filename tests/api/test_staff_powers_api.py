@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
-from apps.access import CHANGE, MANAGE, OWN, READ
+from apps.access import ADMIN, CHANGE, MANAGE, OWN, READ
 from apps.models import Domain, Volume
 from deployments import services
 from deployments.models import Run, ScheduledJob
@@ -27,7 +27,7 @@ A = "/apps/secret"
 ROUTES = [
     ("get", A, None, READ),
     ("patch", A, {"repository": "https://example.com/evil.git"}, CHANGE),
-    ("delete", A, None, MANAGE),
+    ("delete", A, None, ADMIN),
     ("get", A + "/deployments", None, READ),
     ("post", A + "/deployments", {"environment": "production"}, CHANGE),
     ("get", A + "/deployments/1", None, READ),
@@ -104,7 +104,7 @@ ROUTES = [
 ]
 FORBIDDEN = [r[:3] for r in ROUTES if r[3] in (CHANGE, OWN)]
 READABLE = [r[:3] for r in ROUTES if r[3] == READ]
-MANAGEABLE = [r[:3] for r in ROUTES if r[3] == MANAGE]
+MANAGEABLE = [r[:3] for r in ROUTES if r[3] in (MANAGE, ADMIN)]
 
 
 def _shape(path: str) -> str:
@@ -125,6 +125,11 @@ def operator(django_user_model):
 
 @pytest.fixture
 def secret_app(make_app):
+    return make_secret_app(make_app)
+
+
+def make_secret_app(make_app):
+    """An app holding one of everything the operations reach (the team tests use it too)."""
     app = make_app("secret")
     production = app.environment("production")
     services.set_env_vars(production, {"TOKEN": SECRET_VALUE})

@@ -15,7 +15,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from apps.access import CHANGE, MANAGE, OWN, READ
+from apps.access import ADMIN, CHANGE, MANAGE, OWN, READ
 from apps.models import Domain, Volume
 from deployments import services
 from deployments.models import Run, ScheduledJob
@@ -66,7 +66,7 @@ ROUTES = [
     ("app-restart", APP, "post", MANAGE),
     ("app-stop", APP, "post", MANAGE),
     ("app-start", APP, "post", MANAGE),
-    ("app-delete", APP, "post", MANAGE),
+    ("app-delete", APP, "post", ADMIN),
     ("app-environment-create", APP, "post", CHANGE),
     ("app-environment-delete", APP, "post", CHANGE),
     ("app-promote", APP, "post", CHANGE),
@@ -148,7 +148,7 @@ LIVE_NAMES = _app_route_names()
 PRESENT = [row for row in ROUTES if row[0] in LIVE_NAMES]
 FORBIDDEN = [row[:3] for row in PRESENT if row[3] in (CHANGE, OWN)]
 READABLE = [row[:3] for row in PRESENT if row[3] == READ]
-MANAGEABLE = [row[:3] for row in PRESENT if row[3] == MANAGE]
+MANAGEABLE = [row[:3] for row in PRESENT if row[3] in (MANAGE, ADMIN)]
 
 
 @pytest.fixture

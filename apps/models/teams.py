@@ -1,0 +1,95 @@
+"""Teams: apps belong to a team, and what a member may do to them is their role's.
+
+Every user has a personal team, made with the user (the receiver at the end), where they
+are the owner; existing apps moved into their owner's personal team (migration 0019).
+Who may do what, by role, is apps/access.py's alone.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    DEVELOPER = "developer", "Developer"
+    VIEWER = "viewer", "Viewer"
+
+
+# Each role may do everything the ones below it may.
+ROLE_RANK = {Role.VIEWER: 0, Role.DEVELOPER: 1, Role.ADMIN: 2, Role.OWNER: 3}
+
+
+def rank(role: str | None) -> int:
+    """-1 for no role (not a member)."""
+    return ROLE_RANK.get(role, -1)
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=63)
+    personal_of = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="personal_team",
+        help_text="Set for a user's personal team, made with the user.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_personal(self) -> bool:
+        return self.personal_of_id is not None
+
+    @classmethod
+    def personal_for(cls, user) -> "Team":
+        """The user's personal team, made (with them as its owner) if it is not yet."""
+        team, made = cls.objects.get_or_create(
+            personal_of=user, defaults={"name": user.get_username()}
+        )
+        if made:
+            Membership.objects.get_or_create(team=team, user=user, defaults={"role": Role.OWNER})
+        return team
+
+    def role_of(self, user) -> str | None:
+        if user is None or not user.is_authenticated:
+            return None
+        membership = self.memberships.filter(user=user).only("role").first()
+        return membership.role if membership else None
+
+
+class Membership(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role, default=Role.DEVELOPER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["team", "user__username"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "user"], name="one_membership_per_team"),
+            models.CheckConstraint(
+                condition=Q(role__in=[r.value for r in Role]), name="membership_role_known"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} ({self.role})"
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL)
+def personal_team_for_a_new_user(sender, instance, created, raw=False, **kwargs):
+    """However a user is made (sign-up, an invitation, the admin, createsuperuser)."""
+    if created and not raw:
+        Team.personal_for(instance)

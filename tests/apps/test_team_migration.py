@@ -1,0 +1,32 @@
+"""The teams migration on a database holding today's apps: every user gets a personal team
+they own, and every app moves into its owner's."""
+
+import pytest
+
+from tests.support import migrate
+
+BEFORE = [("apps", "0018_token_scopes")]
+AFTER = [("apps", "0019_teams")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_app_moves_into_its_owners_personal_team(back_to_latest):
+    old = migrate(BEFORE)
+    User = old.get_model("auth", "User")
+    App = old.get_model("apps", "App")
+    alice = User.objects.create(username="alice-old")
+    bob = User.objects.create(username="bob-old")
+    User.objects.create(username="carol-no-apps")
+    for name, owner in (("shop", alice), ("blog", alice), ("wiki", bob)):
+        App.objects.create(name=name, owner=owner, repository=f"https://e.com/{name}.git")
+
+    new = migrate(AFTER)
+    Team = new.get_model("apps", "Team")
+    apps_of = {
+        team.personal_of.username: sorted(team.apps.values_list("name", flat=True))
+        for team in Team.objects.select_related("personal_of")
+    }
+    assert apps_of == {"alice-old": ["blog", "shop"], "bob-old": ["wiki"], "carol-no-apps": []}
+    Membership = new.get_model("apps", "Membership")
+    owners = set(Membership.objects.values_list("team__name", "user__username", "role"))
+    assert owners == {(name, name, "owner") for name in apps_of}
