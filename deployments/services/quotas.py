@@ -44,7 +44,8 @@ def check_quota(owner, kind: str) -> None:
         return
     setting, owned, noun = QUOTAS[kind]
     limit = getattr(settings, setting)
-    get_user_model().objects.select_for_update().filter(pk=owner.pk).exists()
+    # NO KEY UPDATE: counts one at a time, without blocking inserts that reference the user.
+    get_user_model().objects.select_for_update(no_key=True).filter(pk=owner.pk).exists()
     count = owned(owner).count()
     if count >= limit:
         raise services.Conflict(

@@ -77,7 +77,10 @@ def owner_builds_full(deployment: Deployment) -> bool:
     if reuses_image(deployment.trigger):
         return False  # promote, roll back, restart, scale: nothing to build
     owner_id = deployment.app.owner_id
-    get_user_model().objects.select_for_update().filter(pk=owner_id).first()
+    # NO KEY UPDATE: claims for one owner still count in turn, but a push inserting a row
+    # that references the user (its FK check takes KEY SHARE) is not blocked: FOR UPDATE
+    # there deadlocked racing pushes (tests/deployments/test_concurrent_triggers.py).
+    get_user_model().objects.select_for_update(no_key=True).filter(pk=owner_id).first()
     running = (
         Deployment.objects.filter(app__owner_id=owner_id, status=Status.BUILDING)
         .exclude(trigger__in=IMAGE_REUSING_TRIGGERS)
