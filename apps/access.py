@@ -25,7 +25,7 @@ dashboard's 404 page).
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from apps.models import AddOn, App, Environment, Role, rank
+from apps.models import AddOn, App, Environment, Invitation, Membership, Role, Team, rank
 from apps.validators import could_be_environment_name
 from deployments.models import Deployment, PromotionRequest
 
@@ -83,3 +83,18 @@ def environment_for(app: App, name: str) -> Environment:
 
 def promotion_request_for(app: App, request_id: int) -> PromotionRequest:
     return get_object_or_404(PromotionRequest.objects.select_related("app"), pk=request_id, app=app)
+
+
+def team_for(user, team_id: int) -> Team:
+    """A team the user is a member of; any other answers 404 (no probing for ids)."""
+    return get_object_or_404(Team.objects.filter(memberships__user=user), pk=team_id)
+
+
+def member_for(team: Team, username: str) -> Membership:
+    return get_object_or_404(
+        team.memberships.select_related("user"), user__username=username[:150]
+    )
+
+
+def invitation_for(team: Team, invitation_id: int) -> Invitation:
+    return get_object_or_404(team.invitations.select_related("team"), pk=invitation_id)

@@ -612,3 +612,5 @@ MFA_ALLOW_UNVERIFIED_EMAIL = True
 # bearer tokens are not affected.
 PAAS_REQUIRE_MFA = env_bool("PAAS_REQUIRE_MFA", False)
 PAAS_REQUIRE_MFA_FOR_STAFF = env_bool("PAAS_REQUIRE_MFA_FOR_STAFF", False)
+# Team invitations: how long an e-mailed link works (it works once).
+PAAS_INVITATION_DAYS = env_int("PAAS_INVITATION_DAYS", 7)

@@ -31,7 +31,7 @@ from apps.forms import AppCreateForm, clean_env_payload, clean_settings_patch
 from apps.models import App
 from deployments import services
 from deployments.models import LogLine
-from deployments.services import archives
+from deployments.services import archives, teams
 from deployments.services.log_store import LogFilter
 
 router = Router(tags=["apps"])
@@ -73,8 +73,14 @@ def create_app(request, payload: AppCreateIn):
     if not form.is_valid():
         raise ValidationError(form.errors.as_data())
     env = clean_env_payload(payload.env)
+    team = teams.team_to_deploy_in(request.auth, payload.team)
     app = services.create_app(
-        request.auth, form.cleaned_data, env, deploy=payload.deploy, staging=payload.staging
+        request.auth,
+        form.cleaned_data,
+        env,
+        deploy=payload.deploy,
+        staging=payload.staging,
+        team=team,
     )
     return Status(201, app)
 

@@ -243,6 +243,9 @@ class AppCreateIn(Schema):
         None, description="Env vars per environment: production, and staging (which it makes)."
     )
     staging: bool = Field(False, description="Make a staging environment too.")
+    team: int | None = Field(
+        None, description="The team's id (you a developer or above there); empty: yours."
+    )
     deploy: bool = Field(False, description="Queue a production deployment at once.")
     build_command: str | None = Field(None, description=COMMAND_DOCS["build_command"])
     start_command: str | None = Field(None, description=COMMAND_DOCS["start_command"])
@@ -1057,3 +1060,79 @@ class PreviewOut(Schema):
 class PreviewListOut(Schema):
     settings: PreviewSettingsOut
     previews: list[PreviewOut]
+
+
+# --- teams ------------------------------------------------------------------------------------
+
+
+class TeamIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="1 to 63 characters.")
+
+
+class MemberOut(Schema):
+    username: str
+    role: str
+
+    @staticmethod
+    def resolve_username(member) -> str:
+        return member.user.get_username()
+
+
+class InvitationOut(Schema):
+    id: int
+    email: str
+    role: str
+    status: str
+    created_at: Timestamp
+    expires_at: Timestamp
+
+
+class TeamOut(Schema):
+    id: int
+    name: str
+    personal: bool = Field(description="The user's personal team, made with them.")
+    role: str | None = Field(description="Your role on it.")
+
+    @staticmethod
+    def resolve_personal(team) -> bool:
+        return team.is_personal
+
+    @staticmethod
+    def resolve_role(team, context) -> str | None:
+        return team.role_of(context["request"].auth)
+
+
+class TeamDetailOut(TeamOut):
+    members: list[MemberOut]
+    invitations: list[InvitationOut] = Field(
+        description="Waiting ones; listed to admins and owners only."
+    )
+
+    @staticmethod
+    def resolve_members(team) -> list:
+        return list(team.memberships.select_related("user"))
+
+    @staticmethod
+    def resolve_invitations(team, context) -> list:
+        if team.role_of(context["request"].auth) not in ("owner", "admin"):
+            return []
+        return list(team.invitations.filter(status="pending"))
+
+
+class TeamListOut(Schema):
+    teams: list[TeamOut]
+
+
+class RoleIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    role: str = Field(description="owner, admin, developer or viewer.")
+
+
+class InvitationIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str
+    role: str = Field("developer", description="owner, admin, developer or viewer.")

@@ -21,6 +21,7 @@ from apps.api import (
     promotions,
     resources,
     runs,
+    teams,
 )
 from apps.api.auth import BearerToken
 from apps.api.errors import json_method_not_allowed, register_error_handlers
@@ -43,6 +44,7 @@ ROUTERS = (
     previews,
     runs,
     jobs,
+    teams,
 )
 
 

@@ -46,7 +46,16 @@ from apps.models.providers import (  # noqa: F401
     ProviderCredential,
     ProviderKind,
 )
-from apps.models.teams import ROLE_RANK, Membership, Role, Team, rank  # noqa: F401
+from apps.models.teams import (  # noqa: F401
+    INVITATION_TRANSITIONS,
+    ROLE_RANK,
+    Invitation,
+    InvitationStatus,
+    Membership,
+    Role,
+    Team,
+    rank,
+)
 from apps.models.tokens import (  # noqa: F401
     ApiToken,
 )

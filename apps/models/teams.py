@@ -8,8 +8,11 @@ Who may do what, by role, is apps/access.py's alone.
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.db.models.signals import post_save
 from django.dispatch import receiver
+
+from paas import transitions
 
 
 class Role(models.TextChoices):
@@ -93,3 +96,74 @@ def personal_team_for_a_new_user(sender, instance, created, raw=False, **kwargs)
     """However a user is made (sign-up, an invitation, the admin, createsuperuser)."""
     if created and not raw:
         Team.personal_for(instance)
+
+
+class InvitationStatus(models.TextChoices):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    REVOKED = "revoked"
+
+
+# An invitation is answered or revoked once, from pending; every outcome is final.
+INVITATION_TRANSITIONS: dict[str, frozenset[str]] = {
+    InvitationStatus.PENDING: frozenset(
+        {InvitationStatus.ACCEPTED, InvitationStatus.DECLINED, InvitationStatus.REVOKED}
+    ),
+    InvitationStatus.ACCEPTED: frozenset(),
+    InvitationStatus.DECLINED: frozenset(),
+    InvitationStatus.REVOKED: frozenset(),
+}
+
+
+class Invitation(models.Model):
+    """An e-mailed invitation into a team with a role. Its link carries a signed token
+    (deployments/services/teams.py); the row makes it single-use and revocable."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role, default=Role.DEVELOPER)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(
+        max_length=16, choices=InvitationStatus, default=InvitationStatus.PENDING
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # One waiting invitation per address and team: inviting again says so.
+            models.UniqueConstraint(
+                Lower("email"),
+                "team",
+                condition=Q(status="pending"),
+                name="one_pending_invitation_per_email",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.team} ({self.status})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == InvitationStatus.PENDING
+
+    def is_expired(self, now) -> bool:
+        return now >= self.expires_at
+
+    def answer(self, status: str, user, now) -> None:
+        """Accept, decline or revoke: once, from pending (a guarded move)."""
+        transitions.move(
+            self, "status", INVITATION_TRANSITIONS, status, answered_by=user, answered_at=now
+        )

@@ -16,7 +16,7 @@ from deployments import services
 from deployments.adapters import git_providers as providers
 from deployments.adapters.git_providers import ProviderError
 from deployments.adapters.sources import validate_branch
-from deployments.services import ServiceError
+from deployments.services import ServiceError, teams
 from deployments.services.detection import preview_build
 from deployments.services.repositories import validate_repository
 
@@ -37,6 +37,7 @@ def _create_context(request, form, env_editor) -> dict:
         ],
         "providers": providers.connected_providers(request.user),
         "build_methods": BuildMethod.choices,
+        "teams": teams.teams_of(request.user),
     }
 
 
@@ -57,6 +58,7 @@ def app_create(request):
                 env_editor.cleaned_data,
                 deploy=True,
                 staging=request.POST.get("staging") == "on",
+                team=teams.team_to_deploy_in(request.user, _chosen_team(request)),
             )
         except ServiceError as exc:
             taken = exc.code in ("name_taken", "host_taken")
@@ -126,6 +128,11 @@ def pick_repository(request):
     except ProviderError as exc:
         context["provider_error"] = exc.message
     return render(request, "apps/_source_fields.html", context)
+
+
+def _chosen_team(request) -> int | None:
+    chosen = request.POST.get("team", "")
+    return int(chosen) if chosen.isdigit() else None
 
 
 @login_required

@@ -17,6 +17,7 @@ def promotions(request, name):
         .order_by("-created_at")
     )
     for item in pending:
-        # Deciding deploys: an admin or owner of the team or a superuser (apps/access.py), never the requester.
+        # Deciding deploys: an admin or owner of the team or a superuser (apps/access.py),
+        # never the requester.
         item.decidable = can_decide(item, request.user) and may(request.user, app, CHANGE)
     return render(request, "apps/_promotions.html", {"app": app, "pending": pending})

@@ -15,6 +15,7 @@ from apps.web import (
     routing,
     runs,
     settings,
+    teams,
 )
 
 APP = "apps/<str:name>/"
@@ -123,6 +124,22 @@ api_tokens = [
     path("settings/tokens/<int:pk>/revoke/", settings.token_revoke, name="token-revoke"),
 ]
 
+TEAM = "teams/<int:team_id>/"
+MEMBER = TEAM + "members/<str:username>/"
+team_pages = [
+    path("teams/", teams.teams_page, name="teams"),
+    path(TEAM, teams.team_detail, name="team-detail"),
+    path(MEMBER + "role/", teams.member_role, name="team-member-role"),
+    path(MEMBER + "remove/", teams.member_remove, name="team-member-remove"),
+    path(TEAM + "invite/", teams.invite, name="team-invite"),
+    path(
+        TEAM + "invitations/<int:invitation_id>/revoke/",
+        teams.invitation_revoke,
+        name="team-invitation-revoke",
+    ),
+    path("teams/invitations/<str:token>/", teams.invitation_page, name="team-invitation"),
+]
+
 urlpatterns = [
     *home,
     *creating_an_app,
@@ -137,4 +154,5 @@ urlpatterns = [
     *runs_and_jobs,
     *pages_for_the_router,
     *api_tokens,
+    *team_pages,
 ]

@@ -62,15 +62,21 @@ def environment_named(app: App, name: str) -> Environment:
 
 @audited("app.create", details=lambda app, owner, data, *a, **k: {"repository": app.repository})
 def create_app(
-    owner, data: dict, env: dict | None = None, deploy: bool = False, staging: bool = False
+    owner,
+    data: dict,
+    env: dict | None = None,
+    deploy: bool = False,
+    staging: bool = False,
+    team=None,
 ) -> App:
     """Create an app from cleaned form data (AppCreateForm) and its env vars: production,
-    and staging when asked for (or given env vars)."""
+    and staging when asked for (or given env vars). In `team` (one the owner may deploy
+    in, which the caller checked), else the owner's personal team."""
     env = env or {}
     try:
         with transaction.atomic():
             quotas.check_quota(owner, "apps")
-            app = App.objects.create(owner=owner, **data)
+            app = App.objects.create(owner=owner, team=team, **data)
             if staging or EnvironmentName.STAGING in env:
                 Environment.create_for(app, EnvironmentName.STAGING)
             for env_name, values in env.items():

@@ -6,7 +6,7 @@ from apps.models import Backup, BackupStatus
 from apps.models.notifications import NotificationTarget
 from deployments import services
 from deployments.models import LogDrain, PromotionRequest, Run, ScheduledJob
-from deployments.services import addons, domains
+from deployments.services import addons, domains, teams
 
 DOMAIN = "www.demo.example"
 
@@ -33,6 +33,8 @@ def path_values(owner, outsider, make_app) -> dict:
     )
     run = Run.objects.create(app=app, environment=env, command="true")
     job = ScheduledJob.objects.create(environment=env, name="j", schedule="0 3 * * *", command="id")
+    team = teams.create_team(owner, "crew")
+    invitation = teams.invite(team, owner, "someone@example.com", "viewer")
     return {
         "name": app.name,
         "environment": "production",
@@ -46,4 +48,7 @@ def path_values(owner, outsider, make_app) -> dict:
         "request_id": request.pk,
         "run_id": run.pk,
         "job_id": job.pk,
+        "team_id": team.pk,
+        "username": owner.username,
+        "invitation_id": invitation.pk,
     }

@@ -10,10 +10,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.models import ApiToken, Domain, Volume
+from apps.models import ApiToken, Domain, Invitation, Membership, Volume
 from apps.web import urls as dashboard_urls
 from deployments import services
 from deployments.models import Run, ScheduledJob
+from deployments.services import teams
 
 pytestmark = pytest.mark.django_db
 
@@ -116,6 +117,17 @@ APP_ROUTES = (
 )
 # The user's own things: an outsider reaching for someone else's gets 404 too.
 OWN_ROUTES = [("token-revoke", None, "post")]
+# The owner's personal team (TEAM, MEMBER, INVITATION stand for its kwargs, see _url).
+TEAM, MEMBER, INVITATION = "team", "member", "invitation"
+TEAM_ROUTES = [
+    ("team-detail", TEAM, "get"),
+    ("team-member-role", MEMBER, "post"),
+    ("team-member-remove", MEMBER, "post"),
+    ("team-invite", TEAM, "post"),
+    ("team-invitation-revoke", INVITATION, "post"),
+]
+# An invitation's link: signed in, it answers for itself (tests/apps/test_teams.py).
+LINK_ROUTES = [("team-invitation", {"token": "not-a-real-token"}, "get")]
 # Pages every signed-in user has (their own list, the create page): they never show another's app.
 PERSONAL_ROUTES = [
     ("home", {}, "get"),
@@ -129,8 +141,9 @@ PERSONAL_ROUTES = [
     ("app-create-env-row", {}, "get"),
     ("settings-tokens", {}, "get"),
     ("settings-tokens", {}, "post"),
+    ("teams", {}, "get"),
 ]
-ALL_ROUTES = APP_ROUTES + OWN_ROUTES + PERSONAL_ROUTES
+ALL_ROUTES = APP_ROUTES + OWN_ROUTES + TEAM_ROUTES + LINK_ROUTES + PERSONAL_ROUTES
 # Pages for anyone, signed in or not: the one the router shows instead of a stopped or
 # maintenance app (tests/apps/test_routing_dashboard.py).
 PUBLIC_ROUTES = [("router-page", {"route_id": "slipwaytest-secret-production"}, "get")]
@@ -165,7 +178,19 @@ def owner_token(owner):
 
 
 def _url(name, kwargs, token=None):
+    if kwargs in (TEAM, MEMBER, INVITATION):
+        kwargs = _team_kwargs(kwargs, token.user)
     return reverse(name, kwargs=kwargs if kwargs is not None else {"pk": token.pk})
+
+
+def _team_kwargs(kind: str, owner) -> dict:
+    team = owner.personal_team
+    if kind == MEMBER:
+        return {"team_id": team.pk, "username": owner.username}
+    if kind == INVITATION:
+        invitation = teams.invite(team, owner, "friend@example.com", "viewer")
+        return {"team_id": team.pk, "invitation_id": invitation.pk}
+    return {"team_id": team.pk}
 
 
 def _snapshot(app, token):
@@ -201,6 +226,8 @@ def _snapshot(app, token):
         "volumes": list(Volume.objects.values_list("name", "mount_path")),
         "runs": list(Run.objects.values_list("pk", "status", "cancel_requested")),
         "jobs": list(ScheduledJob.objects.values_list("pk", "enabled")),
+        "members": sorted(Membership.objects.values_list("team_id", "user_id", "role")),
+        "answered": Invitation.objects.exclude(status="pending").count(),
     }
 
 
@@ -209,7 +236,7 @@ def test_every_dashboard_url_is_covered():
     assert names == {name for name, _, _ in ALL_ROUTES + PUBLIC_ROUTES}
 
 
-@pytest.mark.parametrize("name, kwargs, method", APP_ROUTES + OWN_ROUTES)
+@pytest.mark.parametrize("name, kwargs, method", APP_ROUTES + OWN_ROUTES + TEAM_ROUTES)
 @pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
 def test_an_outsider_gets_404_and_changes_nothing(
     secret_app, owner_token, outsider, name, kwargs, method, htmx
