@@ -1,10 +1,12 @@
-"""/api/v1 an app's audit log: who changed what, when and from where (newest first)."""
+"""/api/v1 audit logs: an app's, and a team's for its owners — who changed what, when, from
+where and with which role on the team (newest first)."""
 
-from ninja import Router, Schema
+from django.http import Http404
+from ninja import Field, Router, Schema
 
-from apps.access import app_for
-from apps.api.schemas import AppName, Timestamp, WholeNumber, answers
-from apps.models import AuditEntry
+from apps.access import app_for, team_for
+from apps.api.schemas import AppName, Id, Timestamp, WholeNumber, answers
+from apps.models import AuditEntry, Role
 
 router = Router(tags=["audit"])
 
@@ -18,8 +20,14 @@ class AuditEntryOut(Schema):
     source: str
     address: str | None
     action: str
+    app: str = Field(description="The app's name (empty for a team's own actions).")
+    actor_role: str = Field(description="The actor's role on the team then (empty: none).")
     target: str
     details: dict
+
+    @staticmethod
+    def resolve_app(entry) -> str:
+        return entry.app_name
 
     @staticmethod
     def resolve_actor(entry) -> str:
@@ -34,7 +42,20 @@ class AuditLogOut(Schema):
 @router.get("/apps/{name}/audit", response=answers(200, AuditLogOut, 400, 404))
 def audit_log(request, name: AppName, before: WholeNumber = 0, limit: WholeNumber = PAGE):
     app = app_for(request.auth, name)
-    entries = AuditEntry.objects.filter(app=app)
+    return _page(AuditEntry.objects.filter(app=app), before, limit)
+
+
+@router.get("/teams/{int:team_id}/audit", response=answers(200, AuditLogOut, 400, 404))
+def team_audit_log(request, team_id: Id, before: WholeNumber = 0, limit: WholeNumber = PAGE):
+    """Every entry of the team's apps and of the team itself: for its owners (anyone else:
+    404, as for what a role may not do to an app)."""
+    team = team_for(request.auth, team_id)
+    if team.role_of(request.auth) != Role.OWNER:
+        raise Http404("not an owner of the team")
+    return _page(AuditEntry.objects.filter(team=team), before, limit)
+
+
+def _page(entries, before: int, limit: int) -> dict:
     if before:
         entries = entries.filter(id__lt=before)
     size = max(1, min(limit, PAGE_MAX))

@@ -15,6 +15,8 @@ from apps.models import Role
 from apps.web.pages import login_required
 from deployments.services import ServiceError, teams
 
+AUDIT_SHOWN = 30
+
 
 def _refusal_text(exc) -> str:
     return exc.message if isinstance(exc, ServiceError) else " ".join(exc.messages)
@@ -67,6 +69,8 @@ def team_detail(request, team_id):
         "invitations": team.invitations.filter(status="pending") if manages else [],
         "roles": Role.choices,
         "apps": team.apps.order_by("name"),
+        # Its owners see the team's log: every entry of its apps and of the team itself.
+        "audit": team.audit_entries.order_by("-id")[:AUDIT_SHOWN] if role == Role.OWNER else [],
     }
     return render(request, "teams/team.html", context)
 

@@ -51,6 +51,7 @@ def audited(
     return decorate
 
 
-def record(action: str, app=None, target: str = "", **details) -> AuditEntry:
-    """For the few places that are not one service call (the warden's restarts)."""
-    return AuditEntry.record(action, app, target, **details)
+def record(action: str, app=None, target: str = "", team=None, **details) -> AuditEntry:
+    """For the few places that are not one service call (the warden's restarts, a team's
+    members)."""
+    return AuditEntry.record(action, app, target, team=team, **details)

@@ -52,7 +52,7 @@ def create_team(user, name: str) -> Team:
     with transaction.atomic():
         team = Team.objects.create(name=name)
         Membership.objects.create(team=team, user=user, role=Role.OWNER)
-    record("team.create", target=str(team.pk), name=name, by=user.get_username())
+    record("team.create", target=str(team.pk), team=team, name=name)
     return team
 
 
@@ -87,7 +87,7 @@ def change_role(team: Team, actor, member: Membership, role: str) -> Membership:
             _keep_an_owner(team, member)
         Membership.objects.filter(pk=member.pk).update(role=role)
     member.refresh_from_db()
-    _audit("team.role", team, actor, member=member.user.get_username(), role=role)
+    _audit("team.role", team, member=member.user.get_username(), role=role)
     return member
 
 
@@ -101,7 +101,7 @@ def remove_member(team: Team, actor, member: Membership) -> None:
         if member.role == Role.OWNER:
             _keep_an_owner(team, member)
         member.delete()
-    _audit("team.remove", team, actor, member=member.user.get_username())
+    _audit("team.remove", team, member=member.user.get_username())
 
 
 def _check_may_manage(team: Team, actor, old_role: str, new_role: str) -> None:
@@ -149,7 +149,7 @@ def invite(team: Team, actor, email: str, role: str) -> Invitation:
     except IntegrityError:
         raise Conflict(f"{email} has an invitation waiting already.", "already_invited") from None
     _send_invitation(invitation)
-    _audit("team.invite", team, actor, email=email, role=role)
+    _audit("team.invite", team, email=email, role=role)
     return invitation
 
 
@@ -202,7 +202,7 @@ def accept(invitation: Invitation, user) -> Membership:
         member, _ = Membership.objects.get_or_create(
             team=invitation.team, user=user, defaults={"role": invitation.role}
         )
-    _audit("team.join", invitation.team, user, role=member.role)
+    _audit("team.join", invitation.team, role=member.role)
     return member
 
 
@@ -214,7 +214,7 @@ def decline(invitation: Invitation, user) -> None:
 def revoke(invitation: Invitation, actor) -> None:
     _check_may_manage(invitation.team, actor, invitation.role, invitation.role)
     _answer(invitation, InvitationStatus.REVOKED, actor)
-    _audit("team.revoke", invitation.team, actor, email=invitation.email)
+    _audit("team.revoke", invitation.team, email=invitation.email)
 
 
 def _check_answerable(invitation: Invitation, user) -> None:
@@ -234,5 +234,6 @@ def _answer(invitation: Invitation, status: str, user) -> None:
         raise Gone(f"This invitation was {invitation.status} already.", "used") from None
 
 
-def _audit(action: str, team: Team, actor, **details) -> None:
-    record(action, target=str(team.pk), team=team.name, by=actor.get_username(), **details)
+def _audit(action: str, team: Team, **details) -> None:
+    """The actor is the request's (paas.actor); the team's name outlives the team."""
+    record(action, target=team.name, team=team, **details)

@@ -107,6 +107,8 @@ def test_the_owner_reads_the_log_on_the_api_and_the_page(api, web, owner, shop):
         "source",
         "address",
         "action",
+        "app",
+        "actor_role",
         "target",
         "details",
     }

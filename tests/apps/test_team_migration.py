@@ -30,3 +30,20 @@ def test_every_app_moves_into_its_owners_personal_team(back_to_latest):
     Membership = new.get_model("apps", "Membership")
     owners = set(Membership.objects.values_list("team__name", "user__username", "role"))
     assert owners == {(name, name, "owner") for name in apps_of}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_entries_already_written_belong_to_their_apps_team(owner, back_to_latest):
+    old = migrate([("apps", "0020_invitations")])
+    App = old.get_model("apps", "App")
+    team = old.get_model("apps", "Team").objects.get(personal_of_id=owner.pk)
+    app = App.objects.create(
+        name="shop", owner_id=owner.pk, team=team, repository="https://e.com/s.git"
+    )
+    AuditEntry = old.get_model("apps", "AuditEntry")
+    AuditEntry.objects.create(action="app.create", source="api", app=app, app_name="shop")
+    AuditEntry.objects.create(action="login", source="dashboard")
+
+    new = migrate([("apps", "0021_audit_team")])
+    teams = dict(new.get_model("apps", "AuditEntry").objects.values_list("action", "team_id"))
+    assert teams == {"app.create": team.pk, "login": None}

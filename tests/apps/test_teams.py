@@ -10,7 +10,7 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
-from apps.models import App, Invitation, Membership, Role, Team
+from apps.models import App, AuditEntry, Invitation, Membership, Role, Team
 from deployments.services import teams
 from tests.conftest import ApiClient
 
@@ -258,3 +258,28 @@ def test_the_team_pages_list_members_and_invite(acme, owner, person):
     assert acme.memberships.get(user__username="dev").role == Role.ADMIN
     refused = client.post(f"/teams/{acme.pk}/members/{owner.username}/role/", {"role": "viewer"})
     assert refused.status_code == 302 and _member(acme, owner).role == Role.OWNER
+
+
+# --- the audit log -----------------------------------------------------------------------------
+
+
+def test_every_entry_names_the_team_and_the_actors_role(acme, person, make_app):
+    make_app("shop", team=acme)
+    dev = ApiClient(person("dev", acme, Role.DEVELOPER))
+    assert dev.post("/apps/shop/environments", {"name": "qa"}).status_code == 201
+    entry = AuditEntry.objects.get(action="environment.create")
+    assert (entry.team, entry.actor_role, entry.actor_name) == (acme, "developer", "dev")
+
+
+def test_team_owners_read_the_teams_log_and_no_one_else(acme, api, person, make_app):
+    make_app("shop", team=acme)
+    admin = person("ada", acme, Role.ADMIN)
+    ApiClient(admin).post("/apps/shop/environments", {"name": "qa"})
+    api.post(f"/teams/{acme.pk}/invitations", {"email": "eve@example.com"})
+    log = api.get(f"/teams/{acme.pk}/audit")
+    assert log.status_code == 200, log.content
+    actions = [(e["action"], e["actor_role"], e["app"]) for e in log.json()["entries"]]
+    assert ("team.invite", "owner", "") in actions
+    assert ("environment.create", "admin", "shop") in actions
+    assert ApiClient(admin).get(f"/teams/{acme.pk}/audit").status_code == 404
+    assert ApiClient(person("stranger")).get(f"/teams/{acme.pk}/audit").status_code == 404
