@@ -14,6 +14,7 @@ from deployments.models import Status
 from deployments.services import Conflict
 from deployments.services import environments as env_service
 from tests.support import (
+    containers,
     log_text,
     make_repo,
     sample_files,
@@ -275,7 +276,7 @@ def test_a_new_environment_deploys_answers_on_its_host_and_is_deleted_clean(
     assert api.delete("/apps/envs/environments/dev").status_code == 202
     wait_for(lambda: not app.environments.filter(name="dev").exists(), timeout=60, message="gone")
     labels = [f"slipway.app={app.name}", "slipway.environment=dev"]
-    assert not docker.from_env().containers.list(all=True, filters={"label": labels})
+    assert not containers(label=labels)
     assert volume not in {v.name for v in docker.from_env().volumes.list()}
     wait_for(lambda: through_proxy(host).status_code == 404, timeout=15, message="route gone")
     assert [e.name for e in app.environments.all()] == ["production"]

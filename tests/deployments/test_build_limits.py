@@ -15,6 +15,7 @@ from deployments.adapters.builders.build_cgroup import CGROUP_ROOT, BuildCgroup
 from deployments.adapters.builders.build_limits import check_context_size
 from deployments.models import Status
 from deployments.workers.pipeline import BUSY, CLAIMED, claim
+from tests.support import containers
 
 TEST_LABEL = "slipway.test"
 PLAN = BuildPlan("dockerfile", "Dockerfile", "")
@@ -36,7 +37,7 @@ def _fails(engine, root: Path, tag: str, log=print) -> BuildError:
 
 
 def _containers_running(engine, marker: str) -> list:
-    found = engine.containers.list(all=True, filters={"status": "running"})
+    found = containers(status="running")  # one that ends meanwhile is simply not there
     return [c for c in found if marker in " ".join(c.attrs["Config"].get("Cmd") or [])]
 
 
@@ -159,7 +160,7 @@ def test_a_step_writing_under_the_disk_cap_passes(settings, engine, images, tmp_
 def _made_by_step(engine, marker: str, since: float) -> list:
     """Containers (any state) and images (dangling or intermediate, made since `since`) of
     a RUN naming `marker`."""
-    commands = [(c, c.attrs["Config"]["Cmd"]) for c in engine.containers.list(all=True)]
+    commands = [(c, c.attrs["Config"]["Cmd"]) for c in containers()]
     summaries = engine.api.images(all=True)  # not images.list: it inspects every image
     for image in [i["Id"] for i in summaries if i["Created"] >= int(since)]:
         commands.append((image, engine.api.inspect_image(image)["ContainerConfig"]["Cmd"]))

@@ -16,7 +16,7 @@ from deployments.services import log_store as store
 from deployments.services.runs import start_run, start_scheduled
 from deployments.workers import log_pruning
 from deployments.workers.networks import ensure_app_network
-from tests.support import log_text, make_repo, sample_files, wait_final, wait_for
+from tests.support import containers, log_text, make_repo, sample_files, wait_final, wait_for
 
 MILLION = 1_000_000
 
@@ -63,9 +63,8 @@ def test_every_process_is_collected_and_a_retired_deployments_log_stays(
     retired = _texts(api, "chatty", "deployment=1&process=worker")
     assert retired[-2:] == ["worker got SIGTERM; finishing the job", "worker done"]
     assert _texts(api, "chatty", "deployment=2&process=worker")[-1] == "worker started"
-    client = docker.from_env()
-    retired_filter = {"label": ["slipway.app=chatty", "slipway.deployment=1"]}
-    wait_for(lambda: not client.containers.list(all=True, filters=retired_filter), timeout=60)
+    retired = ["slipway.app=chatty", "slipway.deployment=1"]
+    wait_for(lambda: not containers(label=retired), timeout=60)
     assert _texts(api, "chatty", "deployment=1&process=worker")[-1] == "worker done"
 
     run = start_run(app, "production", "echo one-off says hi")
