@@ -474,6 +474,8 @@ class EnvVar(models.Model):
     value = EncryptedTextField(validators=[validate_env_value], blank=True)
     # Left out of the copy a preview environment starts from (a secret forks must not see).
     not_for_previews = models.BooleanField(default=False)
+    # Only the team's admins and owners may read or change it; developers see its key.
+    protected = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -41,6 +41,10 @@ class Team(models.Model):
         related_name="personal_team",
         help_text="Set for a user's personal team, made with the user.",
     )
+    require_mfa = models.BooleanField(
+        default=False,
+        help_text="Every member must sign in with a second factor to see the team's apps.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

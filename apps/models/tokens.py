@@ -1,8 +1,8 @@
 """API tokens: only a SHA-256 hash of each is stored.
 
-A token has a scope (read: safe methods only; write: everything its user may do) and an
-optional expiry. Tokens belong to a user today; a `team` foreign key can sit next to
-`user` later without changing how a token is checked.
+A token belongs to a user and to one of their teams: it reaches that team's apps alone,
+with its user's role there. It has a scope (read: safe methods only; write: everything its
+user may do) and an optional expiry.
 """
 
 import hashlib
@@ -15,6 +15,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+
+from apps.models.teams import Team
 
 # The methods that change nothing (RFC 9110 §9.2.1): all a read-only token may use.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -68,6 +70,12 @@ class ApiToken(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
     )
+    team = models.ForeignKey(
+        "apps.Team",
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
+        help_text="The one team whose apps it reaches.",
+    )
     name = models.CharField(max_length=NAME_MAX, default="token")
     scope = models.CharField(max_length=5, choices=TokenScope.choices, default=TokenScope.WRITE)
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
@@ -110,20 +118,27 @@ class ApiToken(models.Model):
 
     @classmethod
     def issue(
-        cls, user, name: str = "token", scope: str = TokenScope.WRITE, expires_at=None
+        cls,
+        user,
+        name: str = "token",
+        scope: str = TokenScope.WRITE,
+        expires_at=None,
+        team=None,
     ) -> tuple["ApiToken", str]:
-        """A new token and its raw value (shown once). Raises ValidationError, saving
+        """A new token for `team` (the user's personal team if None; the caller checks they
+        are a member) and its raw value (shown once). Raises ValidationError, saving
         nothing, on a blank or too long name, an unknown scope or an expiry out of range."""
         raw = cls.PREFIX + secrets.token_urlsafe(32)
         token = cls(
             user=user,
+            team=team or Team.personal_for(user),
             name=name,
             scope=scope,
             expires_at=expires_at,
             token_hash=_hash_token(raw),
             hint=raw[:8],
         )
-        token.full_clean(exclude=["user", "token_hash"])
+        token.full_clean(exclude=["user", "team", "token_hash"])
         token.save()
         return token, raw
 
