@@ -1,9 +1,10 @@
 """Two-factor sign-in (allauth.mfa): who must use it, the one place that sends such a user
 to set it up, and the account events it adds to the audit log.
 
-`requires_mfa(user)` is the one rule. Today it reads the operator's switches; a team's
-"every member uses 2FA" flag joins it here, and everything that enforces the rule (the
-middleware below) follows.
+`requires_mfa(user)` is the one rule: the operator's switches, or a team of the user's
+whose owner requires it of every member. Both ways in enforce it: the middleware below
+(dashboard and admin) and the API's bearer auth (apps/api/auth.py, 403 mfa_required), so a
+token is no way around it.
 """
 
 from allauth.account.authentication import get_authentication_records
@@ -17,23 +18,49 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django_htmx.http import HttpResponseClientRedirect
 
-from apps.models import AuditEntry
+from apps.models import AuditEntry, Team
 from paas.actor import Actor, acting
 from paas.middleware import source_of
 
 # Ways in that stay open to a user who must set up 2FA and has not: allauth's own pages (the
-# set-up itself, sign-out, password), static files, and what bearer tokens, providers or
-# the router call (they carry no session user).
+# set-up itself, sign-out, password), static files, and what providers or the router call
+# (they carry no session user). The API enforces the rule itself, on the token's user.
 OPEN_PREFIXES = ("/accounts/", "/static/", "/api/", "/hooks/", "/_slipway/")
-SET_UP_FIRST = "Your account must use two-factor sign-in: set it up to continue."
+
+
+class MfaRequired(Exception):
+    """An API call by a user who must use 2FA and has none (answered 403 mfa_required)."""
+
+    def __init__(self, user):
+        self.message = (
+            f"{why_mfa(user)} Set it up on the dashboard's Security page (/accounts/2fa/), "
+            "then use the API again."
+        )
+        super().__init__(self.message)
 
 
 def requires_mfa(user) -> bool:
     """Whether this user must sign in with a second factor (PAAS_REQUIRE_MFA for everyone,
-    PAAS_REQUIRE_MFA_FOR_STAFF for staff)."""
+    PAAS_REQUIRE_MFA_FOR_STAFF for staff, a team's require_mfa for its members)."""
     if settings.PAAS_REQUIRE_MFA:
         return True
-    return bool(user.is_staff and settings.PAAS_REQUIRE_MFA_FOR_STAFF)
+    if user.is_staff and settings.PAAS_REQUIRE_MFA_FOR_STAFF:
+        return True
+    return teams_requiring_mfa(user).exists()
+
+
+def teams_requiring_mfa(user):
+    return Team.objects.filter(memberships__user=user, require_mfa=True).order_by("name")
+
+
+def why_mfa(user) -> str:
+    """What the user is told: the teams that require it, by name, when it is theirs."""
+    names = list(teams_requiring_mfa(user).values_list("name", flat=True))
+    if not names:
+        return "Your account must use two-factor sign-in."
+    if len(names) == 1:
+        return f"Your account must use two-factor sign-in: the team {names[0]} requires it."
+    return f"Your account must use two-factor sign-in: the teams {', '.join(names)} require it."
 
 
 def has_mfa(user) -> bool:
@@ -60,7 +87,7 @@ def _to_set_up(request):
     url = reverse("mfa_index")
     if request.htmx:  # a fragment's poll: the whole tab goes, not a page inside the fragment
         return HttpResponseClientRedirect(url)
-    messages.warning(request, SET_UP_FIRST)
+    messages.warning(request, f"{why_mfa(request.user)} Set it up to continue.")
     return redirect(url)
 
 

@@ -290,9 +290,12 @@ def test_staff_who_must_cannot_reach_the_admin_without_it_but_others_are_free(
     assert other.get("/").status_code == 200
 
 
-def test_the_api_with_a_bearer_token_is_not_affected(api, make_app, settings):
+def test_the_api_refuses_their_bearer_token_until_they_set_it_up(api, owner, make_app, settings):
     settings.PAAS_REQUIRE_MFA = True
     make_app("shop")
+    refused = api.get("/apps")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "mfa_required"
+    with_totp(owner)
     answer = api.get("/apps")
     assert answer.status_code == 200 and [a["name"] for a in answer.json()["apps"]] == ["shop"]
 

@@ -8,6 +8,7 @@ operation needs a check of its own (tests/apps/test_token_scopes.py walks them a
 from ninja.security import HttpBearer
 
 from apps.models import ApiToken
+from apps.two_factor import MfaRequired, must_set_up_mfa
 
 
 class ReadOnlyToken(Exception):
@@ -16,7 +17,8 @@ class ReadOnlyToken(Exception):
 
 class BearerToken(HttpBearer):
     """The token's active user, or None (ninja then answers 401 through errors.py).
-    Raises TokenExpired for an expired token and ReadOnlyToken for a write with a read one."""
+    Raises TokenExpired for an expired token, ReadOnlyToken for a write with a read one and
+    MfaRequired while its user must set up two-factor sign-in (apps/two_factor.py)."""
 
     def authenticate(self, request, token: str):
         raw = token.strip()
@@ -25,6 +27,8 @@ class BearerToken(HttpBearer):
             return None
         if not api_token.allows(request.method):
             raise ReadOnlyToken()
+        if must_set_up_mfa(api_token.user):  # the dashboard's rule, on the token's user
+            raise MfaRequired(api_token.user)
         # Anything reading request.user (logging, error reports) sees the caller, not
         # whoever a session cookie on the same request might name.
         request.user = api_token.user

@@ -16,6 +16,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from apps.api.auth import ReadOnlyToken
 from apps.errors import error_response as error
 from apps.models.tokens import TokenExpired
+from apps.two_factor import MfaRequired
 
 # The one adapter import of the API: the services let the engine's own error through
 # (resource_usage, runtime_logs), and it is answered as 503 here.
@@ -92,6 +93,7 @@ def register_error_handlers(api: NinjaAPI) -> None:
             "This token is read-only: it may only GET. Use a read-write token to change things.",
             "read_only_token",
         ),
+        MfaRequired: lambda exc: error(403, exc.message, "mfa_required"),
         HttpError: http_error,
         RuntimeBackendError: lambda exc: error(
             503, f"The container engine did not answer: {exc.message}", exc.code

@@ -1094,6 +1094,7 @@ class TeamOut(Schema):
     name: str
     personal: bool = Field(description="The user's personal team, made with them.")
     role: str | None = Field(description="Your role on it.")
+    require_mfa: bool = Field(description="Every member must use two-factor sign-in.")
 
     @staticmethod
     def resolve_personal(team) -> bool:
@@ -1123,6 +1124,15 @@ class TeamDetailOut(TeamOut):
 
 class TeamListOut(Schema):
     teams: list[TeamOut]
+
+
+class TeamPatchIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    require_mfa: bool = Field(
+        description="Require two-factor sign-in of every member (owners only; use it yourself "
+        "first)."
+    )
 
 
 class RoleIn(Schema):

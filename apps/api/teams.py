@@ -1,6 +1,7 @@
-"""/api/v1 teams: the ones you are in, making one, members and their roles, invitations by
-e-mail. Managing members takes an admin or owner of the team (deployments/services/teams.py);
-a team you are not in answers 404."""
+"""/api/v1 teams: the ones you are in, making one, requiring 2FA of its members, deleting
+it, members and their roles, invitations by e-mail. Managing members takes an admin or
+owner of the team, the team itself an owner (deployments/services/teams.py); a team you are
+not in answers 404."""
 
 from ninja import Router, Status
 
@@ -13,6 +14,7 @@ from apps.api.schemas import (
     TeamDetailOut,
     TeamIn,
     TeamListOut,
+    TeamPatchIn,
     answers,
 )
 from deployments.services import teams
@@ -34,6 +36,21 @@ def create_team(request, payload: TeamIn):
 @router.get("/teams/{int:team_id}", response=answers(200, TeamDetailOut, 404))
 def get_team(request, team_id: Id):
     return team_for(request.auth, team_id)
+
+
+@router.patch("/teams/{int:team_id}", response=answers(200, TeamDetailOut, 400, 403, 404, 409))
+def change_team(request, team_id: Id, payload: TeamPatchIn):
+    """Owners only; requiring 2FA takes an owner who uses it (409 mfa_not_set_up)."""
+    team = team_for(request.auth, team_id)
+    return teams.set_require_mfa(team, request.auth, payload.require_mfa)
+
+
+@router.delete("/teams/{int:team_id}", response=answers(204, None, 403, 404, 409))
+def delete_team(request, team_id: Id):
+    """Owners only; never a personal team (409 personal_team) nor one holding apps (409
+    team_has_apps). Its memberships, invitations and API tokens go with it."""
+    teams.delete_team(team_for(request.auth, team_id), request.auth)
+    return Status(204, None)
 
 
 @router.patch(

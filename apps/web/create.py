@@ -10,8 +10,18 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 
 from apps.forms import AppCreateForm, EnvEditor, check_app_name
-from apps.models import STARTING_ENVIRONMENTS, App, BuildMethod, Environment, EnvironmentName
+from apps.models import (
+    STARTING_ENVIRONMENTS,
+    App,
+    BuildMethod,
+    Environment,
+    EnvironmentName,
+    Role,
+    Team,
+    rank,
+)
 from apps.web.pages import login_required
+from apps.web.switcher import chosen_team
 from deployments import services
 from deployments.adapters import git_providers as providers
 from deployments.adapters.git_providers import ProviderError
@@ -38,7 +48,17 @@ def _create_context(request, form, env_editor) -> dict:
         "providers": providers.connected_providers(request.user),
         "build_methods": BuildMethod.choices,
         "teams": teams.teams_of(request.user),
+        "default_team": _default_team(request),
     }
+
+
+def _default_team(request) -> Team:
+    """The Team field's first choice: the header's team if the user may deploy there (a
+    viewer's would only be refused), else their personal team."""
+    team = chosen_team(request)
+    if team is not None and rank(team.role_of(request.user)) >= rank(Role.DEVELOPER):
+        return team
+    return Team.personal_for(request.user)
 
 
 @login_required

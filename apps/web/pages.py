@@ -23,6 +23,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from apps.access import CHANGE, OWN, app_for, deployment_for, environment_for, may
 from apps.models import App, Environment
 from apps.web.pipeline_panel import pipeline_context
+from apps.web.switcher import chosen_team
 from deployments import services
 from deployments.models import WEB, Deployment, LogLine, Status
 from deployments.models.pipeline import planned_steps
@@ -133,12 +134,13 @@ def decorate(d: Deployment, now=None) -> Deployment:
 
 
 def _home_context(request) -> dict:
+    """The apps the user sees, only the header's chosen team's when one is chosen."""
     latest = Deployment.objects.filter(app=OuterRef("pk")).order_by("-number").values("pk")[:1]
-    apps = list(
-        App.objects.visible_to(request.user)
-        .annotate(latest_id=Subquery(latest))
-        .prefetch_related("environments")
-    )
+    team = chosen_team(request)
+    visible = App.objects.visible_to(request.user)
+    if team is not None:
+        visible = visible.filter(team=team)
+    apps = list(visible.annotate(latest_id=Subquery(latest)).prefetch_related("environments"))
     deployments = Deployment.objects.in_bulk([a.latest_id for a in apps if a.latest_id])
     now = timezone.now()
     for app in apps:
@@ -146,7 +148,7 @@ def _home_context(request) -> dict:
         if app.latest:
             decorate(app.latest, now)
         app.production = next((e for e in app.environments.all() if e.name == "production"), None)
-    return {"apps": apps}
+    return {"apps": apps, "chosen_team": team}
 
 
 @login_required

@@ -1,18 +1,23 @@
 """The dashboard's team pages: the teams you are in, making one, a team's members and
-roles, invitations by e-mail, and the page an invitation's link opens. Plain forms that
-post and redirect; every refusal is shown as a message and changes nothing
+roles, invitations by e-mail, requiring 2FA and deleting the team, the page an
+invitation's link opens, and the header's team switcher. Plain forms that post and
+redirect; every refusal is shown as a message and changes nothing
 (deployments/services/teams.py decides)."""
 
 from functools import wraps
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from apps.access import invitation_for, member_for, team_for
 from apps.models import Role
 from apps.web.pages import login_required
+from apps.web.switcher import choose_team
 from deployments.services import ServiceError, teams
 
 AUDIT_SHOWN = 30
@@ -68,6 +73,7 @@ def team_detail(request, team_id):
         "members": team.memberships.select_related("user"),
         "invitations": team.invitations.filter(status="pending") if manages else [],
         "roles": Role.choices,
+        "owns": role == Role.OWNER,
         "apps": team.apps.order_by("name"),
         # Its owners see the team's log: every entry of its apps and of the team itself.
         "audit": team.audit_entries.order_by("-id")[:AUDIT_SHOWN] if role == Role.OWNER else [],
@@ -102,6 +108,55 @@ def invitation_revoke(request, team, invitation_id):
     invitation = invitation_for(team, invitation_id)
     teams.revoke(invitation, request.user)
     return f"The invitation of {invitation.email} is revoked."
+
+
+@team_action
+def require_mfa(request, team):
+    required = request.POST.get("require_mfa") == "on"
+    teams.set_require_mfa(team, request.user, required)
+    if required:
+        return f"Every member of {team.name} must now use two-factor sign-in."
+    return f"{team.name} no longer requires two-factor sign-in."
+
+
+@login_required
+@require_POST
+def team_delete(request, team_id):
+    """The team's name typed out, then the service's checks; on to the Teams page."""
+    team = team_for(request.user, team_id)
+    name = team.name
+    try:
+        if request.POST.get("confirm", "").strip() != name:
+            raise ServiceError(f"Type “{name}” exactly to delete this team.", "invalid")
+        teams.delete_team(team, request.user)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("team-detail", team_id)
+    messages.success(request, f"Team {name} is deleted.")
+    return redirect("teams")
+
+
+# --- the header's team switcher ----------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def switch_team(request):
+    """One of the user's teams (another answers 404, nothing kept) or "" for All teams;
+    back to the page it was chosen on, if that is one of this site's."""
+    chosen = request.POST.get("team", "")
+    if chosen and not chosen.isdigit():
+        raise Http404("no such team")
+    choose_team(request, team_for(request.user, int(chosen)) if chosen else None)
+    return redirect(_back_to(request))
+
+
+def _back_to(request) -> str:
+    url = request.POST.get("next", "")
+    local = url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return url if local else reverse("home")
 
 
 # --- an invitation's link ----------------------------------------------------------------------

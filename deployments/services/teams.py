@@ -7,18 +7,24 @@ call alike: access is asked of the membership every time (apps/access.py).
 An invitation's link carries a signed token (django.core.signing: the invitation's id and
 a salt only this installation knows), good for PAAS_INVITATION_DAYS; the row makes it
 single-use and revocable, and it is answered by the user whose e-mail it was sent to.
+
+A team's owners may require two-factor sign-in of every member (apps/two_factor.py
+enforces it) and delete the team once it holds no apps; a personal team goes only with its
+user.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from allauth.mfa.utils import is_mfa_enabled
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from apps.models import Invitation, InvitationStatus, Membership, Role, Team, rank
@@ -54,6 +60,50 @@ def create_team(user, name: str) -> Team:
         Membership.objects.create(team=team, user=user, role=Role.OWNER)
     record("team.create", target=str(team.pk), team=team, name=name)
     return team
+
+
+def set_require_mfa(team: Team, actor, required: bool) -> Team:
+    """An owner requires two-factor sign-in of every member, or stops; they must use it
+    themselves first, or they would lock themselves out of their own team."""
+    require_role(team, actor, Role.OWNER)
+    if required and not is_mfa_enabled(actor):
+        raise Conflict(
+            "Set up two-factor sign-in yourself first (the Security page), then require it "
+            "of the team.",
+            "mfa_not_set_up",
+        )
+    Team.objects.filter(pk=team.pk).update(require_mfa=required)
+    team.require_mfa = required
+    _audit("team.require_mfa", team, required=required)
+    return team
+
+
+def delete_team(team: Team, actor) -> None:
+    """An owner deletes a team that holds no apps; its memberships, invitations and API
+    tokens go with it. The audit entry keeps the team's name."""
+    require_role(team, actor, Role.OWNER)
+    if team.is_personal:
+        raise Conflict(
+            f"{team.name} is a personal team: it goes only with its user's account.",
+            "personal_team",
+        )
+    with transaction.atomic():
+        # FOR UPDATE: an app being made into the team (its insert's key-share lock) waits,
+        # then fails, or goes first and is counted here.
+        Team.objects.select_for_update().get(pk=team.pk)
+        _check_holds_no_apps(team)
+        _audit("team.delete", team)
+        team.delete()
+
+
+def _check_holds_no_apps(team: Team) -> None:
+    count = team.apps.count()
+    if count:
+        raise Conflict(
+            f"{team.name} still holds {count} app{pluralize(count)}: move or delete its "
+            f"{count} app{pluralize(count)} first.",
+            "team_has_apps",
+        )
 
 
 def team_to_deploy_in(user, team_id: int | None) -> Team | None:

@@ -1,5 +1,7 @@
 // Small behaviours htmx does not cover: dismissing toasts, removing env rows, keeping a
-// log scrolled to its end while it grows (unless the reader scrolled up), copying a token.
+// log scrolled to its end while it grows (unless the reader scrolled up), copying a token,
+// sending a form when its select changes (the header's team switcher; without scripts its
+// <noscript> button does).
 (function () {
   "use strict";
 
@@ -21,6 +23,11 @@
         copy.textContent = "Copied";
       });
     }
+  });
+
+  document.addEventListener("change", function (event) {
+    var select = event.target.closest && event.target.closest("select[data-autosubmit]");
+    if (select && select.form) select.form.requestSubmit();
   });
 
   // Success toasts leave on their own; errors stay until dismissed.

@@ -1,6 +1,7 @@
 """Two-factor sign-in in a real browser: set up an authenticator app from the secret the page
 shows (the code computed here, as a phone would), sign out, sign in with the password and a
-code; a passkey on Chromium's virtual authenticator; the operator's requirement.
+code; a passkey on Chromium's virtual authenticator; the operator's requirement and a
+team's.
 
 allauth's WebAuthn scripts come from its own static files (no CDN): a page that loads them
 and runs without a script error shows they are served."""
@@ -10,6 +11,7 @@ import re
 from allauth.mfa.models import Authenticator
 from playwright.sync_api import expect
 
+from apps.models import Membership, Role, Team
 from tests.browser.test_flows import shot, sign_in
 from tests.test_two_factor import totp_code, wrong_codes
 
@@ -139,3 +141,23 @@ def test_a_user_who_must_use_it_lands_on_the_security_page(page, owner, make_app
     set_up_totp(page)
     page.get_by_role("link", name="Done").click()
     expect(page.get_by_role("link", name="shop", exact=True)).to_be_visible()
+
+
+def test_a_member_of_a_team_that_requires_it_sets_it_up_then_sees_its_apps(
+    page, owner, make_app, django_user_model
+):
+    boss = django_user_model.objects.create_user("bob", "bob@example.com", "pw-bob-123")
+    acme = Team.objects.create(name="acme", require_mfa=True)
+    Membership.objects.create(team=acme, user=boss, role=Role.OWNER)
+    Membership.objects.create(team=acme, user=owner, role=Role.DEVELOPER)
+    make_app("shop", team=acme)
+    password_step(page)
+
+    expect(page).to_have_url(re.compile(r"/accounts/2fa/$"))
+    expect(page.get_by_text("the team acme requires it")).to_be_visible()
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/accounts/2fa/$"))
+    set_up_totp(page)
+    page.get_by_role("link", name="Done").click()
+    expect(page.get_by_role("link", name="shop", exact=True)).to_be_visible()
+    assert page.js_errors == []
