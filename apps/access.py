@@ -87,7 +87,7 @@ def promotion_request_for(app: App, request_id: int) -> PromotionRequest:
 
 def team_for(user, team_id: int) -> Team:
     """A team the user is a member of; any other answers 404 (no probing for ids)."""
-    return get_object_or_404(Team.objects.filter(memberships__user=user), pk=team_id)
+    return get_object_or_404(Team.reached_by(user), pk=team_id)
 
 
 def member_for(team: Team, username: str) -> Membership:

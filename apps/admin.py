@@ -156,7 +156,17 @@ class TeamAdmin(SuperuserChanges, admin.ModelAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "user", "scope", "hint", "created_at", "expires_at", "last_used_at"]
+    list_display = [
+        "name",
+        "user",
+        "team",
+        "scope",
+        "hint",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+    ]
+    list_select_related = ["user", "team"]
     list_filter = ["scope"]
     readonly_fields = ["hint", "created_at", "last_used_at"]
     search_fields = ["user__username", "name"]

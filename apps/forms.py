@@ -3,7 +3,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
-from apps.models import STARTING_ENVIRONMENTS, App, BuildMethod
+from apps.models import STARTING_ENVIRONMENTS, App, BuildMethod, Team
 from apps.models.app import COMMAND_MAX
 from apps.models.tokens import NAME_MAX, TokenScope, expiry_from
 from apps.validators import validate_app_name, validate_env_key, validate_env_value
@@ -332,9 +332,22 @@ class ApiTokenForm(forms.Form):
     ]
 
     name = forms.CharField(label="Token name", max_length=NAME_MAX)
+    team = forms.ModelChoiceField(
+        label="Team",
+        queryset=Team.objects.none(),
+        empty_label=None,
+        required=False,  # none chosen: the personal team, as ApiToken.issue does
+        error_messages={"invalid_choice": "Choose one of your teams."},
+    )
     # Least privilege by default: writing is asked for, not given.
     scope = forms.ChoiceField(label="Scope", choices=TokenScope.choices, initial=TokenScope.READ)
     expires_at = forms.ChoiceField(label="Expires", choices=EXPIRY_CHOICES, initial="90")
+
+    def __init__(self, user, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A token reaches one team's apps: one of the user's own.
+        self.fields["team"].queryset = Team.reached_by(user).order_by("name", "pk")
+        self.fields["team"].initial = Team.personal_for(user).pk
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()

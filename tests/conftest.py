@@ -192,12 +192,13 @@ def staff(django_user_model):
 
 
 class ApiClient:
-    """A Django test client that speaks JSON with a bearer token."""
+    """A Django test client that speaks JSON with a bearer token: the user's, for `team`
+    (by default their personal team, where their own apps are)."""
 
-    def __init__(self, user=None, raw_token=None):
+    def __init__(self, user=None, raw_token=None, team=None):
         self.client = Client()
         if raw_token is None and user is not None:
-            _, raw_token = ApiToken.issue(user)
+            _, raw_token = ApiToken.issue(user, team=team)
         self.headers = {"Authorization": f"Bearer {raw_token}"} if raw_token else {}
 
     def _send(self, method, path, body=None, **extra):

@@ -31,9 +31,9 @@ class BearerToken(HttpBearer):
             raise MfaRequired(api_token.user)
         # Anything reading request.user (logging, error reports) sees the caller, not
         # whoever a session cookie on the same request might name.
-        request.user = api_token.user
+        request.user = api_token.principal()
         request.api_token = api_token
-        return api_token.user
+        return request.user
 
 
 def reveals_secrets(request) -> bool:

@@ -75,10 +75,11 @@ STARTING_ENVIRONMENTS = (EnvironmentName.PRODUCTION, EnvironmentName.STAGING)
 
 class AppQuerySet(models.QuerySet):
     def visible_to(self, user):
-        """Staff see every app; everyone else those of the teams they are members of."""
+        """Staff see every app (the platform's operators, as in the admin); everyone else
+        those of the teams they reach (a token: its one team)."""
         if user.is_staff:
             return self
-        return self.filter(team__memberships__user=user)
+        return self.filter(team__in=Team.reached_by(user))
 
 
 class App(models.Model):

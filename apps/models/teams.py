@@ -53,6 +53,14 @@ class Team(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @classmethod
+    def reached_by(cls, user):
+        """The teams whose apps `user` may reach: those they are a member of, narrowed to
+        one when they came through an API token (ApiToken.principal)."""
+        teams = cls.objects.filter(memberships__user=user)
+        token_team_id = getattr(user, "token_team_id", None)
+        return teams if token_team_id is None else teams.filter(pk=token_team_id)
+
     @property
     def is_personal(self) -> bool:
         return self.personal_of_id is not None

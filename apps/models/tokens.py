@@ -155,6 +155,13 @@ class ApiToken(models.Model):
         token._touch(now)
         return token
 
+    def principal(self):
+        """The token's user, narrowed to the token's team: Team.reached_by (and so every
+        app and team lookup) honours it for the rest of the request."""
+        user = self.user
+        user.token_team_id = self.team_id
+        return user
+
     def _touch(self, now: datetime) -> None:
         since = now - LAST_USED_RESOLUTION
         if self.last_used_at is not None and self.last_used_at >= since:

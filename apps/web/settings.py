@@ -138,13 +138,17 @@ def env_reveal(request, name, environment, key):
 @login_required
 def tokens(request):
     """Create (the raw token is in this one response and never again) and list tokens."""
-    form = ApiTokenForm(data=request.POST if request.method == "POST" else None)
+    form = ApiTokenForm(request.user, data=request.POST if request.method == "POST" else None)
     raw, status = None, 200
     if request.method == "POST":
         raw = _issue_token(request.user, form)
-        form, status = (ApiTokenForm(), 200) if raw else (form, 400)
-    context = {"form": form, "raw_token": raw, "tokens": request.user.api_tokens.all()}
+        form, status = (ApiTokenForm(request.user), 200) if raw else (form, 400)
+    context = {"form": form, "raw_token": raw, "tokens": _tokens_of(request.user)}
     return render(request, "apps/tokens.html", context, status=status)
+
+
+def _tokens_of(user):
+    return user.api_tokens.select_related("team")
 
 
 def _issue_token(user, form: ApiTokenForm) -> str | None:
@@ -165,7 +169,7 @@ def token_revoke(request, pk):
     token = get_object_or_404(ApiToken, pk=pk, user=request.user)
     token.delete()
     if request.htmx:
-        context = {"tokens": request.user.api_tokens.all(), "revoked": token.name}
+        context = {"tokens": _tokens_of(request.user), "revoked": token.name}
         return render(request, "apps/_tokens_list.html", context)
     messages.success(request, f"Token “{token.name}” is revoked.")
     return redirect("settings-tokens")

@@ -2,7 +2,8 @@
 
 Admins and owners manage members; only an owner makes or unmakes another owner, and a
 team always keeps one. Removing a member takes effect on their next request, page or API
-call alike: access is asked of the membership every time (apps/access.py).
+call alike: access is asked of the membership every time (apps/access.py), and their API
+tokens for the team are deleted with the membership.
 
 An invitation's link carries a signed token (django.core.signing: the invitation's id and
 a salt only this installation knows), good for PAAS_INVITATION_DAYS; the row makes it
@@ -27,7 +28,7 @@ from django.db import IntegrityError, transaction
 from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
-from apps.models import Invitation, InvitationStatus, Membership, Role, Team, rank
+from apps.models import ApiToken, Invitation, InvitationStatus, Membership, Role, Team, rank
 from deployments.services import Conflict, ServiceError
 from deployments.services.audit import record
 from paas.transitions import InvalidTransition
@@ -48,7 +49,7 @@ class Gone(ServiceError):
 
 
 def teams_of(user):
-    return Team.objects.filter(memberships__user=user).order_by("name", "pk")
+    return Team.reached_by(user).order_by("name", "pk")
 
 
 def create_team(user, name: str) -> Team:
@@ -108,7 +109,9 @@ def _check_holds_no_apps(team: Team) -> None:
 
 def team_to_deploy_in(user, team_id: int | None) -> Team | None:
     """The team a new app goes into: one the user is a developer or above in (a team they
-    are not in is as unknown as one that does not exist); None: their personal team."""
+    are not in is as unknown as one that does not exist); none named: a token's own team,
+    or (None) their personal team."""
+    team_id = team_id or getattr(user, "token_team_id", None)
     if team_id is None:
         return None
     team = teams_of(user).filter(pk=team_id).first()
@@ -151,7 +154,10 @@ def remove_member(team: Team, actor, member: Membership) -> None:
         if member.role == Role.OWNER:
             _keep_an_owner(team, member)
         member.delete()
-    _audit("team.remove", team, member=member.user.get_username())
+        # Their tokens for the team die with the membership; a request already past
+        # authentication still finds no app (access asks the membership).
+        revoked = ApiToken.objects.filter(team=team, user_id=member.user_id).delete()[0]
+    _audit("team.remove", team, member=member.user.get_username(), tokens_revoked=revoked)
 
 
 def _check_may_manage(team: Team, actor, old_role: str, new_role: str) -> None:

@@ -25,6 +25,12 @@ def acme(owner):
 
 
 @pytest.fixture
+def api(owner, acme):
+    """The owner's token for acme, the team these tests act on (a token reaches one team)."""
+    return ApiClient(owner, team=acme)
+
+
+@pytest.fixture
 def person(django_user_model):
     def make(name, team=None, role=None):
         user = django_user_model.objects.create_user(name, f"{name}@example.com", "pw-123-abc")
@@ -52,8 +58,15 @@ def test_the_maker_of_a_team_owns_it_and_the_api_lists_it(api, owner):
     body = made.json()
     assert (body["name"], body["role"], body["personal"]) == ("shipyard", "owner", False)
     assert [m["username"] for m in body["members"]] == [owner.username]
-    listed = {team["name"]: team["role"] for team in api.get("/teams").json()["teams"]}
-    assert listed == {owner.username: "owner", "shipyard": "owner"}
+    assert set(teams.teams_of(owner).values_list("name", flat=True)) == {
+        owner.username,
+        "acme",
+        "shipyard",
+    }
+    # A token lists the one team it is for (tests/apps/test_team_tokens.py).
+    shipyard = ApiClient(owner, team=Team.objects.get(name="shipyard"))
+    listed = {team["name"]: team["role"] for team in shipyard.get("/teams").json()["teams"]}
+    assert listed == {"shipyard": "owner"}
 
 
 @pytest.mark.parametrize("name", ["", " ", "x" * 64])
@@ -73,7 +86,7 @@ def test_a_team_you_are_not_in_is_not_found(acme, person):
 def test_an_admin_changes_roles_but_not_an_owners(acme, owner, person):
     admin = person("ada", acme, Role.ADMIN)
     dev = person("dev", acme, Role.DEVELOPER)
-    as_admin = ApiClient(admin)
+    as_admin = ApiClient(admin, team=acme)
     answer = as_admin.patch(f"/teams/{acme.pk}/members/dev", {"role": "viewer"})
     assert answer.status_code == 200 and _member(acme, dev).role == Role.VIEWER
     refused = as_admin.patch(f"/teams/{acme.pk}/members/{owner.username}", {"role": "viewer"})
@@ -85,7 +98,7 @@ def test_an_admin_changes_roles_but_not_an_owners(acme, owner, person):
 def test_a_developer_manages_no_one(acme, person):
     dev = person("dev", acme, Role.DEVELOPER)
     person("val", acme, Role.VIEWER)
-    as_dev = ApiClient(dev)
+    as_dev = ApiClient(dev, team=acme)
     assert as_dev.patch(f"/teams/{acme.pk}/members/val", {"role": "admin"}).status_code == 403
     assert as_dev.delete(f"/teams/{acme.pk}/members/val").status_code == 403
     invited = as_dev.post(f"/teams/{acme.pk}/invitations", {"email": "x@example.com"})
@@ -123,11 +136,11 @@ def test_an_app_made_into_a_team_is_its_members(acme, api, person):
     )
     assert made.status_code == 201, made.content
     assert App.objects.get(name="shop").team == acme
-    assert ApiClient(viewer).get("/apps/shop").status_code == 200
+    assert ApiClient(viewer, team=acme).get("/apps/shop").status_code == 200
 
 
 def test_no_app_goes_into_a_team_where_you_may_not_deploy(acme, person):
-    viewer = ApiClient(person("val", acme, Role.VIEWER))
+    viewer = ApiClient(person("val", acme, Role.VIEWER), team=acme)
     body = {"name": "shop", "repository": "https://e.com/a/b.git", "team": acme.pk}
     assert viewer.post("/apps", body).status_code == 403
     stranger = ApiClient(person("stranger"))
@@ -138,11 +151,12 @@ def test_no_app_goes_into_a_team_where_you_may_not_deploy(acme, person):
 def test_a_removed_member_loses_the_apps_on_the_next_call(acme, api, person, make_app):
     make_app("shop", team=acme)
     dev = person("dev", acme, Role.DEVELOPER)
-    token = ApiClient(dev)
+    token = ApiClient(dev, team=acme)
     assert token.get("/apps/shop").status_code == 200
     assert api.delete(f"/teams/{acme.pk}/members/dev").status_code == 204
-    assert token.get("/apps/shop").status_code == 404
-    assert token.post("/apps/shop/deployments", {"environment": "production"}).status_code == 404
+    # Their token for the team went with the membership (tests/apps/test_team_tokens.py).
+    assert token.get("/apps/shop").status_code == 401
+    assert token.post("/apps/shop/deployments", {"environment": "production"}).status_code == 401
 
 
 # --- invitations -------------------------------------------------------------------------------
@@ -265,7 +279,7 @@ def test_the_team_pages_list_members_and_invite(acme, owner, person):
 
 def test_every_entry_names_the_team_and_the_actors_role(acme, person, make_app):
     make_app("shop", team=acme)
-    dev = ApiClient(person("dev", acme, Role.DEVELOPER))
+    dev = ApiClient(person("dev", acme, Role.DEVELOPER), team=acme)
     assert dev.post("/apps/shop/environments", {"name": "qa"}).status_code == 201
     entry = AuditEntry.objects.get(action="environment.create")
     assert (entry.team, entry.actor_role, entry.actor_name) == (acme, "developer", "dev")
@@ -274,12 +288,12 @@ def test_every_entry_names_the_team_and_the_actors_role(acme, person, make_app):
 def test_team_owners_read_the_teams_log_and_no_one_else(acme, api, person, make_app):
     make_app("shop", team=acme)
     admin = person("ada", acme, Role.ADMIN)
-    ApiClient(admin).post("/apps/shop/environments", {"name": "qa"})
+    ApiClient(admin, team=acme).post("/apps/shop/environments", {"name": "qa"})
     api.post(f"/teams/{acme.pk}/invitations", {"email": "eve@example.com"})
     log = api.get(f"/teams/{acme.pk}/audit")
     assert log.status_code == 200, log.content
     actions = [(e["action"], e["actor_role"], e["app"]) for e in log.json()["entries"]]
     assert ("team.invite", "owner", "") in actions
     assert ("environment.create", "admin", "shop") in actions
-    assert ApiClient(admin).get(f"/teams/{acme.pk}/audit").status_code == 404
+    assert ApiClient(admin, team=acme).get(f"/teams/{acme.pk}/audit").status_code == 404
     assert ApiClient(person("stranger")).get(f"/teams/{acme.pk}/audit").status_code == 404
