@@ -14,20 +14,39 @@ platform's staff:
   runs and jobs, the runtime log and run output — developers and up, and superusers. A
   staff user may not deploy a team's code with its owner's provider token.
 - ADMIN: delete the app — admins and owners, and staff.
-- OWN: reveal a stored secret (an env value, the webhook secret), add-ons and their
-  credentials, notification targets, log drains — admins and owners alone.
+- OWN: reveal a stored secret (the webhook secret, a protected env var's value), add-ons
+  and their credentials, notification targets, log drains — admins and owners alone.
+
+Env vars (may_touch_env_var): an unprotected one is CHANGE's to set or remove, and its
+value is shown to the team's developers and up; a protected one is OWN's to see, set or
+remove, and so is marking one protected or not. A value is the team's: no platform flag
+reveals one (a superuser may set an unprotected var, not read it). The services enforce
+it on every write (deployments.services.set_env_vars takes the answer), refusing with
+403 protected_env_var.
 
 Whatever a user may not do answers Http404, exactly like an app that does not exist, so an
 outsider cannot probe for names and every refusal has one shape (the API's 404, the
 dashboard's 404 page).
 """
 
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from apps.models import AddOn, App, Environment, Invitation, Membership, Role, Team, rank
-from apps.validators import could_be_environment_name
+from apps.models import (
+    AddOn,
+    App,
+    Environment,
+    EnvVar,
+    Invitation,
+    Membership,
+    Role,
+    Team,
+    rank,
+)
+from apps.validators import could_be_environment_name, validate_env_key
 from deployments.models import Deployment, PromotionRequest
+from deployments.services import ProtectedEnvVar
 
 READ, MANAGE, CHANGE, ADMIN, OWN = "read", "manage", "change", "admin", "own"
 
@@ -48,7 +67,19 @@ def may(user, app: App, to: str) -> bool:
     least, platform_flag = RULES[to]
     if platform_flag and getattr(user, platform_flag, False):
         return True
-    return rank(app.team.role_of(user)) >= rank(least)
+    return _role_may(user, app, to)
+
+
+def _role_may(user, app: App, to: str) -> bool:
+    """By the user's role on the app's team alone, whatever their platform flags."""
+    return rank(app.team.role_of(user)) >= rank(RULES[to][0])
+
+
+def may_touch_env_var(user, app: App, protected: bool, reveal: bool = False) -> bool:
+    """Whether `user` may set or remove (or, with reveal, see the value of) one of `app`'s
+    env vars that is `protected` or not; marking one is as touching a protected one."""
+    to = OWN if protected else CHANGE
+    return _role_may(user, app, to) if reveal else may(user, app, to)
 
 
 def app_for(user, name: str, to: str = READ, owner_only: bool = False) -> App:
@@ -79,6 +110,25 @@ def environment_for(app: App, name: str) -> Environment:
     if not could_be_environment_name(name):
         raise Http404("no such environment")
     return get_object_or_404(app.environments.select_related("live_deployment"), name=name)
+
+
+def env_var_for(environment: Environment, key: str) -> EnvVar:
+    try:
+        validate_env_key(key)
+    except ValidationError:
+        raise Http404("no such variable") from None
+    return get_object_or_404(environment.env_vars, key=key)
+
+
+def env_var_to_reveal(user, app: App, environment: Environment, key: str) -> EnvVar:
+    """The var whose value `user` may see: Http404 for anyone who may see no value at all
+    (viewers, staff, outsiders), ProtectedEnvVar (403) for a developer and a protected one."""
+    if not may_touch_env_var(user, app, protected=False, reveal=True):
+        raise Http404("no such variable")
+    var = env_var_for(environment, key)
+    if not may_touch_env_var(user, app, var.protected, reveal=True):
+        raise ProtectedEnvVar([var.key])
+    return var
 
 
 def promotion_request_for(app: App, request_id: int) -> PromotionRequest:

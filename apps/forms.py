@@ -243,6 +243,9 @@ class EnvVarForm(forms.Form):
     key = forms.CharField(max_length=255, required=False)
     value = forms.CharField(required=False, strip=False, widget=forms.Textarea)
     bulk = forms.CharField(required=False, strip=False, widget=forms.Textarea)
+    # Ticked: every variable saved is marked protected (admins and owners only). Unticked
+    # keeps each one's mark.
+    protected = forms.BooleanField(required=False)
 
     def clean_key(self):
         key = self.cleaned_data.get("key", "").strip()
@@ -274,6 +277,12 @@ class EnvVarForm(forms.Form):
         if self.cleaned_data.get("key"):
             values[self.cleaned_data["key"]] = self.cleaned_data["value"]
         return values
+
+
+class EnvVarProtectForm(forms.Form):
+    """Mark one variable protected (ticked) or not."""
+
+    protected = forms.BooleanField(required=False)
 
 
 class EnvironmentChoiceForm(forms.Form):

@@ -4,10 +4,20 @@ Every app lookup goes through apps.access, which answers 404 for an app the call
 see; staff see every app here."""
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import HttpResponse
 from ninja import Router, Status
 
-from apps.access import ADMIN, CHANGE, MANAGE, READ, app_for, deployment_for, environment_for
+from apps.access import (
+    ADMIN,
+    CHANGE,
+    MANAGE,
+    READ,
+    app_for,
+    deployment_for,
+    environment_for,
+    may_touch_env_var,
+)
 from apps.api.schemas import (
     AppCreateIn,
     AppDeletingOut,
@@ -90,15 +100,20 @@ def get_app(request, name: AppName):
     return app_for(request.auth, name, to=READ)
 
 
-@router.patch("/apps/{name}", response=answers(200, AppUpdatedOut, 400, 404))
+@router.patch("/apps/{name}", response=answers(200, AppUpdatedOut, 400, 403, 404))
 def change_app(request, name: AppName, payload: AppPatchIn = NO_PATCH_BODY):
-    """Settings take effect on the next deployment: the answer lists what changed."""
+    """Settings take effect on the next deployment: the answer lists what changed. A
+    protected env var among those given, for a developer: 403 protected_env_var, nothing
+    changed (the settings neither)."""
     app = app_for(request.auth, name, to=CHANGE)
     settings, env = clean_settings_patch(app, payload.dict(exclude_unset=True))
-    changed = services.update_app(app, settings)
-    for env_name, values in env.items():
-        services.set_env_vars(services.environment_named(app, env_name), values)
-        changed.append(f"env.{env_name}")
+    may_touch_protected = may_touch_env_var(request.auth, app, protected=True)
+    with transaction.atomic():
+        changed = services.update_app(app, settings)
+        for env_name, values in env.items():
+            environment = services.environment_named(app, env_name)
+            services.set_env_vars(environment, values, may_touch_protected=may_touch_protected)
+            changed.append(f"env.{env_name}")
     return AppUpdatedOut.of(app, changed)
 
 

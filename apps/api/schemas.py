@@ -901,6 +901,50 @@ class FormationIn(Schema):
     )
 
 
+# --- env vars -------------------------------------------------------------------------------
+
+# The services and apps.access check the key (validate_env_key); the schema tells clients.
+EnvKey = Annotated[
+    str, WithJsonSchema({"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,254}$"})
+]
+
+
+class EnvVarOut(Schema):
+    """An env var without its value (GET .../env/<key> shows that to whoever may see it)."""
+
+    key: str
+    protected: bool = Field(description="Only the team's admins and owners see or change it.")
+    not_for_previews: bool
+    updated_at: Timestamp
+
+
+class EnvVarListOut(Schema):
+    vars: list[EnvVarOut]
+
+
+class EnvVarValueOut(Schema):
+    key: str
+    value: str
+    protected: bool
+
+
+class EnvVarIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    value: str = Field(description="At most 32 KiB, no NUL character.")
+    protected: bool | None = Field(
+        None,
+        description="Mark it protected or not (admins and owners only); left out or null, "
+        "its mark stays (a new var is not protected).",
+    )
+
+
+class EnvVarProtectIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    protected: bool
+
+
 # --- metrics ----------------------------------------------------------------------------------
 
 

@@ -11,13 +11,31 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from apps.access import CHANGE, OWN, READ, app_for, environment_for, may
-from apps.forms import SETTINGS_FIELDS, ApiTokenForm, AppSettingsForm, DeleteAppForm, EnvVarForm
+from apps.access import (
+    CHANGE,
+    OWN,
+    READ,
+    app_for,
+    env_var_for,
+    env_var_to_reveal,
+    environment_for,
+    may,
+    may_touch_env_var,
+)
+from apps.forms import (
+    SETTINGS_FIELDS,
+    ApiTokenForm,
+    AppSettingsForm,
+    DeleteAppForm,
+    EnvVarForm,
+    EnvVarProtectForm,
+)
 from apps.models import ApiToken, App
 from apps.web.domains import domains_context
 from apps.web.pages import login_required
 from apps.web.previews import preview_settings_context
 from deployments import services
+from deployments.services import ProtectedEnvVar
 from deployments.services.webhooks import webhook_url
 
 
@@ -25,14 +43,25 @@ def _current_settings(app: App) -> dict:
     return {field: getattr(app, field) for field in SETTINGS_FIELDS}
 
 
-def _env_context(app: App, env, user, form=None, saved: list[str] | None = None) -> dict:
+def _env_context(
+    app: App, env, user, form=None, saved: list[str] | None = None, refusal: str = ""
+) -> dict:
     return {
         "app": app,
         "env": env,
         "vars": list(env.env_vars.all()),
         "env_form": form or EnvVarForm(),
         "saved": saved or [],
-        "can_reveal": may(user, app, OWN),
+        "refusal": refusal,
+        **_env_powers(app, user),
+    }
+
+
+def _env_powers(app: App, user) -> dict:
+    """What the page offers on each var (apps.access decides; the services enforce it)."""
+    return {
+        "can_reveal": may_touch_env_var(user, app, protected=False, reveal=True),
+        "can_protect": may_touch_env_var(user, app, protected=True),
     }
 
 
@@ -89,7 +118,15 @@ def env_set(request, name, environment):
     if not form.is_valid():
         return _env_response(request, app, env, form=form, status=400)
     values = form.values
-    services.set_env_vars(env, values)
+    try:
+        services.set_env_vars(
+            env,
+            values,
+            protect=True if form.cleaned_data["protected"] else None,
+            may_touch_protected=may_touch_env_var(request.user, app, protected=True),
+        )
+    except ProtectedEnvVar as refused:
+        return _env_refused(request, app, env, refused)
     return _env_response(request, app, env, saved=sorted(values))
 
 
@@ -98,9 +135,45 @@ def env_set(request, name, environment):
 def env_delete(request, name, environment, key):
     app = app_for(request.user, name, to=CHANGE)
     env = environment_for(app, environment)
-    if not services.delete_env_var(env, key):
+    may_touch_protected = may_touch_env_var(request.user, app, protected=True)
+    try:
+        removed = services.delete_env_var(env, key, may_touch_protected=may_touch_protected)
+    except ProtectedEnvVar as refused:
+        return _env_refused(request, app, env, refused)
+    if not removed:
         raise Http404("no such variable")
     return _env_response(request, app, env, saved=[f"{key} (removed)"])
+
+
+@login_required
+@require_POST
+def env_protect(request, name, environment, key):
+    """Mark a variable protected or not: the team's admins and owners (a developer is
+    told why not, with a 403)."""
+    app = app_for(request.user, name, to=CHANGE)
+    env = environment_for(app, environment)
+    var = env_var_for(env, key)
+    form = EnvVarProtectForm(data=request.POST)
+    form.is_valid()  # a lone checkbox: absent is False, nothing else to refuse
+    protected = form.cleaned_data["protected"]
+    try:
+        services.protect_env_var(
+            var, protected, may_touch_protected=may_touch_env_var(request.user, app, True)
+        )
+    except ProtectedEnvVar as refused:
+        return _env_refused(request, app, env, refused)
+    state = "protected" if protected else "not protected"
+    return _env_response(request, app, env, saved=[f"{key} ({state})"])
+
+
+def _env_refused(request, app, env, refused: ProtectedEnvVar):
+    """403, nothing changed, the keys named (the page, or the section for htmx). The form
+    comes back empty: an error page never echoes a value typed in."""
+    if not request.htmx:
+        messages.error(request, refused.message)
+        return settings_page(request, app, status=403)
+    context = _env_context(app, env, request.user, refusal=refused.message)
+    return render(request, "apps/_env_vars.html", context, status=403)
 
 
 def _env_response(request, app, env, form=None, saved=None, status=200):
@@ -121,13 +194,18 @@ def _errors(form) -> list[str]:
 @never_cache
 @login_required
 def env_reveal(request, name, environment, key):
-    """The value, for the app's owner only (staff see the app but not its secrets);
-    ?show=0 masks it again."""
-    app = app_for(request.user, name, to=OWN)
+    """The value, for the team's developers and up, a protected one for its admins and
+    owners (staff see the app but not its secrets); ?show=0 masks it again."""
+    app = app_for(request.user, name, to=CHANGE)
     env = environment_for(app, environment)
-    var = get_object_or_404(env.env_vars, key=key)
-    show = request.GET.get("show", "1") != "0"
-    context = {"app": app, "env": env, "var": var, "show": show, "can_reveal": True}
+    context = {"app": app, "env": env, **_env_powers(app, request.user)}
+    try:
+        var = env_var_to_reveal(request.user, app, env, key)
+    except ProtectedEnvVar as refused:
+        var = env_var_for(env, key)
+        context.update(var=var, show=False, refusal=refused.message)
+        return render(request, "apps/_env_value.html", context, status=403)
+    context.update(var=var, show=request.GET.get("show", "1") != "0")
     return render(request, "apps/_env_value.html", context)
 
 

@@ -86,6 +86,7 @@ app_settings = [
     path(APP + "env/<str:environment>/", settings.env_set, name="app-env-set"),
     path(ENV_VAR + "reveal/", settings.env_reveal, name="app-env-reveal"),
     path(ENV_VAR + "delete/", settings.env_delete, name="app-env-delete"),
+    path(ENV_VAR + "protect/", settings.env_protect, name="app-env-protect"),
     path(APP + "previews/", previews.preview_settings, name="app-previews-settings"),
 ]
 

@@ -39,9 +39,28 @@ class Conflict(ServiceError):
     status = 409
 
 
-def _env_keys(_, environment, values, replace=False) -> dict:
+class ProtectedEnvVar(ServiceError):
+    """Someone who may not (a developer) reading, changing, removing or marking protected
+    env vars: the whole request is refused, nothing changed. Names the keys, never values."""
+
+    status = 403
+
+    def __init__(self, keys):
+        self.keys = sorted(keys)
+        super().__init__(
+            f"{', '.join(self.keys)}: only the team's admins and owners may see, change or "
+            "remove a protected env var, or mark one protected or not. Nothing was changed.",
+            "protected_env_var",
+        )
+        self.fields = {key: ["Protected: the team's admins and owners only."] for key in self.keys}
+
+
+def _env_keys(_, environment, values, replace=False, protect=None, **_flags) -> dict:
     # Keys only: the values are secrets and never reach the audit log.
-    return {"keys": sorted(values), "replace": replace}
+    details = {"keys": sorted(values), "replace": replace}
+    if protect is not None:
+        details["protected"] = protect
+    return details
 
 
 def _deployment_target(deployment, *args, **kwargs) -> str:
@@ -112,25 +131,74 @@ def update_app(app: App, data: dict) -> list[str]:
 
 
 @audited("env.set", target=lambda _, env, *a, **k: env.name, details=_env_keys)
-def set_env_vars(environment, values: dict[str, str], replace: bool = False) -> None:
-    """Upsert env vars (already validated); with replace, keys not given are removed."""
+def set_env_vars(
+    environment,
+    values: dict[str, str],
+    replace: bool = False,
+    *,
+    protect: bool | None = None,
+    may_touch_protected: bool = False,
+) -> None:
+    """Upsert env vars (already validated); with replace, keys not given are removed.
+    `protect` marks (True) or unmarks (False) every given key; None keeps each one's mark
+    (a new one starts unprotected). A protected var touched or removed, or any mark set,
+    needs `may_touch_protected` (the caller asks apps.access.may_touch_env_var): without
+    it the whole call is refused (ProtectedEnvVar) before anything is written."""
     with transaction.atomic():
-        if replace:
-            environment.env_vars.exclude(key__in=list(values)).delete()
+        # Locked: a var marked protected meanwhile cannot slip past the check.
+        existing = {var.key: var for var in environment.env_vars.select_for_update()}
+        removed = set(existing) - set(values) if replace else set()
+        _refuse_protected(existing, set(values) | removed, protect, may_touch_protected)
+        environment.env_vars.filter(key__in=removed).delete()
         for key, value in values.items():
-            var = environment.env_vars.filter(key=key).first() or EnvVar(
-                environment=environment, key=key
-            )
+            var = existing.get(key) or EnvVar(environment=environment, key=key)
             var.value = value
+            if protect is not None:
+                var.protected = protect
             var.save()
 
 
+def _refuse_protected(
+    existing: dict[str, EnvVar], touched: set[str], protect: bool | None, allowed: bool
+) -> None:
+    if allowed:
+        return
+    refused = {key for key in touched if key in existing and existing[key].protected}
+    if protect:
+        refused |= touched
+    if refused:
+        raise ProtectedEnvVar(refused)
+
+
 @audited(
-    "env.delete", target=lambda _, env, key: env.name, details=lambda _, env, key: {"key": key}
+    "env.delete",
+    target=lambda _, env, key, **k: env.name,
+    details=lambda _, env, key, **k: {"key": key},
 )
-def delete_env_var(environment, key: str) -> bool:
-    deleted, _ = environment.env_vars.filter(key=key).delete()
-    return bool(deleted)
+def delete_env_var(environment, key: str, *, may_touch_protected: bool = False) -> bool:
+    """Remove one var; a protected one needs `may_touch_protected` (as set_env_vars)."""
+    with transaction.atomic():
+        var = environment.env_vars.select_for_update().filter(key=key).first()
+        if var is None:
+            return False
+        _refuse_protected({key: var}, {key}, None, may_touch_protected)
+        var.delete()
+    return True
+
+
+@audited(
+    "env.protect",
+    target=lambda _, var, *a, **k: var.environment.name,
+    details=lambda _, var, protected, **k: {"key": var.key, "protected": protected},
+)
+def protect_env_var(var: EnvVar, protected: bool, *, may_touch_protected: bool = False) -> EnvVar:
+    """Mark a var protected (only the team's admins and owners then see or change it) or
+    not; either needs `may_touch_protected`."""
+    if not may_touch_protected:
+        raise ProtectedEnvVar([var.key])
+    var.protected = protected
+    var.save(update_fields=["protected", "updated_at"])
+    return var
 
 
 # --- deployments --------------------------------------------------------------------------

@@ -69,13 +69,16 @@ def _check_room(app: App, name: str) -> None:
 
 def copy_env_vars(source: Environment, target: Environment, for_preview: bool = False) -> None:
     """source's env vars into target, but not those its add-ons set (they point at its own
-    add-ons); for a preview, not those marked "not for previews" either."""
+    add-ons); for a preview, not those marked "not for previews" either. A protected var
+    stays protected in the copy (or a developer could read it there)."""
     from_addons = {addon.env_var for addon in source.addons.all()}
     copied = source.env_vars.exclude(key__in=from_addons)
     if for_preview:
         copied = copied.exclude(not_for_previews=True)
     for var in copied:
-        EnvVar.objects.create(environment=target, key=var.key, value=var.value)
+        EnvVar.objects.create(
+            environment=target, key=var.key, value=var.value, protected=var.protected
+        )
 
 
 @audited("environment.delete", target=lambda env, *a, **k: env.name)

@@ -24,6 +24,7 @@ def path_values(owner, outsider, make_app) -> dict:
     target = NotificationTarget.objects.create(app=app, url="https://hooks.example/", secret="s")
     drain = LogDrain.objects.create(app=app, kind="https", url="https://logs.example/", secret="s")
     env = app.environment("production")
+    services.set_env_vars(env, {"GREETING": "hello"})
     # Someone else asked, so the owner may decide on it.
     request = PromotionRequest.objects.create(
         app=app,
@@ -38,6 +39,7 @@ def path_values(owner, outsider, make_app) -> dict:
     return {
         "name": app.name,
         "environment": "production",
+        "key": "GREETING",
         "number": deployment.number,
         "addon_id": addon.pk,
         "backup_id": backup.pk,

@@ -49,6 +49,13 @@ ROUTES = [
     ("delete", A + "/environments/production", None, CHANGE),
     ("get", A + "/environments/production", None, READ),
     ("patch", A + "/environments/production", {"maintenance": True}, CHANGE),
+    # TOKEN is not protected: the team's developers and up (tests/apps/test_protected_env_vars.py
+    # has the protected ones, and protecting: a developer is told 403, never 404).
+    ("get", A + "/environments/production/env", None, READ),
+    ("get", A + "/environments/production/env/TOKEN", None, CHANGE),
+    ("put", A + "/environments/production/env/TOKEN", {"value": "evil"}, CHANGE),
+    ("patch", A + "/environments/production/env/TOKEN", {"protected": True}, CHANGE),
+    ("delete", A + "/environments/production/env/TOKEN", None, CHANGE),
     ("post", A + "/scale", {"environment": "production", "replicas": 3}, CHANGE),
     ("get", A + "/formation", None, READ),
     ("put", A + "/formation", {"environment": "production", "processes": {"web": 2}}, CHANGE),
@@ -109,7 +116,7 @@ MANAGEABLE = [r[:3] for r in ROUTES if r[3] in (MANAGE, ADMIN)]
 
 def _shape(path: str) -> str:
     """/apps/secret/jobs/1 and /apps/{name}/jobs/{job_id} are both /apps/{}/jobs/{}."""
-    literal = ("secret", "production", "www.secret.example")
+    literal = ("secret", "production", "www.secret.example", "TOKEN")
     return "/".join(
         "{}" if part.startswith("{") or part.isdigit() or part in literal else part
         for part in path.split("/")

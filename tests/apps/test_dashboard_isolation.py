@@ -79,6 +79,7 @@ APP_SETTINGS = [
     ("app-env-set", ENV, "post"),
     ("app-env-reveal", VAR, "get"),
     ("app-env-delete", VAR, "post"),
+    ("app-env-protect", VAR, "post"),
     ("app-previews-settings", APP, "post"),
 ]
 DOMAINS_AND_VOLUMES = [

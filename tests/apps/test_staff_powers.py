@@ -81,8 +81,11 @@ ROUTES = [
     ("app-settings", APP, "get", READ),
     ("app-settings", APP, "post", CHANGE),
     ("app-env-set", ENV, "post", CHANGE),
-    ("app-env-reveal", VAR, "get", OWN),
+    # An unprotected value: the team's developers and up (tests/apps/test_protected_env_vars.py
+    # has the protected ones, and protecting: a developer is told 403, never 404).
+    ("app-env-reveal", VAR, "get", CHANGE),
     ("app-env-delete", VAR, "post", CHANGE),
+    ("app-env-protect", VAR, "post", CHANGE),
     ("app-previews-settings", APP, "post", CHANGE),
     ("app-domains", APP, "get", READ),
     ("app-domains", APP, "post", CHANGE),
