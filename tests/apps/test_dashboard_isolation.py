@@ -126,7 +126,11 @@ TEAM_ROUTES = [
     ("team-member-remove", MEMBER, "post"),
     ("team-invite", TEAM, "post"),
     ("team-invitation-revoke", INVITATION, "post"),
+    ("team-require-mfa", TEAM, "post"),
+    ("team-delete", TEAM, "post"),
 ]
+# The header's switcher: another's team answers 404 (tests/apps/test_team_switcher.py).
+SWITCH_ROUTES = [("team-switch", {}, "post")]
 # An invitation's link: signed in, it answers for itself (tests/apps/test_teams.py).
 LINK_ROUTES = [("team-invitation", {"token": "not-a-real-token"}, "get")]
 # Pages every signed-in user has (their own list, the create page): they never show another's app.
@@ -144,7 +148,7 @@ PERSONAL_ROUTES = [
     ("settings-tokens", {}, "post"),
     ("teams", {}, "get"),
 ]
-ALL_ROUTES = APP_ROUTES + OWN_ROUTES + TEAM_ROUTES + LINK_ROUTES + PERSONAL_ROUTES
+ALL_ROUTES = APP_ROUTES + OWN_ROUTES + TEAM_ROUTES + LINK_ROUTES + PERSONAL_ROUTES + SWITCH_ROUTES
 # Pages for anyone, signed in or not: the one the router shows instead of a stopped or
 # maintenance app (tests/apps/test_routing_dashboard.py).
 PUBLIC_ROUTES = [("router-page", {"route_id": "slipwaytest-secret-production"}, "get")]
