@@ -54,10 +54,26 @@ class SuperuserChanges:
 @admin.register(EnvVar)
 class EnvVarAdmin(SuperuserChanges, admin.ModelAdmin):
     form = EnvVarForm
-    list_display = ["key", "masked_value", "environment", "updated_at"]
-    list_filter = ["environment__name"]
+    list_display = ["key", "masked_value", "protected", "environment", "updated_at"]
+    list_filter = ["environment__name", "protected"]
     search_fields = ["key", "environment__app__name"]
     list_select_related = ["environment__app"]
+    # Protected: the team's admins and owners mark it, on the dashboard.
+    readonly_fields = ["masked_value", "protected"]
+
+    def get_fields(self, request, obj=None):
+        # A page one may only view prints every field as text: never the value there.
+        view_only = obj is not None and not self.has_change_permission(request, obj)
+        fields = ["environment", "key", "masked_value", "protected"]
+        return fields if view_only else [*fields[:2], "value", *fields[2:]]
+
+    # A protected var is the team's admins' and owners' alone (apps/access.py), not the
+    # platform's superusers'.
+    def has_change_permission(self, request, obj=None):
+        return not (obj and obj.protected) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return not (obj and obj.protected) and super().has_delete_permission(request, obj)
 
     @admin.display(description="value")
     def masked_value(self, obj):

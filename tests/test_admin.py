@@ -1,4 +1,5 @@
 import pytest
+from django.contrib.auth.models import Permission
 from django.test import Client
 
 from apps.models import EnvVar
@@ -85,3 +86,32 @@ def test_admin_envvar_keeps_value_when_submitted_empty(admin_client_with_data):
     )
     assert response.status_code == 302
     assert EnvVar.objects.get().value == SECRET
+
+
+def test_a_protected_env_var_is_neither_changed_nor_deleted_in_the_admin(admin_client_with_data):
+    """It is the team's admins' and owners' (apps/access.py), not the platform's superusers'."""
+    client, _, _ = admin_client_with_data
+    EnvVar.objects.update(protected=True)
+    var = EnvVar.objects.get()
+    changed = client.post(
+        f"/admin/apps/envvar/{var.pk}/change/",
+        {"environment": var.environment_id, "key": "TOKEN", "value": "overwritten"},
+    )
+    deleted = client.post(f"/admin/apps/envvar/{var.pk}/delete/", {"post": "yes"})
+    assert changed.status_code == 403 and deleted.status_code == 403
+    assert EnvVar.objects.get().value == SECRET
+    page = client.get(f"/admin/apps/envvar/{var.pk}/change/")
+    assert page.status_code == 200 and SECRET not in page.content.decode()
+
+
+def test_a_staff_member_who_may_only_view_sees_no_value(staff, make_app, django_user_model):
+    operator = django_user_model.objects.create_user("viewer-op", "", "pw-op-123", is_staff=True)
+    operator.user_permissions.add(*Permission.objects.filter(codename="view_envvar"))
+    var = EnvVar.objects.create(
+        environment=make_app("shop").environment("production"), key="TOKEN", value=SECRET
+    )
+    client = Client()
+    client.force_login(operator)
+    page = client.get(f"/admin/apps/envvar/{var.pk}/change/")
+    assert page.status_code == 200 and "TOKEN" in page.content.decode()
+    assert SECRET not in page.content.decode()

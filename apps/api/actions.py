@@ -3,7 +3,7 @@ what to paste into a Git provider's webhook settings. Work on containers is queu
 
 from ninja import Router, Status
 
-from apps.access import CHANGE, MANAGE, READ, app_for, deployment_for
+from apps.access import CHANGE, MANAGE, OWN, READ, app_for, deployment_for, may
 from apps.api.auth import reveals_secrets
 from apps.api.schemas import (
     ActionIn,
@@ -83,6 +83,7 @@ def redeploy(request, name: AppName, number: Id):
 
 @router.get("/apps/{name}/webhook", response=answers(200, WebhookOut, 404))
 def webhook(request, name: AppName):
-    """What to paste into a provider's webhook settings (the secret is the owner's to see)."""
+    """What to paste into a provider's webhook settings (the secret is for the team's admins
+    and owners, as on the settings page)."""
     app = app_for(request.auth, name, to=READ)
-    return WebhookOut.of(app, request.auth, reveal=reveals_secrets(request))
+    return WebhookOut.of(app, reveal=reveals_secrets(request) and may(request.auth, app, OWN))

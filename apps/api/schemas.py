@@ -409,7 +409,7 @@ WEBHOOK_PROVIDERS = ("github", "gitlab", "gitea")
 class WebhookOut(Schema):
     urls: dict[str, str]
     secret: str | None = Field(
-        description="Shown to the app's owner only, and never to a read-only token."
+        description="Shown to the team's admins and owners only, never to a read-only token."
     )
     environment: str
     registered: bool
@@ -417,11 +417,11 @@ class WebhookOut(Schema):
     note: str
 
     @classmethod
-    def of(cls, app, viewer, reveal: bool) -> "WebhookOut":
+    def of(cls, app, reveal: bool) -> "WebhookOut":
+        """`reveal`: the caller may see the secret (apps/access.py's OWN, not a read token)."""
         return cls(
             urls={provider: webhook_url(app, provider) for provider in WEBHOOK_PROVIDERS},
-            # Staff may see the app, but the secret is the owner's (as on the settings page).
-            secret=app.webhook_secret if reveal and app.owner_id == viewer.pk else None,
+            secret=app.webhook_secret if reveal else None,
             environment=app.webhook_environment,
             registered=bool(app.webhook_hook_id),
             provider=app.webhook_provider or None,

@@ -317,15 +317,19 @@ def _run_image_again(source: Deployment, environment_name: str, trigger: str, re
     )
 
 
+def no_staging(app: App) -> Conflict:
+    return Conflict(
+        f"{app.name} has no staging environment to promote from: create one, deploy it, "
+        "then promote.",
+        "no_staging",
+    )
+
+
 def promote(app: App, requested_by=None) -> Deployment:
     """Staging's live image to production, no gates (they are promotion.request_promotion's)."""
     staging = app.environments.filter(name=EnvironmentName.STAGING).first()
     if staging is None:
-        raise Conflict(
-            f"{app.name} has no staging environment to promote from: create one, deploy it, "
-            "then promote.",
-            "no_staging",
-        )
+        raise no_staging(app)
     return promote_environment(staging, app.environment(EnvironmentName.PRODUCTION), requested_by)
 
 

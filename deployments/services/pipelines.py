@@ -17,7 +17,7 @@ from django.db import transaction
 from apps.models import App, Environment, EnvironmentName
 from apps.validators import RESERVED_ENVIRONMENT_PREFIX
 from deployments.models.promotion import PipelineStage, PromotionStatus
-from deployments.services import Conflict, environment_named
+from deployments.services import Conflict, environment_named, no_staging
 from deployments.services.audit import audited
 
 DEFAULT_STAGES = (EnvironmentName.STAGING, EnvironmentName.PRODUCTION)
@@ -47,12 +47,7 @@ def step(app: App, source_name: str, target_name: str) -> tuple[Environment, Env
         source_name == EnvironmentName.STAGING
         and not app.environments.filter(name=source_name).exists()
     ):
-        # The call without a body has always answered this way.
-        raise Conflict(
-            f"{app.name} has no staging environment to promote from: create one, deploy "
-            "it, then promote.",
-            "no_staging",
-        )
+        raise no_staging(app)  # the call without a body has always answered this way
     source = environment_named(app, source_name)
     target = environment_named(app, target_name)
     if (source, target) not in steps_of(app):

@@ -159,6 +159,16 @@ def test_a_removed_member_loses_the_apps_on_the_next_call(acme, api, person, mak
     assert token.post("/apps/shop/deployments", {"environment": "production"}).status_code == 401
 
 
+@pytest.mark.parametrize(
+    "role, sees", [(Role.ADMIN, True), (Role.DEVELOPER, False), (Role.VIEWER, False)]
+)
+def test_the_webhook_secret_is_for_the_teams_admins_and_owners(acme, person, make_app, role, sees):
+    app = make_app("shop", team=acme)
+    member = ApiClient(person("m", acme, role), team=acme)
+    secret = member.get("/apps/shop/webhook").json()["secret"]
+    assert secret == (app.webhook_secret if sees else None)
+
+
 # --- invitations -------------------------------------------------------------------------------
 
 
