@@ -47,3 +47,26 @@ def test_the_entries_already_written_belong_to_their_apps_team(owner, back_to_la
     new = migrate([("apps", "0021_audit_team")])
     teams = dict(new.get_model("apps", "AuditEntry").objects.values_list("action", "team_id"))
     assert teams == {"app.create": team.pk, "login": None}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_token_goes_into_its_users_personal_team(back_to_latest):
+    """Tokens made before teams reached their user's own apps: now in that personal team.
+    A user with no personal team yet (rows loaded raw) gets one."""
+    old = migrate([("apps", "0021_audit_team")])
+    User = old.get_model("auth", "User")
+    Team = old.get_model("apps", "Team")
+    ApiToken = old.get_model("apps", "ApiToken")
+    alice = User.objects.create(username="alice-old")
+    alice_team = Team.objects.create(name="alice-old", personal_of=alice)
+    raw_loaded = User.objects.create(username="dora-raw")  # no receiver ran for her
+    for n, user in enumerate((alice, alice, raw_loaded)):
+        ApiToken.objects.create(user=user, name=f"t{n}", token_hash=f"{n:064d}", hint=f"slw_{n}")
+
+    new = migrate([("apps", "0024_token_team_required")])
+    tokens = new.get_model("apps", "ApiToken").objects.select_related("team__personal_of")
+    placed = sorted((t.name, t.team.personal_of.username) for t in tokens)
+    assert placed == [("t0", "alice-old"), ("t1", "alice-old"), ("t2", "dora-raw")]
+    assert tokens.get(name="t0").team_id == alice_team.pk
+    Membership = new.get_model("apps", "Membership")
+    assert Membership.objects.filter(user_id=raw_loaded.pk, role="owner").count() == 1

@@ -121,7 +121,8 @@ def test_removing_a_member_kills_their_token_mid_use(live_server, owner, acme, d
     assert removed.status_code == 204
     after = [status for sent, status in answers if sent > removed_at]
     assert after and set(after) == {401}, after
-    assert {status for sent, status in answers if sent <= removed_at} <= {200, 401}
+    # One in flight during the removal may be past authentication: it finds no app (404).
+    assert {status for sent, status in answers if sent <= removed_at} <= {200, 401, 404}
 
 
 def _wait(condition, timeout: float = 30) -> None:
