@@ -16,12 +16,16 @@ from deployments.adapters.router.traefik import TraefikRouter
 from deployments.adapters.router.traefik_metrics import TraefikMetrics
 from deployments.adapters.runtime import RuntimeBackend
 from deployments.adapters.runtime.docker import DockerRuntime
+from deployments.adapters.runtime.swarm import SwarmRuntime
 from deployments.adapters.syslog import SyslogClient
 
 
 def runtime() -> RuntimeBackend:
-    """The container runtime (Docker Engine). A new client each time: a cached one would
-    hold pooled connections to an engine that may have restarted since."""
+    """The container runtime, PAAS_RUNTIME's: Docker Engine on this host, or Swarm. A new
+    client each time: a cached one would hold pooled connections to an engine that may
+    have restarted since."""
+    if settings.PAAS_RUNTIME == "swarm":
+        return SwarmRuntime()
     return DockerRuntime()
 
 

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from paas.env import env_bool, env_float, env_int, env_list, env_str
+from paas.env import env_bool, env_choice, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PAAS_VAR_DIR", str(BASE_DIR / "var")))
@@ -614,3 +614,8 @@ PAAS_REQUIRE_MFA = env_bool("PAAS_REQUIRE_MFA", False)
 PAAS_REQUIRE_MFA_FOR_STAFF = env_bool("PAAS_REQUIRE_MFA_FOR_STAFF", False)
 # Team invitations: how long an e-mailed link works (it works once).
 PAAS_INVITATION_DAYS = env_int("PAAS_INVITATION_DAYS", 7)
+
+# --- Runtime backend (deployments/wiring.py; docs/swarm.md) ---
+# docker: containers on this host's engine. swarm: the Swarm backend, a start only (issue
+# 16): it runs deployments exactly as docker does until the pipeline drives services.
+PAAS_RUNTIME = env_choice("PAAS_RUNTIME", ("docker", "swarm"), "docker")

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
-from paas.env import env_bool, env_float, env_int
+from paas.env import env_bool, env_choice, env_float, env_int
 
 
 @pytest.mark.parametrize(
@@ -19,6 +19,20 @@ def test_env_bool_refuses_anything_else(monkeypatch):
     monkeypatch.setenv("X_FLAG", "ture")
     with pytest.raises(ImproperlyConfigured):
         env_bool("X_FLAG")
+
+
+@pytest.mark.parametrize(
+    "raw, expected", [("swarm", "swarm"), (" Docker ", "docker"), ("", "docker")]
+)
+def test_env_choice_reads_a_choice_and_falls_back_when_empty(monkeypatch, raw, expected):
+    monkeypatch.setenv("X_RUNTIME", raw)
+    assert env_choice("X_RUNTIME", ("docker", "swarm"), "docker") == expected
+
+
+def test_env_choice_refuses_anything_else_and_names_the_choices(monkeypatch):
+    monkeypatch.setenv("X_RUNTIME", "kubernetes")
+    with pytest.raises(ImproperlyConfigured, match="X_RUNTIME must be one of docker, swarm"):
+        env_choice("X_RUNTIME", ("docker", "swarm"), "docker")
 
 
 def test_env_int_refuses_words(monkeypatch):

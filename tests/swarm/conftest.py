@@ -22,6 +22,18 @@ from tests.support import ROOT
 LAB_SCRIPT = ROOT / "scripts" / "swarm-lab"
 NODE2_SOCKET = "unix:///run/slipway-node2.sock"
 LAB_LABEL = "org.slipway.swarm-lab-test"
+# The image node 2 has (swarm-lab loads it): busybox httpd to serve, busybox wget to ask.
+LAB_IMAGE = "slipway/static:bookworm"
+LAB_PORT = 8080
+# Each task serves the id of the node it runs on ($NODE_ID is a service template,
+# {{.Node.ID}}) and then $GREETING, so an answer says which node's task, of which spec.
+SERVE_NODE_ID = [
+    "sh",
+    "-c",
+    'mkdir -p /tmp/www && echo "$NODE_ID $GREETING" > /tmp/www/index.html'
+    f" && exec busybox httpd -f -p {LAB_PORT} -h /tmp/www",
+]
+REQUEST_TIMEOUT = 30
 UP_TIMEOUT = 300  # node 2's dockerd start, the join, and loading an image into it
 DOWN_TIMEOUT = 180
 
@@ -35,6 +47,24 @@ class SwarmLab:
 
     def engines(self) -> list[docker.DockerClient]:
         return [self.manager, self.worker]
+
+    def fetch_from_manager(self, network: str, url: str) -> str:
+        """GET `url` from a container on node 1 (the host's engine) attached to `network`.
+        No `wget -T`: bookworm's busybox 1.35 segfaults with it; the wait bounds it."""
+        client = self.manager.containers.run(
+            LAB_IMAGE,
+            ["busybox", "wget", "-q", "-O-", url],
+            network=network,
+            labels={LAB_LABEL: "1"},
+            detach=True,
+        )
+        try:
+            outcome = client.wait(timeout=REQUEST_TIMEOUT)
+            output = client.logs().decode().strip()
+            assert outcome["StatusCode"] == 0, f"wget {url} failed: {output}"
+            return output
+        finally:
+            client.remove(force=True)
 
 
 def run_lab(command: str, timeout: float) -> None:

@@ -10,20 +10,9 @@ import docker.types
 
 from tests.support import wait_for
 
-from .conftest import LAB_LABEL
+from .conftest import LAB_IMAGE, LAB_LABEL, LAB_PORT, SERVE_NODE_ID
 
-IMAGE = "slipway/static:bookworm"  # busybox httpd, and busybox wget for the client
-PORT = 8080
-# Each task serves the id of the node it runs on (a service template), so an answer says
-# which node's task it came from.
-SERVE_NODE_ID = [
-    "sh",
-    "-c",
-    f'mkdir -p /tmp/www && echo "$NODE_ID" > /tmp/www/index.html'
-    f" && exec busybox httpd -f -p {PORT} -h /tmp/www",
-]
 TASK_TIMEOUT = 90  # both tasks running; node 2 has the image already, nothing is pulled
-REQUEST_TIMEOUT = 30
 
 
 def make_overlay(lab, name: str):
@@ -35,10 +24,10 @@ def make_overlay(lab, name: str):
 def make_spread_service(lab, name: str, network: str):
     """Two replicas, at most one a node: one on each."""
     return lab.manager.services.create(
-        IMAGE,
+        LAB_IMAGE,
         SERVE_NODE_ID,
         name=name,
-        env=["NODE_ID={{.Node.ID}}"],
+        env=["NODE_ID={{.Node.ID}}", "GREETING=hello"],
         labels={LAB_LABEL: "1"},
         container_labels={LAB_LABEL: "1"},
         networks=[network],
@@ -62,25 +51,6 @@ def task_ip(task: dict, network_id: str) -> str:
     raise AssertionError(f"task {task['ID']} is not on network {network_id}")
 
 
-def fetch_from_node1(lab, network: str, url: str) -> str:
-    """GET `url` from a container on the host's engine (node 1) attached to the overlay.
-    No `wget -T`: Debian bookworm's busybox 1.35 segfaults with it; the wait bounds it."""
-    client = lab.manager.containers.run(
-        IMAGE,
-        ["busybox", "wget", "-q", "-O-", url],
-        network=network,
-        labels={LAB_LABEL: "1"},
-        detach=True,
-    )
-    try:
-        outcome = client.wait(timeout=REQUEST_TIMEOUT)
-        output = client.logs().decode().strip()
-        assert outcome["StatusCode"] == 0, f"wget {url} failed: {output}"
-        return output
-    finally:
-        client.remove(force=True)
-
-
 def test_the_lab_has_a_manager_and_a_ready_worker(lab):
     nodes = {node.id: node.attrs for node in lab.manager.nodes.list()}
     assert set(nodes) == {lab.manager_node_id, lab.worker_node_id}
@@ -94,14 +64,11 @@ def test_a_task_on_node_2_answers_a_container_on_node_1_by_its_task_ip(lab):
     network = make_overlay(lab, f"slipway-lab-net-{suffix}")
     service = make_spread_service(lab, f"slipway-lab-web-{suffix}", network.name)
 
-    tasks = wait_for(
-        lambda: running_tasks(service, 2),
-        TASK_TIMEOUT,
-        message="two running tasks",
-    )
+    tasks = wait_for(lambda: running_tasks(service, 2), TASK_TIMEOUT, message="two running tasks")
     by_node = {task["NodeID"]: task_ip(task, network.id) for task in tasks}
     assert set(by_node) == {lab.manager_node_id, lab.worker_node_id}
 
     # Across the nodes (the point of the lab), and on node 1 itself for comparison.
     for node_id, ip in by_node.items():
-        assert fetch_from_node1(lab, network.name, f"http://{ip}:{PORT}/") == node_id
+        url = f"http://{ip}:{LAB_PORT}/"
+        assert lab.fetch_from_manager(network.name, url) == f"{node_id} hello"

@@ -104,7 +104,7 @@ class DockerRuntime:
             if not twins:
                 return self._create_network(name, labels, subnet)
             keep, *extra = sorted(twins, key=_keep_first)
-            _refuse_foreign(f"network {name}", keep.attrs.get("Labels"), labels)
+            refuse_foreign(f"network {name}", keep.attrs.get("Labels"), labels)
             for network in extra:
                 self._remove_if_empty(network)
             return keep.id
@@ -522,7 +522,7 @@ class DockerRuntime:
                 volume = self.client.volumes.get(name)
             except NotFound:
                 return self.client.volumes.create(name=name, labels=labels).name
-        _refuse_foreign(f"volume {name}", volume.attrs.get("Labels"), labels)
+        refuse_foreign(f"volume {name}", volume.attrs.get("Labels"), labels)
         return volume.name
 
     def remove_volume(self, name: str) -> bool:
@@ -1006,7 +1006,7 @@ def _cpu_total(sample: dict) -> int:
 OWNER_LABELS = ("slipway.instance", "slipway.app")
 
 
-def _refuse_foreign(what: str, found: dict | None, wanted: dict[str, str]) -> None:
+def refuse_foreign(what: str, found: dict | None, wanted: dict[str, str]) -> None:
     found = found or {}
     for key in OWNER_LABELS:
         if key in wanted and key in found and found[key] != wanted[key]:
