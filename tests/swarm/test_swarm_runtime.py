@@ -3,10 +3,12 @@ reached by IP on the app's overlay from node 1, rolled forward and rolled back b
 
 import uuid
 
+import pytest
+
 from deployments import wiring
 from deployments.adapters.runtime import ContainerSpec
 from deployments.adapters.runtime.docker import DockerRuntime
-from deployments.adapters.runtime.swarm import SwarmRuntime
+from deployments.adapters.runtime.swarm import ServiceNotReady, SwarmRuntime
 from tests.support import wait_for
 
 from .conftest import LAB_IMAGE, LAB_LABEL, LAB_PORT, SERVE_NODE_ID
@@ -30,15 +32,20 @@ def web_spec(name: str, network: str, greeting: str, command=SERVE_NODE_ID) -> C
     )
 
 
-def deployed_web(lab, greeting: str, replicas: int = 2) -> tuple[SwarmRuntime, ContainerSpec]:
-    """A web service of `replicas` tasks on a new overlay, all of them running."""
+def new_web(lab, greeting: str) -> tuple[SwarmRuntime, ContainerSpec]:
+    """A runtime on the lab's manager, and a web spec on a new overlay of its own."""
     runtime = SwarmRuntime(client=lab.manager)
     suffix = uuid.uuid4().hex[:8]
     network = f"slipway-lab-app-{suffix}"
     runtime.ensure_overlay(network, {"slipway.app": "swarmlab", LAB_LABEL: "1"})
-    spec = web_spec(f"slipway-lab-app-{suffix}-web", network, greeting)
+    return runtime, web_spec(f"slipway-lab-app-{suffix}-web", network, greeting)
+
+
+def deployed_web(lab, greeting: str, replicas: int = 2) -> tuple[SwarmRuntime, ContainerSpec]:
+    """A web service of `replicas` tasks on a new overlay, all of them running."""
+    runtime, spec = new_web(lab, greeting)
     runtime.deploy_service(spec, replicas)
-    runtime.wait_task_endpoints(spec.name, network, replicas, TASK_TIMEOUT)
+    runtime.wait_task_endpoints(spec.name, spec.network, replicas, TASK_TIMEOUT)
     return runtime, spec
 
 
@@ -100,3 +107,10 @@ def test_a_spec_whose_tasks_crash_is_rolled_back_by_swarm(lab):
     )
     runtime.wait_task_endpoints(spec.name, spec.network, 2, TASK_TIMEOUT)
     assert [answer.split()[1] for answer in answers(lab, runtime, spec)] == ["v1", "v1"]
+
+
+def test_tasks_that_no_node_can_take_time_out_with_swarm_s_reason(lab):
+    runtime, spec = new_web(lab, "v1")
+    runtime.deploy_service(spec, 1, constraints=["node.labels.slipway-lab-absent==yes"])
+    with pytest.raises(ServiceNotReady, match="0 of 1 tasks running.*no suitable node"):
+        runtime.wait_task_endpoints(spec.name, spec.network, 1, timeout=5)

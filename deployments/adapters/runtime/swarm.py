@@ -100,10 +100,13 @@ class SwarmRuntime(DockerRuntime):
 
     # --- services -------------------------------------------------------------------
 
-    def deploy_service(self, spec: ContainerSpec, replicas: int) -> str:
+    def deploy_service(
+        self, spec: ContainerSpec, replicas: int, constraints: list[str] | None = None
+    ) -> str:
         """Create the service `spec.name`, or roll it to this spec (start-first, rollback on
-        failure); returns its id. `spec.network` must be an overlay."""
-        kwargs = _service_kwargs(spec, replicas)
+        failure); returns its id. `spec.network` must be an overlay. `constraints` are
+        Swarm placement constraints (`node.labels.disk==ssd`)."""
+        kwargs = {**_service_kwargs(spec, replicas), "constraints": constraints or []}
         with _swarm_errors(f"deploy service {spec.name}"):
             existing = self._service(spec.name)
             if existing is None:
@@ -173,8 +176,9 @@ class SwarmRuntime(DockerRuntime):
             time.sleep(POLL_INTERVAL)
 
     def _task_errors(self, name: str) -> str:
-        service = self._service(name)
-        tasks = service.tasks() if service else []
+        with _swarm_errors(f"list the tasks of {name}"):
+            service = self._service(name)
+            tasks = service.tasks() if service else []
         errors = {task["Status"].get("Err") for task in tasks} - {None, ""}
         return f" (tasks say: {'; '.join(sorted(errors))})" if errors else ""
 
