@@ -616,6 +616,14 @@ PAAS_REQUIRE_MFA_FOR_STAFF = env_bool("PAAS_REQUIRE_MFA_FOR_STAFF", False)
 PAAS_INVITATION_DAYS = env_int("PAAS_INVITATION_DAYS", 7)
 
 # --- Runtime backend (deployments/wiring.py; docs/swarm.md) ---
-# docker: containers on this host's engine. swarm: the Swarm backend, a start only (issue
-# 16): it runs deployments exactly as docker does until the pipeline drives services.
+# docker: containers on this host's engine. swarm: each replica of an app's web and worker
+# processes is a Swarm service (this host's engine must be a manager, and the worker that
+# deploys runs on it, as root: it routes the overlays through the gateway).
 PAAS_RUNTIME = env_choice("PAAS_RUNTIME", ("docker", "swarm"), "docker")
+# Swarm placement constraints for every app task, comma-separated (node.labels.apps==yes).
+PAAS_SWARM_CONSTRAINTS = env_list("PAAS_SWARM_CONSTRAINTS", [])
+# The overlay gateway's own bridge network (the host reaches the overlays through it).
+PAAS_SWARM_GATEWAY_SUBNET = env_str("PAAS_SWARM_GATEWAY_SUBNET", "10.212.255.0/24")
+PAAS_SWARM_GATEWAY_IMAGE = env_str("PAAS_SWARM_GATEWAY_IMAGE", PAAS_BASE_IMAGES["static"])
+# How long a new task may take to be placed and started (an image pull included).
+PAAS_SWARM_TASK_TIMEOUT = env_int("PAAS_SWARM_TASK_TIMEOUT", 60)

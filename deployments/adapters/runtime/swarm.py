@@ -1,30 +1,36 @@
-"""The Docker Swarm runtime backend (PAAS_RUNTIME=swarm): the start of issue 16.
+"""The Docker Swarm runtime backend (PAAS_RUNTIME=swarm; docs/swarm.md).
 
-A web process type is one Swarm service with its replicas: rolling updates start the new
-task before the old one stops and roll back on their own when the new tasks fail, and a
-task that dies is restarted (on another node if its own is gone). The router is to reach
-the tasks by their IPs on an overlay network (endpoint mode dnsrr): on this machine the
-service's virtual IP (IPVS) did not answer across nodes, and a router that knows every
-task balances and health-checks them itself.
+Each replica of an app's long-running process types (web, workers) is a Swarm service of
+one task, named as its container would be: Swarm places it on a node (placement
+constraints from PAAS_SWARM_CONSTRAINTS), restarts it when it dies and moves it when its
+node goes. The pipeline is the Docker backend's, unchanged: it starts the new replicas,
+health-checks each one by its task IP, switches the router and retires the old ones, so a
+deployment whose replicas fail leaves the previous ones serving and says why. The ids it
+gets back are service ids, and every container method here takes either.
 
-Not there yet (docs/swarm.md): the pipeline still starts one container per replica through
-`start()`, which here is the Docker backend's, on the manager; the router on the host
-cannot reach an overlay's addresses; images are not pushed to a registry, so a node has
-only what was loaded into it. Until those land this backend runs deployments exactly as
-the Docker one does, and the service methods below are what the pipeline will call.
+Services use endpoint mode dnsrr: on this machine the virtual IP (IPVS) did not answer
+across nodes, and the router reaches and balances the task IPs itself, through the overlay
+gateway (overlay_gateway.py).
+
+What stays a plain container on the manager: add-ons, one-off runs, the release phase and
+cron runs (run_once), builds.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import requests
+import urllib3
+from django.conf import settings
 from docker.errors import DockerException, NotFound
 from docker.types import (
     EndpointSpec,
+    IPAMConfig,
+    IPAMPool,
     NetworkAttachmentConfig,
     Resources,
     RestartPolicy,
@@ -35,17 +41,23 @@ from docker.types import (
 from docker.utils import parse_bytes
 
 from deployments.adapters.runtime import (
+    ContainerExited,
+    ContainerInfo,
     ContainerSpec,
     Endpoint,
     EngineError,
+    HealthCheckFailed,
+    ImageMissing,
     RuntimeBackendError,
 )
+from deployments.adapters.runtime import docker as engine
 from deployments.adapters.runtime.docker import (
     CAP_DROP,
     PORT_LABEL,
     DockerRuntime,
     refuse_foreign,
 )
+from deployments.adapters.runtime.overlay_gateway import OverlayGateway
 
 SECOND_NS = 1_000_000_000  # Swarm's durations are nanoseconds
 # One task at a time, the new one first; a new task that fails within MONITOR of starting
@@ -62,6 +74,12 @@ ROLLBACK_CONFIG = RollbackConfig(parallelism=1, order="start-first", failure_act
 RESTART_DELAY = 1 * SECOND_NS
 POLL_INTERVAL = 0.25
 LOG_DRIVER_OPTIONS = {"max-size": "10m", "max-file": "3"}  # the Docker backend's cap
+CONTAINER_ID_LENGTH = 64  # a container's id; a service's is 25 characters
+# A task's states before it runs (Swarm's order), and those it ends in.
+PENDING_STATES = frozenset(
+    {"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
+)
+CRASHED_STATES = frozenset({"failed", "complete", "rejected", "orphaned"})
 
 
 class ServiceNotReady(RuntimeBackendError):
@@ -81,11 +99,305 @@ class TaskEndpoint:
 
 
 class SwarmRuntime(DockerRuntime):
-    """The Docker backend (on the manager) for everything container-level, plus services."""
+    """The Docker backend (on the manager) for add-ons, runs and builds; a one-task service
+    for each replica of an app's long-running process types."""
+
+    def __init__(self, client=None, gateway: OverlayGateway | None = None, constraints=None):
+        super().__init__(client)
+        self._gateway = gateway
+        self.constraints = list(
+            settings.PAAS_SWARM_CONSTRAINTS if constraints is None else constraints
+        )
+
+    @property
+    def gateway(self) -> OverlayGateway:
+        if self._gateway is None:
+            self._gateway = OverlayGateway(
+                self.client,
+                name=f"{settings.PAAS_INSTANCE}-overlay-gateway",
+                subnet=settings.PAAS_SWARM_GATEWAY_SUBNET,
+                pool=settings.PAAS_NETWORK_POOL,
+                image=settings.PAAS_SWARM_GATEWAY_IMAGE,
+                labels={"slipway.instance": settings.PAAS_INSTANCE},
+            )
+        return self._gateway
+
+    # --- an app's network: an overlay the host reaches through the gateway ------------
+
+    def ensure_network(self, name: str, labels: dict[str, str], subnet: str | None = None) -> str:
+        if "slipway.app" not in labels:
+            return super().ensure_network(name, labels, subnet)  # the build network
+        network_id = self.ensure_overlay(name, labels, subnet)
+        with _swarm_errors(f"attach the overlay gateway to {name}"):
+            self.gateway.attach(name)
+        return network_id
+
+    def remove_network(self, name: str) -> bool:
+        with _swarm_errors(f"detach the overlay gateway from {name}"):
+            self.gateway.detach(name)
+        return super().remove_network(name)
+
+    # --- an app's replicas as one-task services -----------------------------------------
+
+    def start(self, spec: ContainerSpec) -> str:
+        if not (spec.restart and "slipway.process" in spec.labels):
+            return super().start(spec)  # an add-on, or a run to completion
+        kwargs = {**_service_kwargs(spec, 1), "constraints": self.constraints}
+        with _swarm_errors(f"start service {spec.name}"):
+            stale = self._service_attrs(spec.name)
+            if stale is not None:  # left by an attempt that died: the docker backend's rule
+                refuse_foreign(f"service {spec.name}", stale["Spec"].get("Labels"), spec.labels)
+                self.client.api.remove_service(stale["ID"])
+            return self.client.services.create(**kwargs).id
+
+    def endpoint(self, container_id: str, network: str, port: int | None = None) -> Endpoint:
+        service = self._service_attrs(container_id)
+        if service is None:
+            return super().endpoint(container_id, network, port)
+        task = self._placed_task(service)
+        ip = _task_ip(task, network)
+        if not ip:
+            raise EngineError(f"service {service['Spec']['Name']} has no address on {network}")
+        return Endpoint(ip, int(port or service["Spec"]["Labels"][PORT_LABEL]))
+
+    def wait_healthy(
+        self,
+        container_id: str,
+        endpoint: Endpoint,
+        path: str = "/",
+        timeout: float = 60,
+        log: Callable[[str], object] = print,
+        on_port: Callable[[Endpoint], object] | None = None,
+    ) -> float:
+        """The Docker backend's check, by task IP (no look at which port it listens on: a
+        task on another node cannot be exec'd into from here)."""
+        if self._service_attrs(container_id) is None:
+            return super().wait_healthy(container_id, endpoint, path, timeout, log, on_port)
+        started = time.monotonic()
+        deadline = started + timeout
+        log(f"Waiting for the app to answer on http://{endpoint}{path} (up to {timeout:g}s)")
+        while True:
+            self._raise_if_task_crashed(container_id)
+            answer = engine._probe(endpoint, path, deadline - time.monotonic())
+            if isinstance(answer, int) and answer < 500:
+                elapsed = time.monotonic() - started
+                log(f"The app answered HTTP {answer} after {elapsed:.2f}s")
+                return elapsed
+            if time.monotonic() + POLL_INTERVAL > deadline:
+                raise HealthCheckFailed(
+                    f"the app did not answer on port {endpoint.port} within {timeout:g}s "
+                    f"(last: {answer})",
+                    logs_tail=self._service_tail(container_id),
+                )
+            time.sleep(POLL_INTERVAL)
+
+    def wait_running(self, container_id: str, seconds: float) -> None:
+        if self._service_attrs(container_id) is None:
+            return super().wait_running(container_id, seconds)
+        deadline = time.monotonic() + settings.PAAS_SWARM_TASK_TIMEOUT + seconds
+        while True:
+            self._raise_if_task_crashed(container_id)
+            task = self._running_task(container_id)
+            if task is not None and _seconds_in_state(task) >= seconds:
+                return
+            if time.monotonic() > deadline:
+                raise self._not_ready(container_id, "did not keep a task running")
+            time.sleep(POLL_INTERVAL)
+
+    def stop(self, container_id: str, timeout: int = 10) -> None:
+        """Scale to 0: Swarm sends SIGTERM, and SIGKILL after the service's grace period
+        (PAAS_STOP_GRACE_SECONDS); returns once no task runs."""
+        service = self._service_attrs(container_id)
+        if service is None:
+            return super().stop(container_id, timeout)
+        with _swarm_errors(f"stop service {service['Spec']['Name']}"):
+            self.client.services.get(service["ID"]).scale(0)
+        deadline = time.monotonic() + timeout + settings.PAAS_STOP_GRACE_SECONDS + 10
+        while self._running_task(container_id) and time.monotonic() < deadline:
+            time.sleep(POLL_INTERVAL)
+
+    def remove(self, container_id: str) -> None:
+        service = self._service_attrs(container_id)
+        if service is None:
+            return super().remove(container_id)
+        with _swarm_errors(f"remove service {service['Spec']['Name']}"):
+            try:
+                self.client.api.remove_service(service["ID"])
+            except NotFound:
+                pass
+
+    def is_running(self, container_id: str) -> bool:
+        if self._service_attrs(container_id) is None:
+            return super().is_running(container_id)
+        return self._running_task(container_id) is not None
+
+    def restart_count(self, container_id: str) -> int:
+        """How many of its tasks ended by themselves (Swarm keeps the last few)."""
+        if self._service_attrs(container_id) is None:
+            return super().restart_count(container_id)
+        return sum(1 for task in self._tasks(container_id) if _crashed(task))
+
+    def restart(self, container_id: str) -> None:
+        """A new task (start-first), or the one task again after a stop."""
+        service = self._service_attrs(container_id)
+        if service is None:
+            return super().restart(container_id)
+        with _swarm_errors(f"restart service {service['Spec']['Name']}"):
+            model = self.client.services.get(service["ID"])
+            if service["Spec"]["Mode"].get("Replicated", {}).get("Replicas", 1) == 0:
+                model.scale(1)
+            else:
+                model.force_update()
+
+    def stats(self, container_id: str) -> dict:
+        """The task's container's, when it runs on this node; {} otherwise (not measured
+        across nodes yet)."""
+        if self._service_attrs(container_id) is None:
+            return super().stats(container_id)
+        task = self._running_task(container_id)
+        container = ((task or {}).get("Status") or {}).get("ContainerStatus", {})
+        local = container.get("ContainerID")
+        return super().stats(local) if local else {}
+
+    def logs(self, container_id: str, since_ns: int = 0, limit: int = 200) -> list[tuple[int, str]]:
+        if self._service_attrs(container_id) is None:
+            return super().logs(container_id, since_ns, limit)
+        with _swarm_errors(f"read logs of {container_id[:12]}"):
+            raw = self.client.api.service_logs(
+                container_id,
+                stdout=True,
+                stderr=True,
+                timestamps=True,
+                since=int(since_ns // 1_000_000_000),
+                tail=limit if since_ns <= 0 else "all",
+            )
+        lines = engine._parse_lines(_joined(raw).decode("utf-8", "replace").splitlines())
+        if since_ns <= 0:
+            return list(lines)[-limit:]
+        return engine._take_after(lines, since_ns, limit)
+
+    def follow_logs(self, container_id: str, stream: str, since_ns: int):
+        """The tasks' lines of one stream from every node (Swarm's log broker), as they
+        come, until the service goes."""
+        if self._service_attrs(container_id) is None:
+            yield from super().follow_logs(container_id, stream, since_ns)
+            return
+        params = {"stdout": int(stream == "stdout"), "stderr": int(stream == "stderr")}
+        params.update(timestamps=1, follow=1)
+        if since_ns > 1_000:
+            params["since"] = f"{(since_ns - 1_000) / 1e9:.6f}"
+        api = self.client.api
+        with _swarm_errors(f"follow logs of {container_id[:12]}"):
+            response = api._get(
+                api._url("/services/{0}/logs", container_id), params=params, stream=True
+            )
+            api._raise_for_status(response)
+        newest = since_ns
+        try:
+            for ns, text in engine._parse_lines(engine._frame_lines(response.raw)):
+                if ns > newest:
+                    newest = ns
+                    yield ns, text
+        except (requests.RequestException, urllib3.exceptions.HTTPError, DockerException, OSError):
+            return
+        finally:
+            response.close()
+
+    def containers_with_labels(self, labels: dict[str, str]) -> list[ContainerInfo]:
+        found = super().containers_with_labels(labels)
+        with _swarm_errors("list services"):
+            services = self.client.api.services(filters={"label": engine._label_filter(labels)})
+        for service in services:
+            running = self._running_task(service["ID"]) is not None
+            found.append(
+                ContainerInfo(
+                    id=service["ID"],
+                    name=service["Spec"]["Name"],
+                    status="running" if running else "exited",
+                    labels=service["Spec"].get("Labels") or {},
+                )
+            )
+        return found
+
+    def remove_by_labels(self, labels: dict[str, str]) -> int:
+        found = self.containers_with_labels(labels)
+        for item in found:
+            self.remove(item.id)
+        return len(found)
+
+    # --- tasks ----------------------------------------------------------------------
+
+    def _service_attrs(self, ref: str) -> dict | None:
+        """The service `ref` names (an id or a name); None when it is a container's."""
+        if len(ref) == CONTAINER_ID_LENGTH:
+            return None
+        with _swarm_errors(f"inspect service {ref[:25]}"):
+            try:
+                return self.client.api.inspect_service(ref)
+            except NotFound:
+                return None
+
+    def _tasks(self, service_id: str) -> list[dict]:
+        with _swarm_errors(f"list the tasks of {service_id[:25]}"):
+            tasks = self.client.api.tasks(filters={"service": service_id})
+        return sorted(tasks, key=lambda task: task.get("CreatedAt", ""))
+
+    def _running_task(self, service_id: str) -> dict | None:
+        running = [
+            task
+            for task in self._tasks(service_id)
+            if task["Status"]["State"] == "running" and task.get("DesiredState") == "running"
+        ]
+        return running[-1] if running else None
+
+    def _placed_task(self, service: dict) -> dict:
+        """Its newest task once it has left the states before running (it has its address
+        then), waiting up to PAAS_SWARM_TASK_TIMEOUT: a task no node takes, or whose image
+        a node lacks, is an error that says so."""
+        deadline = time.monotonic() + settings.PAAS_SWARM_TASK_TIMEOUT
+        while True:
+            tasks = self._tasks(service["ID"])
+            newest = tasks[-1] if tasks else None
+            state = newest["Status"]["State"] if newest else "new"
+            if state == "rejected":
+                error = newest["Status"].get("Err", "")
+                if "No such image" in error or "not found" in error:
+                    raise ImageMissing(f"a node has no image {service['Spec']['Name']}: {error}")
+                raise self._not_ready(service["ID"], "was rejected")
+            if state not in PENDING_STATES:
+                return newest
+            if time.monotonic() > deadline:
+                raise self._not_ready(service["ID"], "was not placed")
+            time.sleep(POLL_INTERVAL)
+
+    def _raise_if_task_crashed(self, service_id: str) -> None:
+        crashed = [task for task in self._tasks(service_id) if _crashed(task)]
+        if not crashed:
+            return
+        code = (crashed[-1]["Status"].get("ContainerStatus") or {}).get("ExitCode")
+        raise ContainerExited(
+            f"the app exited with code {code} before it answered" + engine._exit_hint(code),
+            logs_tail=self._service_tail(service_id),
+            exit_code=code,
+        )
+
+    def _service_tail(self, service_id: str) -> str:
+        with _swarm_errors(f"read logs of {service_id[:25]}"):
+            try:
+                raw = self.client.api.service_logs(
+                    service_id, stdout=True, stderr=True, tail=engine.TAIL_LINES
+                )
+            except NotFound:
+                return ""
+        return _joined(raw).decode("utf-8", "replace")
+
+    def _not_ready(self, service_id: str, what: str) -> ServiceNotReady:
+        errors = self._task_errors(service_id)
+        return ServiceNotReady(f"service {service_id[:25]}: its task {what}{errors}")
 
     # --- networks -------------------------------------------------------------------
 
-    def ensure_overlay(self, name: str, labels: dict[str, str]) -> str:
+    def ensure_overlay(self, name: str, labels: dict[str, str], subnet: str | None = None) -> str:
         """An attachable overlay (tasks on every node, and plain containers, join it); an
         existing one of that name is kept unless its labels name another app."""
         with _swarm_errors(f"ensure overlay {name}"):
@@ -93,8 +405,11 @@ class SwarmRuntime(DockerRuntime):
             if found:
                 refuse_foreign(f"network {name}", found[0].attrs.get("Labels"), labels)
                 return found[0].id
+            ipam = None
+            if subnet:
+                ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=subnet)])
             network = self.client.networks.create(
-                name, driver="overlay", attachable=True, labels=labels
+                name, driver="overlay", attachable=True, labels=labels, ipam=ipam
             )
             return network.id
 
@@ -176,9 +491,7 @@ class SwarmRuntime(DockerRuntime):
             time.sleep(POLL_INTERVAL)
 
     def _task_errors(self, name: str) -> str:
-        with _swarm_errors(f"list the tasks of {name}"):
-            service = self._service(name)
-            tasks = service.tasks() if service else []
+        tasks = self._tasks(name) if self._service_attrs(name) else []
         errors = {task["Status"].get("Err") for task in tasks} - {None, ""}
         return f" (tasks say: {'; '.join(sorted(errors))})" if errors else ""
 
@@ -213,6 +526,10 @@ def _service_kwargs(spec: ContainerSpec, replicas: int) -> dict:
             cpu_limit=int(spec.cpus * SECOND_NS), mem_limit=parse_bytes(spec.memory)
         ),
         "init": True,
+        "stop_grace_period": settings.PAAS_STOP_GRACE_SECONDS * SECOND_NS,
+        # Named volumes are the node's own: an environment with volumes belongs on one node
+        # (a placement constraint); add-ons, which hold the data, stay on the manager.
+        "mounts": [f"{volume}:{path}:rw" for volume, path in spec.volumes.items()],
         "cap_drop": CAP_DROP,
         "log_driver": "json-file",
         "log_driver_options": LOG_DRIVER_OPTIONS,
@@ -234,3 +551,18 @@ def _swarm_errors(action: str) -> Iterator[None]:
         raise
     except (DockerException, requests.RequestException) as exc:
         raise EngineError(f"could not {action}: {exc}"[:300]) from exc
+
+
+def _crashed(task: dict) -> bool:
+    """A task that ended on its own (a crash, an exit, a refusal), not one Swarm stopped."""
+    return task["Status"]["State"] in CRASHED_STATES
+
+
+def _seconds_in_state(task: dict) -> float:
+    stamp = engine._rfc3339_ns(task["Status"]["Timestamp"].split("+")[0])
+    return (time.time_ns() - stamp) / 1e9 if stamp else 0.0
+
+
+def _joined(raw) -> bytes:
+    """service_logs gives bytes, or a generator of them for some API versions."""
+    return raw if isinstance(raw, bytes) else b"".join(raw)
