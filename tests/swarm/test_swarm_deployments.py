@@ -19,11 +19,11 @@ from deployments import jobs
 from deployments.adapters.router.traefik import TraefikRouter
 from deployments.adapters.runtime.swarm import SwarmRuntime
 from deployments.models import Deployment, Trigger
-from deployments.workers import pipeline
+from deployments.workers import pipeline, warden
 from deployments.workers.pipeline.lifecycle import retire
 from tests.support import log_text, make_live_deployment, through_proxy, wait_for
 
-from .conftest import LAB_IMAGE
+from .conftest import LAB_IMAGE, run_lab
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -182,3 +182,34 @@ def test_an_update_whose_replicas_crash_fails_and_the_previous_one_keeps_serving
     # Nothing of the failed one is left on the swarm.
     services = swarm.client.api.services(filters={"label": "slipway.app=swarmy"})
     assert sorted(s["ID"] for s in services) == sorted(live.web_containers)
+
+
+def test_a_node_that_fails_has_its_replicas_moved_and_the_router_repointed(swarm, swarm_app, lab):
+    """Node 2's engine stops (its tasks with it): Swarm starts their replacements on node 1,
+    the warden's rounds mark the app crashed, route to the new tasks and see it recover."""
+    d = deploy(swarm_app, swarm)
+    assert d.status == "succeeded", log_text(d)
+    router = TraefikRouter()
+    try:
+        run_lab("node2-stop", 60)
+
+        def serving_from_node_1_only() -> bool:
+            warden.restart_crashed(swarm, router)
+            warden.sync_routes(router, swarm)
+            on_manager = set(task_nodes_or_none(swarm, d)) == {lab.manager_node_id}
+            return on_manager and len(answering(swarm_app, 10)) == 2
+
+        wait_for(serving_from_node_1_only, 120, every=2, message="both replicas on node 1")
+        swarm_app.refresh_from_db()
+        assert swarm_app.status == "running"
+        text = log_text(d)
+        assert "the warden is restarting it" in text and "running again" in text, text
+    finally:
+        run_lab("node2-start", 120)
+
+
+def task_nodes_or_none(runtime: SwarmRuntime, deployment: Deployment) -> list[str | None]:
+    return [
+        (task or {}).get("NodeID")
+        for task in (runtime._running_task(service) for service in deployment.web_containers)
+    ]

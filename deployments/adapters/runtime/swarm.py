@@ -351,11 +351,15 @@ class SwarmRuntime(DockerRuntime):
         return running[-1] if running else None
 
     def _placed_task(self, service: dict) -> dict:
-        """Its newest task once it has left the states before running (it has its address
-        then), waiting up to PAAS_SWARM_TASK_TIMEOUT: a task no node takes, or whose image
-        a node lacks, is an error that says so."""
+        """Its running task; else its newest once past the states before running (it has
+        its address then: a crashed one's tells wait_healthy where it was). Waits up to
+        PAAS_SWARM_TASK_TIMEOUT: a task no node takes, or whose image a node lacks, is an
+        error that says so."""
         deadline = time.monotonic() + settings.PAAS_SWARM_TASK_TIMEOUT
         while True:
+            running = self._running_task(service["ID"])
+            if running is not None:  # the one that answers (a moved task's new address)
+                return running
             tasks = self._tasks(service["ID"])
             newest = tasks[-1] if tasks else None
             state = newest["Status"]["State"] if newest else "new"
