@@ -93,7 +93,9 @@ def test_a_new_spec_rolls_out_to_every_task(lab):
         message="the rolling update to finish",
     )
     runtime.wait_task_endpoints(spec.name, spec.network, 2, TASK_TIMEOUT)
-    assert answers(lab, runtime, spec) == on_each_node(lab, "v2")
+    # Both tasks serve the new spec. Where the new tasks go is Swarm's choice (seen: both
+    # on node 1 after other tests' services on node 2 had just gone).
+    assert [answer.split()[1] for answer in answers(lab, runtime, spec)] == ["v2", "v2"]
 
 
 def test_a_spec_whose_tasks_crash_is_rolled_back_by_swarm(lab):
