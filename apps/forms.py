@@ -1,12 +1,18 @@
 """Forms shared by the dashboard and the JSON API: one set of rules for every way in."""
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from apps.models import STARTING_ENVIRONMENTS, App, BuildMethod, Team
 from apps.models.app import COMMAND_MAX
 from apps.models.tokens import NAME_MAX, TokenScope, expiry_from
-from apps.validators import validate_app_name, validate_env_key, validate_env_value
+from apps.validators import (
+    parse_placement,
+    validate_app_name,
+    validate_env_key,
+    validate_env_value,
+)
 from deployments.adapters.sources import validate_branch
 from deployments.services.repositories import validate_repository
 
@@ -33,6 +39,7 @@ class AppSettingsForm(forms.Form):
     start_command = forms.CharField(max_length=COMMAND_MAX, required=False)
     release_command = forms.CharField(max_length=COMMAND_MAX, required=False)
     auto_rollback = forms.BooleanField(required=False)
+    placement = forms.CharField(max_length=600, required=False)
 
     COMMANDS = (
         ("build_command", "Build command", "npm run build", "Runs in the image build."),
@@ -57,6 +64,15 @@ class AppSettingsForm(forms.Form):
 
     def clean_release_command(self):
         return clean_command(self.cleaned_data.get("release_command", ""))
+
+    def clean_placement(self):
+        constraints = parse_placement(self.cleaned_data.get("placement", ""))
+        if constraints and settings.PAAS_RUNTIME != "swarm":
+            raise ValidationError(
+                "Placement constraints apply to the Swarm backend only (PAAS_RUNTIME=swarm); "
+                "this installation runs apps on one host."
+            )
+        return ", ".join(constraints)
 
     def clean_repository(self):
         return validate_repository(self.cleaned_data["repository"].strip())
@@ -126,6 +142,7 @@ SETTINGS_FIELDS = (
     "start_command",
     "release_command",
     "auto_rollback",
+    "placement",
 )
 
 

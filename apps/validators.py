@@ -147,3 +147,32 @@ def validate_volume(name: str, mount_path: str) -> None:
         raise ValidationError(
             {"mount_path": f"{mount_path} is a system directory; choose another path."}
         )
+
+
+# Swarm placement constraints an app may set (the Swarm backend's; docs/swarm.md): the
+# attributes Swarm itself knows, an operator of == or !=, a plain value.
+PLACEMENT_MAX = 5
+PLACEMENT_RE = re.compile(
+    r"^node\.(id|hostname|role|platform\.os|platform\.arch|labels\.[A-Za-z0-9_.-]{1,100})"
+    r"\s*(==|!=)\s*([A-Za-z0-9_.:-]{1,100})$"
+)
+
+
+def parse_placement(text: str) -> list[str]:
+    """'node.labels.disk==ssd, node.role!=manager' -> its constraints, normalised; a
+    ValidationError names the first one Swarm would not take."""
+    parts = [part.strip() for part in (text or "").split(",") if part.strip()]
+    if len(parts) > PLACEMENT_MAX:
+        raise ValidationError(f"At most {PLACEMENT_MAX} placement constraints.")
+    constraints = []
+    for part in parts:
+        match = PLACEMENT_RE.match(part)
+        if not match:
+            raise ValidationError(
+                f"“{part[:100]}” is not a placement constraint: write node.labels.<key>==<value>"
+                " (or node.hostname, node.id, node.role, node.platform.os, node.platform.arch;"
+                " == or !=)."
+            )
+        attribute, operator, value = match.groups()
+        constraints.append(f"node.{attribute}{operator}{value}")
+    return constraints

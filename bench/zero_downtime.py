@@ -528,8 +528,16 @@ def main() -> None:
     report(phases, switches)
 
 
+def runtime_description() -> str:
+    if settings.PAAS_RUNTIME != "swarm":
+        return "docker (this host's engine)"
+    names = [node.attrs["Description"]["Hostname"] for node in docker.from_env().nodes.list()]
+    return f"swarm, {len(names)} nodes ({', '.join(sorted(names))})"
+
+
 def report(phases: list[Phase], switches) -> None:
     print(f"\nMachine: {machine()}")
+    print(f"Runtime: {runtime_description()}")
     print(f"Traefik's serversTransport (static configuration): {servers_transport()}")
     print(
         f"Load per phase: {KEEP_ALIVE_CLIENTS} keep-alive + {NEW_CONNECTION_CLIENTS} "

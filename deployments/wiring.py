@@ -6,11 +6,13 @@ volume sizes, logs) take theirs from here too. seelf's infra/mod.go is the model
 """
 
 from ipaddress import IPv4Network
+from pathlib import Path
 
 from django.conf import settings
 
 from deployments.adapters.egress import parse_allow
 from deployments.adapters.firewall import Firewall, host_nameservers
+from deployments.adapters.registry import Registry
 from deployments.adapters.router import Router
 from deployments.adapters.router.traefik import TraefikRouter
 from deployments.adapters.router.traefik_metrics import TraefikMetrics
@@ -25,8 +27,15 @@ def runtime() -> RuntimeBackend:
     client each time: a cached one would hold pooled connections to an engine that may
     have restarted since."""
     if settings.PAAS_RUNTIME == "swarm":
-        return SwarmRuntime()
+        return SwarmRuntime(registry=registry())
     return DockerRuntime()
+
+
+def registry() -> Registry | None:
+    """Slipway's image registry for the swarm's nodes (PAAS_REGISTRY_ADDRESS), or none."""
+    if not settings.PAAS_REGISTRY_ADDRESS:
+        return None
+    return Registry(settings.PAAS_REGISTRY_ADDRESS.strip(), Path(settings.PAAS_REGISTRY_DIR))
 
 
 def router() -> Router:

@@ -627,3 +627,8 @@ PAAS_SWARM_GATEWAY_SUBNET = env_str("PAAS_SWARM_GATEWAY_SUBNET", "10.212.255.0/2
 PAAS_SWARM_GATEWAY_IMAGE = env_str("PAAS_SWARM_GATEWAY_IMAGE", PAAS_BASE_IMAGES["static"])
 # How long a new task may take to be placed and started (an image pull included).
 PAAS_SWARM_TASK_TIMEOUT = env_int("PAAS_SWARM_TASK_TIMEOUT", 60)
+# Slipway's registry (deployments/adapters/registry.py): host:port on the manager's cluster
+# address, where every node pulls the images of app tasks by digest. "" = none (a node runs
+# only images it has). Its files (config, certificate, password, data) are in its directory.
+PAAS_REGISTRY_ADDRESS = env_str("PAAS_REGISTRY_ADDRESS", "")
+PAAS_REGISTRY_DIR = Path(env_str("PAAS_REGISTRY_DIR", str(VAR_DIR / "registry" / PAAS_INSTANCE)))

@@ -174,6 +174,7 @@ class AppOut(Schema):
     start_command: str
     release_command: str
     auto_rollback: bool
+    placement: str = Field(description="Swarm placement constraints, comma-separated.")
     status: str
     urls: dict[str, str]
     live: dict[str, int | None] = Field(description="The live deployment's number per environment.")
@@ -282,6 +283,11 @@ class AppPatchIn(Schema):
     release_command: str | None = Field(None, description=COMMAND_DOCS["release_command"])
     auto_rollback: bool | None = Field(
         None, description="Roll back by itself when a release goes bad soon after going live."
+    )
+    placement: str | None = Field(
+        None,
+        description="Swarm placement constraints for the app's tasks, comma-separated "
+        "(node.labels.disk==ssd); PAAS_RUNTIME=swarm only. Empty: none.",
     )
     env: EnvPayload | None = Field(None, description="Env vars to set (others are kept).")
 

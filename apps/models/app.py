@@ -112,6 +112,12 @@ class App(models.Model):
         blank=True,
         help_text="Runs once per deployment, before it takes traffic (over the Procfile's).",
     )
+    placement = models.CharField(
+        max_length=600,
+        blank=True,
+        help_text="Swarm placement constraints for this app's tasks, comma-separated "
+        "(node.labels.disk==ssd); with PAAS_RUNTIME=swarm, beside PAAS_SWARM_CONSTRAINTS.",
+    )
     auto_rollback = models.BooleanField(
         default=True,
         help_text="Roll back by itself when a deployment crash-loops or fails requests "
@@ -190,6 +196,11 @@ class App(models.Model):
     def network(self) -> str:
         """The app's Docker network (one per app, shared by its environments and add-ons)."""
         return f"{settings.PAAS_INSTANCE}-{self.name}"
+
+    @property
+    def placement_constraints(self) -> list[str]:
+        """Its Swarm placement constraints (checked when they were set)."""
+        return [part.strip() for part in self.placement.split(",") if part.strip()]
 
     @property
     def resource_labels(self) -> dict[str, str]:

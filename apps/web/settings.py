@@ -4,6 +4,7 @@ Changed settings and env vars take effect on the next deployment; every change s
 offers the button that starts one.
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404
@@ -71,6 +72,7 @@ def settings_page(request, app, form=None, delete_form=None, changed=None, statu
         "app": app,
         "form": form or AppSettingsForm(initial=_current_settings(app)),
         "changed": changed,
+        "swarm_runtime": settings.PAAS_RUNTIME == "swarm",
         "env_sections": [_env_context(app, env, request.user) for env in envs],
         "delete_form": delete_form or DeleteAppForm(app=app),
         "is_owner": may(request.user, app, OWN),
@@ -103,7 +105,12 @@ def app_settings(request, name):
 
 def _settings_form(request, app, form, changed, status=200):
     if request.htmx:
-        context = {"app": app, "form": form, "changed": changed}
+        context = {
+            "app": app,
+            "form": form,
+            "changed": changed,
+            "swarm_runtime": settings.PAAS_RUNTIME == "swarm",
+        }
         return render(request, "apps/_settings_form.html", context, status=status)
     return settings_page(request, app, form=form, changed=changed, status=status)
 

@@ -64,6 +64,7 @@ def run_spec(run: Run) -> ContainerSpec:
         command=["sh", "-c", run.command],
         volumes=environment.volume_mounts(),
         restart=False,
+        constraints=app.placement_constraints,
     )
 
 

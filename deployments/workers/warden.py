@@ -194,6 +194,12 @@ def revive(env: Environment, runtime, router) -> bool:
     live.app, live.environment = env.app, env  # share the rows already loaded
     quiet = not _replicas_down(live, runtime) and not _processes_down(live, runtime)
     if quiet and "crashed_at" not in live.step_data:
+        moved = _moved_replicas(env, live, runtime)
+        if moved and _take_revive_lease(live):
+            try:
+                return _follow_moved(env, live, moved, runtime, router)
+            finally:
+                live.patch_step_data(revive_until=None)
         return False  # all is well (the common case: no lock taken)
     if not _take_revive_lease(live):
         return False  # another warden round is bringing it back right now
@@ -208,6 +214,37 @@ def revive(env: Environment, runtime, router) -> bool:
         return _revive(env, live, down, runtime, router)
     finally:
         live.patch_step_data(revive_until=None)
+
+
+def _moved_replicas(env: Environment, live: Deployment, runtime) -> list[int]:
+    """Web replicas answering at another address than the route has: a backend that moves
+    replicas by itself (Swarm, when a node goes away) started them again elsewhere."""
+    if not getattr(runtime, "moves_replicas", False):
+        return []
+    recorded = live.recorded_upstreams
+    current = routing.live_upstreams(env, runtime)
+    if len(current) != len(recorded):
+        return []
+    return [i for i, (old, new) in enumerate(zip(recorded, current, strict=True)) if old != new]
+
+
+def _follow_moved(env: Environment, live: Deployment, moved: list[int], runtime, router) -> bool:
+    """Say so (the log, the audit, a crash notice), route to where they run now, and say
+    the app runs again once the route has them."""
+    which = ", ".join(str(i + 1) for i in moved)
+    message = (
+        f"Web replica {which} of deployment #{live.number} stopped where it ran (its node "
+        "went away, or the engine restarted it) and runs elsewhere now; the warden is "
+        "routing to it."
+    )
+    live.log(f"==> {message}")
+    audit.record("app.replicas_moved", env.app, f"#{live.number} {env.name} {which}")
+    notify(env.app, NotificationEvent.APP_CRASHED, live, env, error=("replicas_moved", message))
+    live.patch_step_data(crashed_at=timezone.now().isoformat())
+    if not _route(env, live, runtime, router):
+        return False
+    _recovered(env, live)
+    return True
 
 
 def _processes_down(live: Deployment, runtime) -> list[tuple[str, int, str]]:

@@ -114,6 +114,7 @@ def test_a_simple_command_replaces_the_shell(command):
         "echo `date`",
         "a\nb",
         "cd app",
+        "exit 7",
         "exec gunicorn app:app",
         "(a)",
         'FOO="a b" app',
@@ -132,6 +133,7 @@ def test_anything_else_runs_as_written(command):
         ("a; b --x", "a; exec b --x"),
         ("a && B=1 b", "a && B=1 exec b"),
         ("a && (b)", "a && (b)"),
+        ("echo migrating && exit 7", "echo migrating && exit 7"),  # a builtin: no exec
         ("a && b | c", "a && b | c"),
         ("echo 'x && y'", "echo 'x && y'"),  # quoted: no chain, and not simple either
     ],

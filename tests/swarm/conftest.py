@@ -16,8 +16,17 @@ from dataclasses import dataclass
 import docker
 import docker.errors
 import pytest
+import requests
+from django.conf import settings
 
-from tests.support import ROOT
+from apps.models import Environment
+from deployments import jobs
+from deployments.adapters.router.traefik import TraefikRouter
+from deployments.adapters.runtime.swarm import SwarmRuntime
+from deployments.models import Deployment, Trigger
+from deployments.workers import pipeline
+from deployments.workers.pipeline.lifecycle import retire
+from tests.support import ROOT, make_live_deployment, through_proxy, wait_for
 
 LAB_SCRIPT = ROOT / "scripts" / "swarm-lab"
 NODE2_SOCKET = "unix:///run/slipway-node2.sock"
@@ -139,3 +148,103 @@ def pytest_collection_modifyitems(items):
     others = [items[i] for i in package if items[i] not in last]
     for i, item in zip(package, others + last, strict=True):
         items[i] = item
+
+
+# --- deployments on the lab (PAAS_RUNTIME=swarm's backend, in this process) ------------
+
+# Each task serves its own hostname (its container's id), so answers tell replicas apart.
+SERVE_HOSTNAME = (
+    "mkdir -p /tmp/www && hostname > /tmp/www/index.html"
+    ' && exec busybox httpd -f -p "$PORT" -h /tmp/www'
+)
+OVERLAY_POOL = "10.231.88.0/22"  # inside the lab's own 10.231.77-95
+GATEWAY_SUBNET = "10.231.95.0/24"
+
+
+@pytest.fixture
+def swarm(lab, settings, monkeypatch):
+    """A SwarmRuntime on the lab, app overlays from a pool of the lab's, its gateway
+    removed afterwards; jobs the pipeline queues are kept in `swarm.queued`."""
+    settings.PAAS_NETWORK_POOL = OVERLAY_POOL
+    settings.PAAS_SWARM_GATEWAY_SUBNET = GATEWAY_SUBNET
+    settings.PAAS_SWARM_GATEWAY_IMAGE = LAB_IMAGE
+    settings.PAAS_HEALTH_TIMEOUT = 30
+    runtime = SwarmRuntime()
+    runtime.queued = []
+    monkeypatch.setattr(
+        jobs, "_send", lambda task, *args, **kw: runtime.queued.append((task, *args))
+    )
+    yield runtime
+    _remove_instance_services(runtime)
+    runtime.gateway.remove()
+
+
+def _remove_instance_services(runtime: SwarmRuntime) -> None:
+    labels = {"slipway.instance": settings.PAAS_INSTANCE}
+    runtime.remove_by_labels(labels)
+    wait_for(
+        lambda: not runtime.client.api.services(filters={"label": "slipway.instance"}),
+        60,
+        message="the test's services to go",
+    )
+    for network in runtime.client.networks.list(filters={"label": "slipway.app"}):
+        runtime.remove_network(network.name)
+
+
+def make_swarm_app(make_app, image_id: str):
+    """App `swarmy` with 2 web replicas and a live deployment (no container) of image_id
+    whose web process serves its hostname: deploy() runs that image again."""
+    app = make_app("swarmy", staging=False)
+    source = make_live_deployment(app, image_id, step_data={"processes": {"web": SERVE_HOSTNAME}})
+    Environment.objects.filter(pk=source.environment_id).update(replicas=2)
+    return app
+
+
+@pytest.fixture
+def swarm_app(make_app, lab):
+    return make_swarm_app(make_app, lab.manager.images.get(LAB_IMAGE).id)
+
+
+def deploy(app, runtime, trigger=Trigger.RESTART, source=None, **fields) -> Deployment:
+    """A deployment of the live image (or `source`'s) run through the whole pipeline, with
+    the retries it queues for itself, then the retirement it queues for the previous one."""
+    env = app.environment("production")
+    source = source or env.live_deployment
+    d = app.new_deployment(env, trigger=trigger, source_deployment=source, **fields)
+    pipeline.run(d.pk, runtime, TraefikRouter())
+    while ("run_deployment", d.pk) in runtime.queued:
+        runtime.queued.remove(("run_deployment", d.pk))
+        pipeline.run(d.pk, runtime, TraefikRouter())
+    for task, *args in runtime.queued:
+        if task == "retire_deployment":
+            retire(args[0], runtime)
+    runtime.queued.clear()
+    return Deployment.objects.get(pk=d.pk)
+
+
+def host_of(app) -> str:
+    return TraefikRouter().get(app.environment("production").route_id).hosts[0]
+
+
+def answering(app, requests_count: int = 30) -> set[str]:
+    """The replicas (hostnames) that answered through the router, once Traefik's health
+    check counts every replica up: right after a switch it has been seen marking a new
+    task down for up to a second (its first check failing), and retrying its requests on
+    the others."""
+    wait_for(lambda: all_up(app), 20, every=0.1, message="Traefik to count every replica up")
+    seen = set()
+    for _ in range(requests_count):
+        response = through_proxy(host_of(app))
+        assert response.status_code == 200, response.text[:200]
+        seen.add(response.text.strip())
+    return seen
+
+
+def all_up(app) -> bool:
+    api = f"http://127.0.0.1:{settings.PAAS_ROUTER_API_PORT}/api/http/services"
+    route_id = app.environment("production").route_id
+    for service in requests.get(api, timeout=5).json():
+        if service["name"] == f"{route_id}@file":
+            statuses = (service.get("serverStatus") or {}).values()
+            return bool(statuses) and all(status == "UP" for status in statuses)
+    return False

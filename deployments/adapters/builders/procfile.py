@@ -24,6 +24,9 @@ LEADING_ASSIGNMENTS_RE = re.compile(r"^((?:[A-Za-z_][A-Za-z0-9_]*=[^\s'\"]*\s+)*
 NOT_A_PROGRAM = frozenset(
     "! { ( if then else elif fi for while until do done case esac function "
     ". : cd eval exec export set source ulimit umask unset alias".split()
+    # Builtins too: `exec exit 7` is "exit: not found", 127 (a release ending in `exit 7`
+    # reported 127).
+    + "exit return break continue shift trap readonly times wait read getopts local".split()
 )
 
 

@@ -89,6 +89,8 @@ class ContainerSpec:
     volumes: dict[str, str] = field(default_factory=dict)  # named volume -> mount path
     aliases: list[str] = field(default_factory=list)  # extra names on `network`
     restart: bool = True  # False: no restart policy (a container that runs to completion)
+    # Swarm placement constraints of the app (App.placement); the Docker backend has one host.
+    constraints: list[str] = field(default_factory=list)
 
     def __repr__(self) -> str:
         # Env values are secrets: a spec that ends up in a log or a traceback shows keys only.

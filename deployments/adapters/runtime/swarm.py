@@ -18,10 +18,12 @@ cron runs (run_once), builds.
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import requests
 import urllib3
@@ -40,6 +42,7 @@ from docker.types import (
 )
 from docker.utils import parse_bytes
 
+from deployments.adapters.registry import Registry, RegistryError
 from deployments.adapters.runtime import (
     ContainerExited,
     ContainerInfo,
@@ -48,6 +51,7 @@ from deployments.adapters.runtime import (
     EngineError,
     HealthCheckFailed,
     ImageMissing,
+    RunOutcome,
     RuntimeBackendError,
 )
 from deployments.adapters.runtime import docker as engine
@@ -58,6 +62,8 @@ from deployments.adapters.runtime.docker import (
     refuse_foreign,
 )
 from deployments.adapters.runtime.overlay_gateway import OverlayGateway
+
+logger = logging.getLogger(__name__)
 
 SECOND_NS = 1_000_000_000  # Swarm's durations are nanoseconds
 # One task at a time, the new one first; a new task that fails within MONITOR of starting
@@ -80,6 +86,21 @@ PENDING_STATES = frozenset(
     {"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
 )
 CRASHED_STATES = frozenset({"failed", "complete", "rejected", "orphaned"})
+ASSIGN_WAIT = 5.0  # a task no node can take stays unassigned: endpoint() says why later
+ASSIGN_POLL = 0.05
+RUN_DONE_STATES = frozenset({"complete", "failed", "shutdown", "orphaned"})
+RUN_LOG_BATCH = 1000
+RUN_LOG_DRAIN = 3.0  # seconds at most for a finished run's last lines to arrive
+RUN_LOG_QUIET = 0.6
+LABEL_CONSTRAINT = re.compile(r"node\.labels\.(?P<key>[\w.-]+)\s*==\s*(?P<value>\S+)")
+
+
+class UnknownNodeLabel(RuntimeBackendError):
+    """A placement constraint asks for a node label no node has: no task could ever be
+    placed, so nothing is started (PAAS_SWARM_CONSTRAINTS names it)."""
+
+    code = "placement_unknown_label"
+    user_fault = True
 
 
 class ServiceNotReady(RuntimeBackendError):
@@ -102,9 +123,23 @@ class SwarmRuntime(DockerRuntime):
     """The Docker backend (on the manager) for add-ons, runs and builds; a one-task service
     for each replica of an app's long-running process types."""
 
-    def __init__(self, client=None, gateway: OverlayGateway | None = None, constraints=None):
+    # Swarm starts a replica again on another node when its node goes: the warden then
+    # routes to its new address (warden._moved_replicas).
+    moves_replicas = True
+
+    def __init__(
+        self,
+        client=None,
+        gateway: OverlayGateway | None = None,
+        constraints=None,
+        registry: Registry | None = None,
+    ):
         super().__init__(client)
         self._gateway = gateway
+        self.registry = registry
+        self._logged_in = False
+        # (image id, repository) -> its reference by digest, pushed by this runtime
+        self._published: dict[tuple[str, str], str] = {}
         self.constraints = list(
             settings.PAAS_SWARM_CONSTRAINTS if constraints is None else constraints
         )
@@ -142,13 +177,211 @@ class SwarmRuntime(DockerRuntime):
     def start(self, spec: ContainerSpec) -> str:
         if not (spec.restart and "slipway.process" in spec.labels):
             return super().start(spec)  # an add-on, or a run to completion
-        kwargs = {**_service_kwargs(spec, 1), "constraints": self.constraints}
+        constraints = self._constraints_for(spec)
+        spec = replace(spec, image=self._pullable(spec))
+        # Away from the nodes its siblings run on, while another node is free of them.
+        avoid = [f"node.id!={node}" for node in self._sibling_nodes(spec)]
+        kwargs = {**_service_kwargs(spec, 1), "constraints": [*constraints, *avoid]}
         with _swarm_errors(f"start service {spec.name}"):
             stale = self._service_attrs(spec.name)
             if stale is not None:  # left by an attempt that died: the docker backend's rule
                 refuse_foreign(f"service {spec.name}", stale["Spec"].get("Labels"), spec.labels)
                 self.client.api.remove_service(stale["ID"])
-            return self.client.services.create(**kwargs).id
+            service_id = self.client.services.create(**kwargs).id
+        self._wait_assigned(service_id)
+        if avoid:
+            # Placed (or no node took it): the spread constraints go again, so that Swarm
+            # may move the task to any node later. A change of placement alone does not
+            # restart a task whose node still qualifies.
+            self._set_constraints(service_id, constraints)
+        return service_id
+
+    def _set_constraints(self, service_id: str, constraints: list[str]) -> None:
+        """The service's spec as it is but for its placement constraints."""
+        api = self.client.api
+        with _swarm_errors(f"update service {service_id[:25]}"):
+            current = api.inspect_service(service_id)
+            spec = current["Spec"]
+            spec["TaskTemplate"].setdefault("Placement", {})["Constraints"] = constraints
+            response = api._post_json(
+                api._url("/services/{0}/update", service_id),
+                data=spec,
+                params={"version": current["Version"]["Index"], "registryAuthFrom": "spec"},
+            )
+            api._raise_for_status(response)
+
+    def _sibling_nodes(self, spec: ContainerSpec) -> list[str]:
+        """The nodes where the other replicas of this process type of this deployment run,
+        when some ready node runs none of them (else [], and Swarm picks). One-task
+        services are placed one by one, and Swarm's scheduler was seen putting two of them
+        on one node with another node idle."""
+        keys = ("slipway.app", "slipway.environment", "slipway.deployment", "slipway.process")
+        siblings = {key: spec.labels[key] for key in keys if key in spec.labels}
+        with _swarm_errors("list the nodes and services"):
+            nodes = {
+                node["ID"]
+                for node in self.client.api.nodes()
+                if node["Status"]["State"] == "ready"
+                and node["Spec"].get("Availability") == "active"
+            }
+            services = self.client.api.services(filters={"label": engine._label_filter(siblings)})
+        used = set()
+        for service in services:
+            task = self._running_or_assigned(service["ID"])
+            if task is not None:
+                used.add(task["NodeID"])
+        return sorted(used & nodes) if nodes - used else []
+
+    def _running_or_assigned(self, service_id: str) -> dict | None:
+        tasks = [t for t in self._tasks(service_id) if t.get("DesiredState") == "running"]
+        placed = [t for t in tasks if t.get("NodeID")]
+        return placed[-1] if placed else None
+
+    def _wait_assigned(self, service_id: str) -> None:
+        """Until Swarm has given the task a node (a moment, or ASSIGN_WAIT at most)."""
+        deadline = time.monotonic() + ASSIGN_WAIT
+        while time.monotonic() < deadline:
+            if any(task.get("NodeID") for task in self._tasks(service_id)):
+                return
+            time.sleep(ASSIGN_POLL)
+
+    def _constraints_for(self, spec: ContainerSpec) -> list[str]:
+        """The installation's constraints and the app's. `node.labels.<key>==<value>` that
+        no node matches is refused: Swarm would leave the task pending for ever (its own
+        answer is "no suitable node")."""
+        constraints = [*self.constraints, *spec.constraints]
+        wanted = [m for c in constraints if (m := LABEL_CONSTRAINT.fullmatch(c.strip()))]
+        if wanted:
+            self._check_labels(wanted)
+        return constraints
+
+    def _check_labels(self, wanted: list[re.Match]) -> None:
+        with _swarm_errors("list the nodes"):
+            nodes = self.client.api.nodes()
+        labels = [(node.get("Spec") or {}).get("Labels") or {} for node in nodes]
+        for match in wanted:
+            key, value = match.group("key"), match.group("value")
+            if not any(node_labels.get(key) == value for node_labels in labels):
+                raise UnknownNodeLabel(
+                    f"the placement constraint node.labels.{key}=={value} matches no node "
+                    f"(the app's placement or PAAS_SWARM_CONSTRAINTS; label a node with "
+                    f"docker node update --label-add {key}={value} <node>)"
+                )
+
+    def _pullable(self, spec: ContainerSpec) -> str:
+        """The image as every node can pull it: pushed to the registry and named by digest
+        (the manager's credentials go with the service to the nodes); without a registry,
+        the local image, which only nodes that have it can run."""
+        if self.registry is None:
+            return spec.image
+        repository = self.registry.repository(
+            spec.labels.get("slipway.instance", "slipway"), spec.labels["slipway.app"]
+        )
+        if (spec.image, repository) in self._published:
+            return self._published[spec.image, repository]
+        try:
+            reference = self.registry.publish(self.client, spec.image, repository)
+            if not self._logged_in:
+                self.client.login(**_login_kwargs(self.registry.auth_config()))
+                self._logged_in = True
+        except RegistryError as exc:
+            raise EngineError(exc.message) from exc
+        except (DockerException, requests.RequestException) as exc:
+            raise EngineError(f"could not log in to the registry: {exc}"[:300]) from exc
+        self._published[spec.image, repository] = reference
+        return reference
+
+    def remove_image(self, image: str) -> bool:
+        """Untag it, and once untagged here, drop its registry tags and manifests too, so
+        no node pulls it again (prune_images: retention follows PAAS_KEEP_IMAGES)."""
+        tags, references = self._registry_names(image)
+        if not super().remove_image(image):
+            return False
+        self._published = {k: v for k, v in self._published.items() if v not in references}
+        for reference in references:
+            try:
+                self.registry.delete(reference)
+            except RegistryError as exc:
+                logger.warning("could not delete %s from the registry: %s", reference, exc)
+        for tag in tags:
+            super().remove_image(tag)
+        return True
+
+    def _registry_names(self, image: str) -> tuple[list[str], list[str]]:
+        """The image's tags and digests in Slipway's registry."""
+        if self.registry is None:
+            return [], []
+        try:
+            attrs = self.client.api.inspect_image(image)
+        except (DockerException, requests.RequestException):
+            return [], []
+        prefix = f"{self.registry.address}/"
+        tags = [t for t in attrs.get("RepoTags") or [] if t.startswith(prefix)]
+        return tags, [d for d in attrs.get("RepoDigests") or [] if d.startswith(prefix)]
+
+    def run_once(
+        self,
+        spec: ContainerSpec,
+        on_line: Callable[[str], object],
+        timeout: float,
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> RunOutcome:
+        """An app's one-off run, release phase or cron run as a one-task service that is not
+        restarted, on whichever node Swarm picks: its lines go to on_line as they come (read
+        through Swarm's log broker), it is removed at the deadline, once cancelled, and in
+        any case at the end."""
+        if "slipway.app" not in spec.labels:
+            return super().run_once(spec, on_line, timeout, cancelled)
+        constraints = self._constraints_for(spec)
+        spec = replace(spec, image=self._pullable(spec), restart=False)
+        with _swarm_errors(f"start run {spec.name}"):
+            stale = self._service_attrs(spec.name)
+            if stale is not None:
+                refuse_foreign(f"service {spec.name}", stale["Spec"].get("Labels"), spec.labels)
+                self.client.api.remove_service(stale["ID"])
+            service_id = self.client.services.create(
+                **{**_service_kwargs(spec, 1), "constraints": constraints}
+            ).id
+        try:
+            return self._follow_run_task(service_id, on_line, timeout, cancelled)
+        finally:
+            self.remove(service_id)
+
+    def _follow_run_task(self, service_id, on_line, timeout, cancelled) -> RunOutcome:
+        watch = engine._RunWatch(timeout, cancelled)
+        newest = 0
+        while True:
+            task = (self._tasks(service_id) or [None])[-1]
+            state = task["Status"]["State"] if task else "new"
+            if state == "rejected":
+                raise self._not_ready(service_id, "was rejected")
+            for ns, text in self.logs(service_id, since_ns=newest, limit=RUN_LOG_BATCH):
+                newest = ns
+                on_line(text)
+            if state in RUN_DONE_STATES:
+                newest = self._drain_run_logs(service_id, newest, on_line)
+                code = (task["Status"].get("ContainerStatus") or {}).get("ExitCode")
+                return RunOutcome(code)
+            if watch.should_kill():
+                return RunOutcome(
+                    None, timed_out=watch.killed == "timeout", cancelled=watch.killed == "cancel"
+                )
+            time.sleep(POLL_INTERVAL)
+
+    def _drain_run_logs(self, service_id: str, newest: int, on_line) -> int:
+        """Lines still on their way from the task's node once it has ended: read until
+        none come for a moment (at most RUN_LOG_DRAIN seconds)."""
+        deadline = time.monotonic() + RUN_LOG_DRAIN
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - quiet_since < RUN_LOG_QUIET:
+            lines = self.logs(service_id, since_ns=newest, limit=RUN_LOG_BATCH)
+            for ns, text in lines:
+                newest = ns
+                on_line(text)
+            if lines:
+                quiet_since = time.monotonic()
+            time.sleep(POLL_INTERVAL)
+        return newest
 
     def endpoint(self, container_id: str, network: str, port: int | None = None) -> Endpoint:
         service = self._service_attrs(container_id)
@@ -366,7 +599,11 @@ class SwarmRuntime(DockerRuntime):
             if state == "rejected":
                 error = newest["Status"].get("Err", "")
                 if "No such image" in error or "not found" in error:
-                    raise ImageMissing(f"a node has no image {service['Spec']['Name']}: {error}")
+                    raise ImageMissing(
+                        f"node {newest.get('NodeID', '?')[:12]} has not got the image of "
+                        f"{service['Spec']['Name']} ({error}); set PAAS_REGISTRY_ADDRESS so "
+                        "that nodes pull it"
+                    )
                 raise self._not_ready(service["ID"], "was rejected")
             if state not in PENDING_STATES:
                 return newest
@@ -570,3 +807,11 @@ def _seconds_in_state(task: dict) -> float:
 def _joined(raw) -> bytes:
     """service_logs gives bytes, or a generator of them for some API versions."""
     return raw if isinstance(raw, bytes) else b"".join(raw)
+
+
+def _login_kwargs(auth: dict) -> dict:
+    return {
+        "username": auth["username"],
+        "password": auth["password"],
+        "registry": auth["serveraddress"],
+    }

@@ -398,6 +398,7 @@ def container_spec(ctx, replica: int = 0, process: str = WEB) -> ContainerSpec:
         cpus=settings.PAAS_CONTAINER_CPUS,
         command=shell_command(command) if command else None,
         volumes=ctx.environment.volume_mounts(),
+        constraints=ctx.app.placement_constraints,
     )
 
 
