@@ -27,6 +27,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from deployments.adapters.runtime import RuntimeBackendError
+
 USER = "slipway"
 CERT_DAYS = 3650
 REQUEST_TIMEOUT = (3, 30)
@@ -38,13 +40,10 @@ MANIFEST_TYPES = ", ".join(
 )
 
 
-class RegistryError(Exception):
-    code = "registry_error"
-    user_fault = False
+class RegistryError(RuntimeBackendError):
+    """The registry refused or did not answer: a platform problem, retried."""
 
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+    code = "registry_error"
 
 
 @dataclass(frozen=True)

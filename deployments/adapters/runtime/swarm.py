@@ -49,7 +49,6 @@ from deployments.adapters.runtime import (
     ContainerSpec,
     Endpoint,
     EngineError,
-    HealthCheckFailed,
     ImageMissing,
     RunOutcome,
     RuntimeBackendError,
@@ -284,8 +283,6 @@ class SwarmRuntime(DockerRuntime):
             if not self._logged_in:
                 self.client.login(**_login_kwargs(self.registry.auth_config()))
                 self._logged_in = True
-        except RegistryError as exc:
-            raise EngineError(exc.message) from exc
         except (DockerException, requests.RequestException) as exc:
             raise EngineError(f"could not log in to the registry: {exc}"[:300]) from exc
         self._published[spec.image, repository] = reference
@@ -393,36 +390,24 @@ class SwarmRuntime(DockerRuntime):
             raise EngineError(f"service {service['Spec']['Name']} has no address on {network}")
         return Endpoint(ip, int(port or service["Spec"]["Labels"][PORT_LABEL]))
 
-    def wait_healthy(
-        self,
-        container_id: str,
-        endpoint: Endpoint,
-        path: str = "/",
-        timeout: float = 60,
-        log: Callable[[str], object] = print,
-        on_port: Callable[[Endpoint], object] | None = None,
-    ) -> float:
-        """The Docker backend's check, by task IP (no look at which port it listens on: a
-        task on another node cannot be exec'd into from here)."""
+    # The Docker backend's wait_healthy, as it is, on a task: what it asks of the
+    # container (a crash, its listening ports, its log tail) is asked of the task here.
+
+    def _raise_if_crashed(self, container_id: str) -> None:
         if self._service_attrs(container_id) is None:
-            return super().wait_healthy(container_id, endpoint, path, timeout, log, on_port)
-        started = time.monotonic()
-        deadline = started + timeout
-        log(f"Waiting for the app to answer on http://{endpoint}{path} (up to {timeout:g}s)")
-        while True:
-            self._raise_if_task_crashed(container_id)
-            answer = engine._probe(endpoint, path, deadline - time.monotonic())
-            if isinstance(answer, int) and answer < 500:
-                elapsed = time.monotonic() - started
-                log(f"The app answered HTTP {answer} after {elapsed:.2f}s")
-                return elapsed
-            if time.monotonic() + POLL_INTERVAL > deadline:
-                raise HealthCheckFailed(
-                    f"the app did not answer on port {endpoint.port} within {timeout:g}s "
-                    f"(last: {answer})",
-                    logs_tail=self._service_tail(container_id),
-                )
-            time.sleep(POLL_INTERVAL)
+            return super()._raise_if_crashed(container_id)
+        return self._raise_if_task_crashed(container_id)
+
+    def listening(self, container_id: str):
+        """Unknown for a task: one on another node cannot be exec'd into from here."""
+        if self._service_attrs(container_id) is None:
+            return super().listening(container_id)
+        return None
+
+    def _tail(self, container_id: str) -> str:
+        if self._service_attrs(container_id) is None:
+            return super()._tail(container_id)
+        return self._service_tail(container_id)
 
     def wait_running(self, container_id: str, seconds: float) -> None:
         if self._service_attrs(container_id) is None:
