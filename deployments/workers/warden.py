@@ -41,6 +41,7 @@ PENDING_REQUEUE_SECONDS = 30
 
 
 def reconcile(runtime: RuntimeBackend, router: Router) -> dict:
+    heal_gateway(runtime)
     return {
         # First: a release gone bad is rolled back before its crashes are revived.
         "rolled_back": check_recent_releases(runtime),
@@ -52,6 +53,19 @@ def reconcile(runtime: RuntimeBackend, router: Router) -> dict:
         "notifications": requeue_lost_deliveries(),
         "runs": reconcile_runs(runtime),
     }
+
+
+def heal_gateway(runtime) -> None:
+    """A backend whose apps the host reaches through a gateway (Swarm's overlays) has it
+    running and routed again: a dockerd restart or a reboot loses its namespace settings
+    and the host's route until then."""
+    gateway = getattr(runtime, "gateway", None)
+    if gateway is None:
+        return
+    try:
+        gateway.ensure()
+    except Exception:  # noqa: BLE001 - the rest of the round must run
+        logger.exception("the warden could not set the overlay gateway up")
 
 
 def revive_addons(runtime) -> int:
@@ -229,20 +243,20 @@ def _moved_replicas(env: Environment, live: Deployment, runtime) -> list[int]:
 
 
 def _follow_moved(env: Environment, live: Deployment, moved: list[int], runtime, router) -> bool:
-    """Say so (the log, the audit, a crash notice), route to where they run now, and say
-    the app runs again once the route has them."""
+    """Route to where they run now, then say so (the log, the audit, a crash notice) and
+    that the app runs again."""
     which = ", ".join(str(i + 1) for i in moved)
     message = (
         f"Web replica {which} of deployment #{live.number} stopped where it ran (its node "
         "went away, or the engine restarted it) and runs elsewhere now; the warden is "
         "routing to it."
     )
+    if not _route(env, live, runtime, router):
+        return False  # a deployment or a stop took over: nothing to say
     live.log(f"==> {message}")
     audit.record("app.replicas_moved", env.app, f"#{live.number} {env.name} {which}")
     notify(env.app, NotificationEvent.APP_CRASHED, live, env, error=("replicas_moved", message))
     live.patch_step_data(crashed_at=timezone.now().isoformat())
-    if not _route(env, live, runtime, router):
-        return False
     _recovered(env, live)
     return True
 

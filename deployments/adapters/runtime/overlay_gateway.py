@@ -27,6 +27,10 @@ from deployments.adapters.runtime import EngineError
 ROLE_LABEL = "slipway.role"
 ROLE = "overlay-gateway"
 COMMAND_TIMEOUT = 10
+FORWARD_RULES = [
+    ["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
+    ["-i", "eth0", "-j", "ACCEPT"],
+]
 
 
 class OverlayGateway:
@@ -114,6 +118,12 @@ class OverlayGateway:
         masquerade = ["POSTROUTING", "-d", self.pool, "-j", "MASQUERADE"]
         if _run([*inside, "iptables", "-t", "nat", "-C", *masquerade], check=False) != 0:
             _run([*inside, "iptables", "-t", "nat", "-A", *masquerade])
+        # Only the host's connections in (eth0: its own bridge) and their replies out: it
+        # is on every app's overlay and must not carry one app's traffic to another's.
+        for rule in FORWARD_RULES:
+            if _run([*inside, "iptables", "-C", "FORWARD", *rule], check=False) != 0:
+                _run([*inside, "iptables", "-A", "FORWARD", *rule])
+        _run([*inside, "iptables", "-P", "FORWARD", "DROP"])
         _run(["ip", "route", "replace", self.pool, "via", address])
 
 

@@ -12,8 +12,8 @@ Services use endpoint mode dnsrr: on this machine the virtual IP (IPVS) did not 
 across nodes, and the router reaches and balances the task IPs itself, through the overlay
 gateway (overlay_gateway.py).
 
-What stays a plain container on the manager: add-ons, one-off runs, the release phase and
-cron runs (run_once), builds.
+One-off runs, the release phase and cron runs (run_once) are one-task services that are
+not restarted. What stays a plain container on the manager: add-ons, and builds.
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ ROLLBACK_CONFIG = RollbackConfig(parallelism=1, order="start-first", failure_act
 RESTART_DELAY = 1 * SECOND_NS
 POLL_INTERVAL = 0.25
 LOG_DRIVER_OPTIONS = {"max-size": "10m", "max-file": "3"}  # the Docker backend's cap
+SWARM_TASK_LABEL = "com.docker.swarm.task.id"  # on a task's container
 CONTAINER_ID_LENGTH = 64  # a container's id; a service's is 25 characters
 # A task's states before it runs (Swarm's order), and those it ends in.
 PENDING_STATES = frozenset(
@@ -522,7 +523,11 @@ class SwarmRuntime(DockerRuntime):
             response.close()
 
     def containers_with_labels(self, labels: dict[str, str]) -> list[ContainerInfo]:
-        found = super().containers_with_labels(labels)
+        """Plain containers and services; not a service's task containers (they carry the
+        service's labels too: the log collector would read each line twice)."""
+        found = [
+            c for c in super().containers_with_labels(labels) if SWARM_TASK_LABEL not in c.labels
+        ]
         with _swarm_errors("list services"):
             services = self.client.api.services(filters={"label": engine._label_filter(labels)})
         for service in services:
@@ -583,7 +588,7 @@ class SwarmRuntime(DockerRuntime):
             state = newest["Status"]["State"] if newest else "new"
             if state == "rejected":
                 error = newest["Status"].get("Err", "")
-                if "No such image" in error or "not found" in error:
+                if "No such image" in error:
                     raise ImageMissing(
                         f"node {newest.get('NodeID', '?')[:12]} has not got the image of "
                         f"{service['Spec']['Name']} ({error}); set PAAS_REGISTRY_ADDRESS so "
