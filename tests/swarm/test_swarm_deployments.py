@@ -9,6 +9,7 @@ nodes have, as a restart, scale or rollback does (test_swarm_registry.py: an ima
 only the manager has).
 """
 
+import subprocess
 import threading
 import time
 
@@ -20,7 +21,7 @@ from deployments.adapters.router.traefik import TraefikRouter
 from deployments.adapters.runtime.swarm import SwarmRuntime
 from deployments.models import Deployment, Trigger
 from deployments.workers import warden
-from tests.support import log_text, wait_for
+from tests.support import log_text, through_proxy, wait_for
 
 from .conftest import answering, deploy, host_of, run_lab
 
@@ -140,6 +141,17 @@ def test_an_app_placement_on_a_label_no_node_has_is_refused_and_changes_nothing(
     assert "node.labels.slipway-lab-absent==yes matches no node" in refused.error_message
     services = swarm.client.api.services(filters={"label": "slipway.app=swarmy"})
     assert sorted(s["ID"] for s in services) == sorted(live.web_containers)
+    assert len(answering(swarm_app)) == 2
+
+
+def test_the_warden_heals_a_gateway_that_lost_its_settings(swarm, swarm_app):
+    """As after a dockerd restart: the gateway container restarted (a new network namespace:
+    no forwarding, no masquerade) and the host's route to the overlays gone."""
+    assert deploy(swarm_app, swarm).status == "succeeded"
+    swarm.client.containers.get(swarm.gateway.name).restart(timeout=1)
+    subprocess.run(["ip", "route", "del", settings.PAAS_NETWORK_POOL], check=False)
+    assert through_proxy(host_of(swarm_app)).status_code >= 500
+    warden.heal_gateway(swarm)
     assert len(answering(swarm_app)) == 2
 
 
