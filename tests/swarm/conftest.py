@@ -174,12 +174,18 @@ def swarm(lab, settings, monkeypatch):
     monkeypatch.setattr(
         jobs, "_send", lambda task, *args, **kw: runtime.queued.append((task, *args))
     )
-    yield runtime
-    _remove_instance_services(runtime)
-    runtime.gateway.remove()
+    try:
+        yield runtime
+    finally:
+        try:
+            _remove_instance_services(runtime)
+        finally:
+            runtime.gateway.remove()  # its route into the lab's range would stop the next up
 
 
 def _remove_instance_services(runtime: SwarmRuntime) -> None:
+    """The test's services, then the app overlays once their tasks (removed by Swarm
+    asynchronously) have left them."""
     labels = {"slipway.instance": settings.PAAS_INSTANCE}
     runtime.remove_by_labels(labels)
     wait_for(
@@ -187,8 +193,13 @@ def _remove_instance_services(runtime: SwarmRuntime) -> None:
         60,
         message="the test's services to go",
     )
-    for network in runtime.client.networks.list(filters={"label": "slipway.app"}):
-        runtime.remove_network(network.name)
+
+    def overlays_gone() -> bool:
+        for network in runtime.client.networks.list(filters={"label": "slipway.app"}):
+            runtime.remove_network(network.name)
+        return not runtime.client.networks.list(filters={"label": "slipway.app"})
+
+    wait_for(overlays_gone, 60, every=0.5, message="the app overlays to go")
 
 
 def make_swarm_app(make_app, image_id: str):
