@@ -190,7 +190,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 @admin.register(AddOn)
 class AddOnAdmin(admin.ModelAdmin):
-    list_display = ["alias", "kind", "environment", "status", "updated_at"]
+    list_display = ["alias", "kind", "environment", "status", "node", "updated_at"]
     list_filter = ["kind", "status"]
     search_fields = ["environment__app__name", "alias"]
     exclude = ["password"]  # revealed to the owner on the add-on page, never here
@@ -198,6 +198,7 @@ class AddOnAdmin(admin.ModelAdmin):
         "container_name",
         "container_id",
         "volume",
+        "node",
         "username",
         "database",
         "error_code",

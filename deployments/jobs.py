@@ -15,15 +15,26 @@ from paas.celery import app as celery_app
 TASKS = "deployments.tasks."
 
 
-def _send(task: str, *args, countdown: float = 0) -> None:
+def _send(task: str, *args, countdown: float = 0, queue: str | None = None) -> None:
     # A signature by name is send_task in production, and honours task_always_eager
-    # where a test runs tasks in its own process.
+    # where a test runs tasks in its own process. No queue: the router's (paas/celery.py).
     job = celery_app.signature(TASKS + task, args=args)
-    transaction.on_commit(partial(job.apply_async, countdown=countdown or None))
+    options = {"queue": queue} if queue else {}
+    transaction.on_commit(partial(job.apply_async, countdown=countdown or None, **options))
 
 
 def run_deployment(deployment_id: int, countdown: float = 0) -> None:
     _send("run_deployment", deployment_id, countdown=countdown)
+
+
+def build_deployment(deployment_id: int, return_queue: str) -> None:
+    """To a build node (routed to PAAS_BUILD_QUEUE); it hands the deployment back on
+    `return_queue`, the one the claiming worker consumes (a manager's)."""
+    _send("build_deployment", deployment_id, return_queue)
+
+
+def resume_deployment(deployment_id: int, queue: str) -> None:
+    _send("resume_deployment", deployment_id, queue=queue)
 
 
 def run_command(run_id: int) -> None:

@@ -29,7 +29,7 @@ from deployments.workers import log_drains as drains
 from deployments.workers import metrics as metric_samples
 from deployments.workers import runs as one_off_runs
 from deployments.workers import webhook_registration as webhooks
-from deployments.workers.pipeline import lifecycle, run
+from deployments.workers.pipeline import build, lifecycle, resume, run
 from paas.actor import Actor, acting
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ RETRY = {
     "retry_backoff_max": 60,
     "max_retries": 8,
 }
+DEFAULT_QUEUE = "celery"  # Celery's, which every worker but a build node's consumes
 # A receiver that drips its answer must not hold a worker slot for long.
 DELIVERY_SOFT_LIMIT = 60
 
@@ -49,9 +50,22 @@ DELIVERY_SOFT_LIMIT = 60
 # --- deployments ------------------------------------------------------------------------------
 
 
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def run_deployment(self, deployment_id: int) -> str:
+    queue = (self.request.delivery_info or {}).get("routing_key") or DEFAULT_QUEUE
+    return run(deployment_id, wiring.runtime(), wiring.router(), return_queue=queue)
+
+
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def run_deployment(deployment_id: int) -> str:
-    return run(deployment_id, wiring.runtime(), wiring.router())
+def build_deployment(deployment_id: int, return_queue: str = DEFAULT_QUEUE) -> str:
+    """On a build node (PAAS_BUILD_QUEUE): its own engine builds; the registry carries the
+    image to the nodes that run it."""
+    return build(deployment_id, wiring.build_runtime(), wiring.registry(), return_queue)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def resume_deployment(deployment_id: int) -> str:
+    return resume(deployment_id, wiring.runtime(), wiring.router())
 
 
 @shared_task(acks_late=True, **RETRY)

@@ -31,6 +31,12 @@ def runtime() -> RuntimeBackend:
     return DockerRuntime()
 
 
+def build_runtime() -> RuntimeBackend:
+    """Where a build node builds: the engine on its own host (PAAS_DOCKER_HOST), whatever
+    runs the apps."""
+    return DockerRuntime()
+
+
 def registry() -> Registry | None:
     """Slipway's image registry for the swarm's nodes (PAAS_REGISTRY_ADDRESS), or none."""
     if not settings.PAAS_REGISTRY_ADDRESS:

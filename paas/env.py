@@ -69,3 +69,18 @@ def env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
     if word not in choices:
         raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, not {raw!r}")
     return word
+
+
+def env_map(name: str, default: dict[str, str]) -> dict[str, str]:
+    """`key=value` pairs, comma-separated; a pair without `=` or with an empty side is an
+    error, as is a key given twice."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    found: dict[str, str] = {}
+    for item in (part.strip() for part in raw.split(",")):
+        key, sep, value = (side.strip() for side in item.partition("="))
+        if not (sep and key and value) or key in found:
+            raise ImproperlyConfigured(f"{name} must be key=value pairs, comma-separated: {item!r}")
+        found[key] = value
+    return found

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from paas.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+from paas.env import env_bool, env_choice, env_float, env_int, env_list, env_map, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PAAS_VAR_DIR", str(BASE_DIR / "var")))
@@ -627,6 +627,23 @@ PAAS_SWARM_GATEWAY_SUBNET = env_str("PAAS_SWARM_GATEWAY_SUBNET", "10.212.255.0/2
 PAAS_SWARM_GATEWAY_IMAGE = env_str("PAAS_SWARM_GATEWAY_IMAGE", PAAS_BASE_IMAGES["static"])
 # How long a new task may take to be placed and started (an image pull included).
 PAAS_SWARM_TASK_TIMEOUT = env_int("PAAS_SWARM_TASK_TIMEOUT", 60)
+# The engines of the other nodes, by node hostname (or id): hostname=URL, comma-separated,
+# each ssh://user@host (the docker CLI's own SSH transport, as Kamal reaches its hosts),
+# tcp://host:2376 (TLS from DOCKER_CERT_PATH) or unix://. Dumps, restores and metrics of a
+# task on another node go to its engine (a manager cannot exec into another node's
+# containers); a node not listed here runs apps, and its add-ons cannot be backed up.
+PAAS_SWARM_NODE_ENGINES = env_map("PAAS_SWARM_NODE_ENGINES", {})
+# Builds on build nodes (docs/swarm.md: scripts/join-node): a deployment that builds hands
+# its fetch and build to this Celery queue, which only the build nodes' workers consume,
+# and a manager's worker takes it back for the rest. "" = the deployment's worker builds.
+# (paas/celery.py routes the build task there.)
+PAAS_BUILD_QUEUE = env_str("PAAS_BUILD_QUEUE", "").strip()
+for _node, _url in PAAS_SWARM_NODE_ENGINES.items():
+    if not _url.startswith(("ssh://", "tcp://", "unix://")):
+        raise ImproperlyConfigured(
+            f"PAAS_SWARM_NODE_ENGINES: the engine of {_node} must be an ssh://, tcp:// or "
+            f"unix:// URL, not {_url!r}"
+        )
 # Slipway's registry (deployments/adapters/registry.py): host:port on the manager's cluster
 # address, where every node pulls the images of app tasks by digest. "" = none (a node runs
 # only images it has). Its files (config, certificate, password, data) are in its directory.

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
-from paas.env import env_bool, env_choice, env_float, env_int
+from paas.env import env_bool, env_choice, env_float, env_int, env_map
 
 
 @pytest.mark.parametrize(
@@ -52,6 +52,23 @@ def test_env_float_refuses_anything_else_and_names_the_variable(monkeypatch, raw
     monkeypatch.setenv("X_NUM", raw)
     with pytest.raises(ImproperlyConfigured, match="X_NUM"):
         env_float("X_NUM", 1.0)
+
+
+def test_env_map_reads_key_value_pairs_and_falls_back_when_empty(monkeypatch):
+    monkeypatch.setenv("X_ENGINES", " node2=ssh://root@10.0.0.2 , node3=unix:///run/n3.sock ")
+    assert env_map("X_ENGINES", {}) == {
+        "node2": "ssh://root@10.0.0.2",
+        "node3": "unix:///run/n3.sock",
+    }
+    monkeypatch.setenv("X_ENGINES", " ")
+    assert env_map("X_ENGINES", {"a": "b"}) == {"a": "b"}
+
+
+@pytest.mark.parametrize("raw", ["node2", "node2=", "=ssh://x", "a=1,a=2", "a=1,,b=2"])
+def test_env_map_refuses_a_malformed_pair_and_names_it(monkeypatch, raw):
+    monkeypatch.setenv("X_ENGINES", raw)
+    with pytest.raises(ImproperlyConfigured, match="X_ENGINES must be key=value pairs"):
+        env_map("X_ENGINES", {})
 
 
 def test_tests_run_on_postgresql_and_redis():

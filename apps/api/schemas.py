@@ -449,6 +449,9 @@ class AddOnOut(Schema):
     database: str | None
     username: str | None
     volume: str
+    node: str = Field(
+        description="The Swarm node id that holds its container and data (empty on one host)."
+    )
     error: Failure | None
     created_at: Timestamp
     url: str | None = Field(

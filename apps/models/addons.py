@@ -104,6 +104,12 @@ class AddOn(models.Model):
     status = models.CharField(max_length=16, choices=AddOnStatus, default=AddOnStatus.CREATING)
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
+    # Set once, when its first container is placed: its volume (the data) is on that node.
+    node = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The Swarm node that holds its container and data (empty: this host).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -185,6 +191,20 @@ class AddOn(models.Model):
         return hmac.new(
             self.password.encode(), b"slipway database view", hashlib.sha256
         ).hexdigest()
+
+    @property
+    def placement_constraints(self) -> list[str]:
+        """Where its container may run: on its node once it has one (the data is there),
+        until then where the app's tasks may."""
+        if self.node:
+            return [f"node.id=={self.node}"]
+        return self.app.placement_constraints
+
+    def pin_to(self, node_id: str) -> None:
+        """Record the node its first container was put on; a later one never moves it."""
+        if node_id and not self.node:
+            self.node = node_id
+            AddOn.objects.filter(pk=self.pk, node="").update(node=node_id)
 
     @property
     def is_usable(self) -> bool:

@@ -57,6 +57,7 @@ def container_spec(addon: AddOn) -> ContainerSpec:
         command=["sh", "-c", REDIS_START] if addon.kind == AddOnKind.REDIS else None,
         volumes={addon.volume: addon.data_path},
         aliases=[addon.alias],
+        constraints=addon.placement_constraints,
     )
 
 

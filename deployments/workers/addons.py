@@ -21,12 +21,8 @@ def provision(addon_id: int, runtime) -> str:
     addon = AddOn.objects.select_related("environment__app").filter(pk=addon_id).first()
     if addon is None or addon.status != AddOnStatus.CREATING:
         return "skipped"  # a duplicate delivery, or detached meanwhile
-    app = addon.app
     try:
-        ensure_app_network(app, runtime)
-        runtime.ensure_volume(addon.volume, addon.labels)
-        addon.container_id = runtime.start(addon_engines.container_spec(addon))
-        AddOn.objects.filter(pk=addon.pk).update(container_id=addon.container_id)
+        start_container(addon, runtime)
         seconds = addon_engines.wait_ready(addon, runtime)
     except RuntimeBackendError as exc:
         _fail(addon, exc.code, exc.message, runtime)
@@ -43,18 +39,24 @@ def restart_container(addon_id: int, runtime) -> str:
     try:
         if addon.container_id and runtime.is_running(addon.container_id):
             runtime.restart(addon.container_id)
-        else:  # gone or dead: a fresh container on the same volume
-            app = addon.app
-            ensure_app_network(app, runtime)
-            runtime.ensure_volume(addon.volume, addon.labels)
-            addon.container_id = runtime.start(addon_engines.container_spec(addon))
-            AddOn.objects.filter(pk=addon.pk).update(container_id=addon.container_id)
+        else:  # gone or dead: a fresh container on the same volume (and node)
+            start_container(addon, runtime)
         addon_engines.wait_ready(addon, runtime)
     except RuntimeBackendError as exc:
         _fail(addon, exc.code, exc.message, runtime)
         return "failed"
     _settle(addon, addon.mark_running, runtime)
     return "running"
+
+
+def start_container(addon: AddOn, runtime) -> None:
+    """Its container on its volume; on Swarm, the node it lands on first is recorded and
+    every later container goes there (AddOn.placement_constraints)."""
+    ensure_app_network(addon.app, runtime)
+    runtime.ensure_volume(addon.volume, addon.labels)
+    addon.container_id = runtime.start(addon_engines.container_spec(addon))
+    AddOn.objects.filter(pk=addon.pk).update(container_id=addon.container_id)
+    addon.pin_to(runtime.node_of(addon.container_id))
 
 
 def teardown(addon_id: int, delete_data: bool, runtime) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from collections.abc import Iterator
 from ipaddress import IPv4Network
 
 from django.conf import settings
@@ -71,11 +72,14 @@ def ensure_build_network(runtime: RuntimeBackend) -> str:
 
 
 def _free_subnet(runtime: RuntimeBackend) -> IPv4Network:
-    """The lowest piece of the pool no app holds and no engine network overlaps. An app that
-    picked the same one meanwhile gets SubnetTaken from the engine and moves on."""
+    """The highest piece of the pool no app holds and no network of this engine overlaps.
+    Apps take theirs lowest first: a build node's build network, which the manager's engine
+    does not see, meets an app's overlay only once the pool is full. An app that picked the
+    same one meanwhile gets SubnetTaken from the engine and moves on."""
     pool, prefix = network_pool()
     held = App.objects.exclude(subnet="").values_list("subnet", flat=True)
-    candidate = lowest_free(pool, prefix, [*_parse(held), *_parse(runtime.used_subnets())])
+    blocked = [*_parse(held), *_parse(runtime.used_subnets())]
+    candidate = lowest_free(pool, prefix, blocked, from_top=True)
     if candidate is None:
         raise NetworkPoolExhausted(
             f"no free /{prefix} left in PAAS_NETWORK_POOL {pool} for the build network. Set a"
@@ -138,8 +142,11 @@ def network_pool() -> tuple[IPv4Network, int]:
     return pool, prefix
 
 
-def lowest_free(pool: IPv4Network, prefix: int, blocked: list[IPv4Network]) -> IPv4Network | None:
-    """The lowest /prefix of the pool that overlaps nothing in `blocked`."""
+def lowest_free(
+    pool: IPv4Network, prefix: int, blocked: list[IPv4Network], from_top: bool = False
+) -> IPv4Network | None:
+    """The lowest (from_top: the highest) /prefix of the pool that overlaps nothing in
+    `blocked`."""
     exact: set[IPv4Network] = set()  # the one /prefix each smaller-or-equal network sits in
     wide: list[IPv4Network] = []  # wider networks: each may cover many candidates
     for network in blocked:
@@ -151,7 +158,8 @@ def lowest_free(pool: IPv4Network, prefix: int, blocked: list[IPv4Network]) -> I
             exact.add(network)
         else:
             wide.append(network)
-    for candidate in pool.subnets(new_prefix=prefix):
+    candidates = _descending(pool, prefix) if from_top else pool.subnets(new_prefix=prefix)
+    for candidate in candidates:
         if candidate not in exact and not any(candidate.overlaps(w) for w in wide):
             return candidate
     return None
@@ -167,3 +175,11 @@ def _parse(subnets) -> list[IPv4Network]:
         if network.version == 4:
             found.append(network)
     return found
+
+
+def _descending(pool: IPv4Network, prefix: int) -> Iterator[IPv4Network]:
+    """The pool's /prefix pieces, highest first (computed: a wide pool has millions)."""
+    size = 2 ** (32 - prefix)
+    lowest = int(pool.network_address)
+    for start in range(int(pool.broadcast_address) + 1 - size, lowest - 1, -size):
+        yield IPv4Network((start, prefix))

@@ -8,6 +8,7 @@ LAB_LABEL and goes after the test.
 """
 
 import contextlib
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from django.conf import settings
 
 from apps.models import Environment
 from deployments import jobs
+from deployments.adapters.registry import Registry
 from deployments.adapters.router.traefik import TraefikRouter
 from deployments.adapters.runtime.swarm import SwarmRuntime
 from deployments.models import Deployment, Trigger
@@ -259,3 +261,42 @@ def all_up(app) -> bool:
             statuses = (service.get("serverStatus") or {}).values()
             return bool(statuses) and all(status == "UP" for status in statuses)
     return False
+
+
+# --- Slipway's registry on the lab manager's address (scripts/services registry) -------
+
+REGISTRY_ADDRESS = "10.231.77.1:5443"
+
+
+def services(command: str, env: dict) -> None:
+    done = subprocess.run(
+        [str(ROOT / "scripts" / "services"), command],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    print(done.stdout + done.stderr)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture(scope="package")
+def registry_service(swarm_lab, tmp_path_factory) -> Iterator[Registry]:
+    """One registry for the package's tests: each image is pushed (and pulled by node 2)
+    once, not once per test."""
+    directory = tmp_path_factory.mktemp("registry")
+    env = {"PAAS_REGISTRY_ADDRESS": REGISTRY_ADDRESS, "PAAS_REGISTRY_DIR": str(directory)}
+    registry = Registry(REGISTRY_ADDRESS, directory)
+    try:
+        services("registry", env)
+        yield registry
+    finally:
+        services("registry-stop", env)
+        registry.remove_trust()
+
+
+@pytest.fixture
+def registry(registry_service, lab, settings):
+    settings.PAAS_REGISTRY_ADDRESS = REGISTRY_ADDRESS
+    settings.PAAS_REGISTRY_DIR = registry_service.directory
+    return registry_service

@@ -5,47 +5,16 @@ manager address, with the certificate, password and config `paas_registry_config
 """
 
 import io
-import os
-import subprocess
 import uuid
 
 import pytest
 import requests
 
-from deployments.adapters.registry import Registry
-from tests.support import ROOT, log_text
+from tests.support import log_text
 
-from .conftest import LAB_LABEL, answering, deploy, make_swarm_app
+from .conftest import LAB_LABEL, REGISTRY_ADDRESS, answering, deploy, make_swarm_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-ADDRESS = "10.231.77.1:5443"  # the lab manager's address
-
-
-def services(command: str, env: dict) -> None:
-    done = subprocess.run(
-        [str(ROOT / "scripts" / "services"), command],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
-    print(done.stdout + done.stderr)
-    assert done.returncode == 0, done.stderr
-
-
-@pytest.fixture
-def registry(lab, settings, tmp_path):
-    settings.PAAS_REGISTRY_ADDRESS = ADDRESS
-    settings.PAAS_REGISTRY_DIR = tmp_path / "registry"
-    env = {"PAAS_REGISTRY_ADDRESS": ADDRESS, "PAAS_REGISTRY_DIR": str(tmp_path / "registry")}
-    registry = Registry(ADDRESS, tmp_path / "registry")
-    try:
-        services("registry", env)
-        yield registry
-    finally:
-        services("registry-stop", env)
-        registry.remove_trust()
 
 
 @pytest.fixture
@@ -79,7 +48,7 @@ def test_an_image_only_the_manager_has_runs_on_both_nodes_pulled_by_digest(
         for service in d.web_containers
     }
     (reference,) = images
-    assert reference.startswith(f"{ADDRESS}/slipwaytest/swarmy@sha256:"), reference
+    assert reference.startswith(f"{REGISTRY_ADDRESS}/slipwaytest/swarmy@sha256:"), reference
     assert registry.has(reference)
     assert any(reference in (i.attrs.get("RepoDigests") or []) for i in lab.worker.images.list())
 
@@ -94,7 +63,9 @@ def test_the_registry_wants_the_password_and_its_own_certificate(registry, lab):
     assert registry.ping() == 200
     assert registry.ping(authenticated=False) == 401
     with pytest.raises(requests.exceptions.SSLError):
-        requests.get(f"https://{ADDRESS}/v2/", timeout=5)  # the system's CAs do not know it
+        requests.get(
+            f"https://{REGISTRY_ADDRESS}/v2/", timeout=5
+        )  # the system's CAs do not know it
     assert (registry.directory / "password").stat().st_mode & 0o077 == 0
 
 

@@ -391,6 +391,10 @@ class DockerRuntime:
         with _engine_errors(f"restart container {container_id[:12]}"):
             self.client.api.restart(container_id, timeout=10)
 
+    def node_of(self, container_id: str) -> str:
+        """The Swarm node it runs on: none, one host runs everything."""
+        return ""
+
     def stats(self, container_id: str) -> dict:
         """CPU and memory now, as `docker stats` counts them; {} when the container is gone.
         Takes about a second: the engine samples CPU twice to get a rate."""

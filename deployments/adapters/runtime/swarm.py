@@ -13,7 +13,10 @@ across nodes, and the router reaches and balances the task IPs itself, through t
 gateway (overlay_gateway.py).
 
 One-off runs, the release phase and cron runs (run_once) are one-task services that are
-not restarted. What stays a plain container on the manager: add-ons, and builds.
+not restarted. An add-on is a one-task service pinned to the node it was first put on
+(its volume is there); what only that node's engine can do (exec for dumps and restores,
+stats, volume removal) goes there through nodes.py. Builds stay on the manager's engine,
+or go to build nodes (PAAS_BUILD_QUEUE), which push to the registry.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from docker.types import (
     EndpointSpec,
     IPAMConfig,
     IPAMPool,
+    Mount,
     NetworkAttachmentConfig,
     Resources,
     RestartPolicy,
@@ -60,6 +64,7 @@ from deployments.adapters.runtime.docker import (
     DockerRuntime,
     refuse_foreign,
 )
+from deployments.adapters.runtime.nodes import NodeEngines
 from deployments.adapters.runtime.overlay_gateway import OverlayGateway
 
 logger = logging.getLogger(__name__)
@@ -76,6 +81,10 @@ UPDATE_CONFIG = UpdateConfig(
     max_failure_ratio=0,
 )
 ROLLBACK_CONFIG = RollbackConfig(parallelism=1, order="start-first", failure_action="pause")
+# An add-on's one task owns its data directory: the old one stops before the new one starts
+# (two postmasters on one volume is what start-first would make).
+ADDON_UPDATE_CONFIG = UpdateConfig(parallelism=1, order="stop-first", failure_action="pause")
+ADDON_LABEL = "slipway.addon"
 RESTART_DELAY = 1 * SECOND_NS
 POLL_INTERVAL = 0.25
 LOG_DRIVER_OPTIONS = {"max-size": "10m", "max-file": "3"}  # the Docker backend's cap
@@ -111,8 +120,8 @@ class ServiceNotReady(RuntimeBackendError):
 
 
 class SwarmRuntime(DockerRuntime):
-    """The Docker backend (on the manager) for add-ons, runs and builds; a one-task service
-    for each replica of an app's long-running process types."""
+    """A one-task service for each replica of an app's web and worker processes, each
+    one-off run and each add-on; the Docker backend (the manager's engine) for builds."""
 
     # Swarm starts a replica again on another node when its node goes: the warden then
     # routes to its new address (warden._moved_replicas).
@@ -124,10 +133,13 @@ class SwarmRuntime(DockerRuntime):
         gateway: OverlayGateway | None = None,
         constraints=None,
         registry: Registry | None = None,
+        node_engines: dict[str, str] | None = None,
     ):
         super().__init__(client)
         self._gateway = gateway
         self.registry = registry
+        self._node_engines = node_engines
+        self._nodes: NodeEngines | None = None
         self._logged_in = False
         # (image id, repository) -> its reference by digest, pushed by this runtime
         self._published: dict[tuple[str, str], str] = {}
@@ -147,6 +159,15 @@ class SwarmRuntime(DockerRuntime):
                 labels={"slipway.instance": settings.PAAS_INSTANCE},
             )
         return self._gateway
+
+    @property
+    def nodes(self) -> NodeEngines:
+        if self._nodes is None:
+            urls = self._node_engines
+            self._nodes = NodeEngines(
+                self.client, settings.PAAS_SWARM_NODE_ENGINES if urls is None else urls
+            )
+        return self._nodes
 
     # --- an app's network: an overlay the host reaches through the gateway ------------
 
@@ -173,19 +194,17 @@ class SwarmRuntime(DockerRuntime):
     # --- an app's replicas as one-task services -----------------------------------------
 
     def start(self, spec: ContainerSpec) -> str:
+        if ADDON_LABEL in spec.labels:
+            return self._start_addon(spec)
         if not (spec.restart and "slipway.process" in spec.labels):
-            return super().start(spec)  # an add-on, or a run to completion
+            return super().start(spec)  # a run to completion
         constraints = self._constraints_for(spec)
         spec = replace(spec, image=self._pullable(spec))
         # Away from the nodes its siblings run on, while another node is free of them.
         avoid = [f"node.id!={node}" for node in self._sibling_nodes(spec)]
         kwargs = {**_service_kwargs(spec, 1), "constraints": [*constraints, *avoid]}
         with _swarm_errors(f"start service {spec.name}"):
-            stale = self._service_attrs(spec.name)
-            if stale is not None:  # left by an attempt that died: the docker backend's rule
-                refuse_foreign(f"service {spec.name}", stale["Spec"].get("Labels"), spec.labels)
-                self.client.api.remove_service(stale["ID"])
-            service_id = self.client.services.create(**kwargs).id
+            service_id = self._create_service(spec, kwargs)
         self._wait_assigned(service_id)
         if avoid:
             # Placed (or no node took it): the spread constraints go again, so that Swarm
@@ -193,6 +212,35 @@ class SwarmRuntime(DockerRuntime):
             # restart a task whose node still qualifies.
             self._set_constraints(service_id, constraints)
         return service_id
+
+    def _create_service(self, spec: ContainerSpec, kwargs: dict) -> str:
+        stale = self._service_attrs(spec.name)
+        if stale is not None:  # left by an attempt that died: the docker backend's rule
+            refuse_foreign(f"service {spec.name}", stale["Spec"].get("Labels"), spec.labels)
+            self.client.api.remove_service(stale["ID"])
+        return self.client.services.create(**kwargs).id
+
+    def _start_addon(self, spec: ContainerSpec) -> str:
+        """An add-on as a one-task service: placed by the app's constraints the first time,
+        then on the node it was put on (spec.constraints: node.id==, AddOn.node), where its
+        volume is. Returns once its task runs: add-on readiness probes it at once."""
+        kwargs = {
+            **_service_kwargs(replace(spec, image=self._pullable(spec)), 1),
+            "constraints": self._constraints_for(spec),
+            "update_config": ADDON_UPDATE_CONFIG,
+            "rollback_config": None,
+        }
+        with _swarm_errors(f"start service {spec.name}"):
+            service_id = self._create_service(spec, kwargs)
+        self._placed_task(self._service_attrs(service_id))
+        return service_id
+
+    def node_of(self, container_id: str) -> str:
+        """The id of the node its task is placed on ("" when it is not placed)."""
+        if self._service_attrs(container_id) is None:
+            return super().node_of(container_id)
+        task = self._running_or_assigned(container_id)
+        return task["NodeID"] if task else ""
 
     def _set_constraints(self, service_id: str, constraints: list[str]) -> None:
         """The service's spec as it is but for its placement constraints."""
@@ -272,25 +320,48 @@ class SwarmRuntime(DockerRuntime):
         the local image, which only nodes that have it can run."""
         if self.registry is None:
             return spec.image
+        if self._in_registry(spec.image):  # pushed by a build node
+            self._log_in()
+            return spec.image
         repository = self.registry.repository(
             spec.labels.get("slipway.instance", "slipway"), spec.labels["slipway.app"]
         )
         if (spec.image, repository) in self._published:
             return self._published[spec.image, repository]
-        try:
-            reference = self.registry.publish(self.client, spec.image, repository)
-            if not self._logged_in:
-                self.client.login(**_login_kwargs(self.registry.auth_config()))
-                self._logged_in = True
-        except (DockerException, requests.RequestException) as exc:
-            raise EngineError(f"could not log in to the registry: {exc}"[:300]) from exc
+        reference = self.registry.publish(self.client, spec.image, repository)
+        self._log_in()
         self._published[spec.image, repository] = reference
         return reference
+
+    def _log_in(self) -> None:
+        """The manager's credentials, which go with each service to the nodes."""
+        if self._logged_in:
+            return
+        try:
+            self.client.login(**_login_kwargs(self.registry.auth_config()))
+        except (DockerException, requests.RequestException) as exc:
+            raise EngineError(f"could not log in to the registry: {exc}"[:300]) from exc
+        self._logged_in = True
+
+    def _in_registry(self, image: str) -> bool:
+        """A reference by digest into Slipway's registry (a build node's image)."""
+        return (
+            self.registry is not None
+            and image.startswith(f"{self.registry.address}/")
+            and "@sha256:" in image
+        )
+
+    def image_exists(self, image: str) -> bool:
+        if self._in_registry(image):
+            return self.registry.has(image)
+        return super().image_exists(image)
 
     def remove_image(self, image: str) -> bool:
         """Untag it, and once untagged here, drop its registry tags and manifests too, so
         no node pulls it again (prune_images: retention follows PAAS_KEEP_IMAGES)."""
         tags, references = self._registry_names(image)
+        if self._in_registry(image) and image not in references:
+            references.append(image)  # pushed by a build node: perhaps never pulled here
         if not super().remove_image(image):
             return False
         self._published = {k: v for k, v in self._published.items() if v not in references}
@@ -455,26 +526,94 @@ class SwarmRuntime(DockerRuntime):
         return sum(1 for task in self._tasks(container_id) if _crashed(task))
 
     def restart(self, container_id: str) -> None:
-        """A new task (start-first), or the one task again after a stop."""
+        """A new task (an add-on's after its old one stopped, an app's before), or the one
+        task again after a stop; returns once it runs, as `docker restart` does (or after
+        PAAS_SWARM_TASK_TIMEOUT: the caller's own check then finds it not running)."""
         service = self._service_attrs(container_id)
         if service is None:
             return super().restart(container_id)
+        before = {task["ID"] for task in self._tasks(service["ID"])}
         with _swarm_errors(f"restart service {service['Spec']['Name']}"):
             model = self.client.services.get(service["ID"])
             if service["Spec"]["Mode"].get("Replicated", {}).get("Replicas", 1) == 0:
                 model.scale(1)
             else:
                 model.force_update()
+        deadline = time.monotonic() + settings.PAAS_SWARM_TASK_TIMEOUT
+        while time.monotonic() < deadline:
+            task = self._running_task(service["ID"])
+            if task is not None and task["ID"] not in before:
+                return
+            time.sleep(POLL_INTERVAL)
 
     def stats(self, container_id: str) -> dict:
-        """The task's container's, when it runs on this node; {} otherwise (not measured
-        across nodes yet)."""
+        """The task's container's, read from its node's engine; {} when it runs nowhere or
+        on a node Slipway cannot reach (PAAS_SWARM_NODE_ENGINES)."""
         if self._service_attrs(container_id) is None:
             return super().stats(container_id)
-        task = self._running_task(container_id)
-        container = ((task or {}).get("Status") or {}).get("ContainerStatus", {})
-        local = container.get("ContainerID")
-        return super().stats(local) if local else {}
+        try:
+            node_engine, local_id = self._on_its_node(container_id)
+        except RuntimeBackendError as exc:
+            logger.info("no stats for %s: %s", container_id[:25], exc.message)
+            return {}
+        return node_engine.stats(local_id)
+
+    # --- what only the task's own node can do: commands inside it (dumps, restores) ------
+
+    def exec_to_stream(self, container_id, command, sink, env=None):
+        node_engine, local_id = self._on_its_node(container_id)
+        return node_engine.exec_to_stream(local_id, command, sink, env)
+
+    def exec_from_stream(self, container_id, command, chunks, env=None):
+        node_engine, local_id = self._on_its_node(container_id)
+        return node_engine.exec_from_stream(local_id, command, chunks, env)
+
+    def _on_its_node(self, ref: str) -> tuple[DockerRuntime, str]:
+        """The Docker backend on the engine that runs `ref` (a container here, or a
+        service's running task on whichever node), and the container's id there."""
+        if self._service_attrs(ref) is None:
+            return DockerRuntime(self.client), ref
+        task = self._running_task(ref)
+        container = ((task or {}).get("Status") or {}).get("ContainerStatus") or {}
+        if not container.get("ContainerID"):
+            raise EngineError(f"service {ref[:25]} has no running task")
+        return self.nodes.engine_of(task["NodeID"]), container["ContainerID"]
+
+    # --- volumes: each node's own ----------------------------------------------------
+
+    def ensure_volume(self, name: str, labels: dict[str, str]) -> str:
+        """Nothing yet: the node that runs the task makes the volume from the service's
+        mount (with these labels), wherever Swarm puts it."""
+        return name
+
+    def remove_volume(self, name: str) -> bool:
+        """From every engine Slipway reaches (the manager's and PAAS_SWARM_NODE_ENGINES');
+        False while a container on one still uses it. An engine that does not answer keeps
+        its copy (logged): its node is down, and the data stays there."""
+        removed = True
+        for node_engine in self.nodes.every_engine():
+            try:
+                removed = node_engine.remove_volume(name) and removed
+            except RuntimeBackendError as exc:
+                logger.warning("volume %s left on an engine: %s", name, exc.message)
+        return removed
+
+    def remove_volumes_with_labels(self, labels: dict[str, str]) -> int:
+        names = set()
+        for node_engine in self.nodes.every_engine():
+            try:
+                names.update(
+                    v.name
+                    for v in node_engine.client.volumes.list(
+                        filters={"label": engine._label_filter(labels)}
+                    )
+                )
+            except (DockerException, requests.RequestException) as exc:
+                logger.warning("could not list the volumes of an engine: %s", exc)
+        for name in sorted(names):
+            if not self.remove_volume(name):
+                raise EngineError(f"volume {name} is still in use")
+        return len(names)
 
     def logs(self, container_id: str, since_ns: int = 0, limit: int = 200) -> list[tuple[int, str]]:
         if self._service_attrs(container_id) is None:
@@ -585,24 +724,30 @@ class SwarmRuntime(DockerRuntime):
             newest = tasks[-1] if tasks else None
             state = newest["Status"]["State"] if newest else "new"
             if state == "rejected":
-                error = newest["Status"].get("Err", "")
-                if "No such image" in error:
-                    raise ImageMissing(
-                        f"node {newest.get('NodeID', '?')[:12]} has not got the image of "
-                        f"{service['Spec']['Name']} ({error}); set PAAS_REGISTRY_ADDRESS so "
-                        "that nodes pull it"
-                    )
-                raise self._not_ready(service["ID"], "was rejected")
+                raise self._rejected(service["ID"], newest)
             if state not in PENDING_STATES:
                 return newest
             if time.monotonic() > deadline:
                 raise self._not_ready(service["ID"], "was not placed")
             time.sleep(POLL_INTERVAL)
 
+    def _rejected(self, service_id: str, task: dict) -> RuntimeBackendError:
+        """A task its node refused before it started: the image missing there, or else."""
+        error = task["Status"].get("Err", "")
+        if "No such image" in error:
+            name = ((self._service_attrs(service_id) or {}).get("Spec") or {}).get("Name")
+            return ImageMissing(
+                f"node {task.get('NodeID', '?')[:12]} has not got the image of {name} "
+                f"({error}); set PAAS_REGISTRY_ADDRESS so that nodes pull it"
+            )
+        return self._not_ready(service_id, "was rejected")
+
     def _raise_if_task_crashed(self, service_id: str) -> None:
         crashed = [task for task in self._tasks(service_id) if _crashed(task)]
         if not crashed:
             return
+        if crashed[-1]["Status"]["State"] == "rejected":  # it never ran: no exit code
+            raise self._rejected(service_id, crashed[-1])
         code = (crashed[-1]["Status"].get("ContainerStatus") or {}).get("ExitCode")
         raise ContainerExited(
             f"the app exited with code {code} before it answered" + engine._exit_hint(code),
@@ -676,8 +821,11 @@ def _service_kwargs(spec: ContainerSpec, replicas: int) -> dict:
         "init": True,
         "stop_grace_period": settings.PAAS_STOP_GRACE_SECONDS * SECOND_NS,
         # Named volumes are the node's own: an environment with volumes belongs on one node
-        # (a placement constraint); add-ons, which hold the data, stay on the manager.
-        "mounts": [f"{volume}:{path}:rw" for volume, path in spec.volumes.items()],
+        # (a placement constraint), and an add-on stays on the node it was first put on.
+        "mounts": [
+            Mount(path, volume, type="volume", labels=spec.labels)
+            for volume, path in spec.volumes.items()
+        ],
         "cap_drop": CAP_DROP,
         "log_driver": "json-file",
         "log_driver_options": LOG_DRIVER_OPTIONS,

@@ -2,9 +2,17 @@
 
 Only one deployment per app environment runs at a time: a task that finds its environment
 busy puts itself back on the queue a moment later (seelf does the same).
+
+With PAAS_BUILD_QUEUE set, a deployment that builds is three tasks: this one claims it and
+queues `build` on that queue, which only build nodes consume; the build node fetches,
+builds and pushes the image to the registry, then queues `resume`, which a worker on a
+manager runs (release, start, health check, switch). The deployment stays `building`
+throughout, and each task keeps its heartbeat: a lost hand-over is the warden's, as a lost
+worker is.
 """
 
 import logging
+import socket
 import threading
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -15,6 +23,7 @@ from django.utils import timezone
 
 from apps.models import Environment
 from deployments import jobs
+from deployments.adapters.registry import Registry
 from deployments.adapters.router import Router
 from deployments.adapters.runtime import RuntimeBackend
 from deployments.models import Deployment, InvalidTransition, Status
@@ -24,7 +33,7 @@ from deployments.workers import previews
 from deployments.workers.pipeline import lifecycle
 from deployments.workers.pipeline.context import Context
 from deployments.workers.pipeline.errors import Cancelled, StepFailed, as_step_failure
-from deployments.workers.pipeline.steps import STEPS
+from deployments.workers.pipeline.steps import BUILD_STEPS, RUN_STEPS, STEPS
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +41,9 @@ MAX_PLATFORM_ATTEMPTS = 3
 BUSY, CLAIMED, GONE = "busy", "claimed", "gone"
 
 
-def run(deployment_id: int, runtime: RuntimeBackend, router: Router) -> str:
+def run(
+    deployment_id: int, runtime: RuntimeBackend, router: Router, return_queue: str = "celery"
+) -> str:
     outcome = claim(deployment_id)
     if outcome == BUSY:
         jobs.run_deployment(deployment_id, countdown=1)
@@ -42,9 +53,65 @@ def run(deployment_id: int, runtime: RuntimeBackend, router: Router) -> str:
     notify(deployment.app, NotificationEvent.DEPLOYMENT_STARTED, deployment)
     previews.report(deployment, previews.PENDING)
     ctx = Context(deployment, runtime, router)
+    if settings.PAAS_BUILD_QUEUE and not ctx.reuses_image:
+        ctx.log(f"==> Waiting for a build node (queue {settings.PAAS_BUILD_QUEUE})")
+        jobs.build_deployment(deployment_id, return_queue)
+        return deployment.status
     with Heartbeat(deployment_id):
         execute(ctx)
     return deployment.status
+
+
+def build(
+    deployment_id: int, runtime: RuntimeBackend, registry: Registry | None, return_queue: str
+) -> str:
+    """On a build node: fetch, build, push the image where every node pulls it, and hand
+    the deployment back to a manager's worker (resume)."""
+    deployment = _handed_over(deployment_id, built=False)
+    if deployment is None:
+        return GONE
+    ctx = Context(deployment, runtime, None)
+    ctx.log(f"==> Building on {socket.gethostname()}")
+    with Heartbeat(deployment_id):
+        execute(ctx, BUILD_STEPS, lambda ctx: hand_back(ctx, registry, return_queue))
+    return Deployment.objects.get(pk=deployment_id).status
+
+
+def hand_back(ctx: Context, registry: Registry | None, queue: str) -> None:
+    d = ctx.deployment
+    if registry is not None:
+        repository = registry.repository(settings.PAAS_INSTANCE, ctx.app.name)
+        d.image_id = registry.publish(ctx.runtime.client, d.image_id, repository)
+        d.save(update_fields=["image_id"])
+        ctx.save("build", image_id=d.image_id)
+        ctx.log(f"==> Pushed {d.image_id}")
+    jobs.resume_deployment(d.pk, queue)
+
+
+def resume(deployment_id: int, runtime: RuntimeBackend, router: Router) -> str:
+    """After a build node's build: the rest of the steps, here."""
+    deployment = _handed_over(deployment_id, built=True)
+    if deployment is None:
+        return GONE
+    ctx = Context(deployment, runtime, router)
+    built = [step for step in BUILD_STEPS if not step.skip(ctx)]  # undone too on failure
+    with Heartbeat(deployment_id):
+        execute(ctx, RUN_STEPS, done=built)
+    return deployment.status
+
+
+def _handed_over(deployment_id: int, built: bool) -> Deployment | None:
+    """The deployment, if it is still building and at that point (a duplicate message, or
+    one the warden's recovery overtook, finds it elsewhere and does nothing)."""
+    deployment = (
+        Deployment.objects.select_related("app", "environment__app")
+        .filter(pk=deployment_id, status=Status.BUILDING)
+        .first()
+    )
+    if deployment is None or ("image_id" in deployment.step_data) != built:
+        return None
+    deployment.beat()
+    return deployment
 
 
 def claim(deployment_id: int) -> str:
@@ -90,16 +157,18 @@ def owner_builds_full(deployment: Deployment) -> bool:
     return running >= settings.PAAS_BUILDS_PER_USER
 
 
-def execute(ctx: Context) -> None:
-    reached = []
+def execute(ctx: Context, steps=STEPS, finish=None, done=()) -> None:
+    """`steps` in turn, then `finish` (go live). On failure the steps reached, and those
+    `done` before (by a build node), are rolled back."""
+    reached = list(done)
     try:
-        for step in STEPS:
+        for step in steps:
             if step.skip(ctx):
                 continue
             ensure_not_cancelled(ctx.deployment)
             reached.append(step)
             step.execute(ctx)
-        lifecycle.go_live(ctx)
+        (finish or lifecycle.go_live)(ctx)
     except BaseException as exc:  # noqa: BLE001 - every failure must roll back first
         rollback(ctx, reached)
         handle_failure(ctx, exc)

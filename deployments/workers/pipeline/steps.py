@@ -144,6 +144,9 @@ class BuildImage(Step):
         tag = ctx.data.get("image_tag")
         if tag:
             ctx.runtime.remove_image(tag)  # shared cached layers stay for the next build
+        pushed = ctx.data.get("image_id", "")
+        if "@" in pushed:  # a build node's image, in the registry by digest
+            ctx.runtime.remove_image(pushed)
 
 
 class ReleasePhase(Step):
@@ -408,15 +411,10 @@ def remove_build_dir(ctx) -> None:
         shutil.rmtree(clone_dir, ignore_errors=True)
 
 
-STEPS: list[Step] = [
-    FetchSource(),
-    PrepareBuild(),
-    BuildImage(),
-    ReleasePhase(),
-    StartContainers(),
-    HealthCheck(),
-    SwitchRoute(),
-]
+# What a build node does (PAAS_BUILD_QUEUE), and what the deployment's own worker does then.
+BUILD_STEPS: list[Step] = [FetchSource(), PrepareBuild(), BuildImage()]
+RUN_STEPS: list[Step] = [ReleasePhase(), StartContainers(), HealthCheck(), SwitchRoute()]
+STEPS: list[Step] = [*BUILD_STEPS, *RUN_STEPS]
 
 
 def route_from_dict(data: dict) -> Route:
