@@ -27,14 +27,15 @@ def run_deployment(deployment_id: int, countdown: float = 0) -> None:
     _send("run_deployment", deployment_id, countdown=countdown)
 
 
-def build_deployment(deployment_id: int, return_queue: str) -> None:
+def build_deployment(deployment_id: int, return_queue: str, attempt: int) -> None:
     """To a build node (routed to PAAS_BUILD_QUEUE); it hands the deployment back on
-    `return_queue`, the one the claiming worker consumes (a manager's)."""
-    _send("build_deployment", deployment_id, return_queue)
+    `return_queue`, the one the claiming worker consumes (a manager's). `attempt`: a
+    message for an attempt the warden has retried since does nothing."""
+    _send("build_deployment", deployment_id, return_queue, attempt)
 
 
-def resume_deployment(deployment_id: int, queue: str) -> None:
-    _send("resume_deployment", deployment_id, queue=queue)
+def resume_deployment(deployment_id: int, queue: str, attempt: int) -> None:
+    _send("resume_deployment", deployment_id, attempt, queue=queue)
 
 
 def run_command(run_id: int) -> None:

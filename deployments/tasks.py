@@ -57,15 +57,15 @@ def run_deployment(self, deployment_id: int) -> str:
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def build_deployment(deployment_id: int, return_queue: str = DEFAULT_QUEUE) -> str:
+def build_deployment(deployment_id: int, return_queue: str, attempt: int) -> str:
     """On a build node (PAAS_BUILD_QUEUE): its own engine builds; the registry carries the
     image to the nodes that run it."""
-    return build(deployment_id, wiring.build_runtime(), wiring.registry(), return_queue)
+    return build(deployment_id, wiring.build_runtime(), wiring.registry(), return_queue, attempt)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def resume_deployment(deployment_id: int) -> str:
-    return resume(deployment_id, wiring.runtime(), wiring.router())
+def resume_deployment(deployment_id: int, attempt: int) -> str:
+    return resume(deployment_id, wiring.runtime(), wiring.router(), attempt)
 
 
 @shared_task(acks_late=True, **RETRY)

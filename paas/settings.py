@@ -638,6 +638,14 @@ PAAS_SWARM_NODE_ENGINES = env_map("PAAS_SWARM_NODE_ENGINES", {})
 # and a manager's worker takes it back for the rest. "" = the deployment's worker builds.
 # (paas/celery.py routes the build task there.)
 PAAS_BUILD_QUEUE = env_str("PAAS_BUILD_QUEUE", "").strip()
+if PAAS_BUILD_QUEUE and PAAS_RUNTIME == "swarm" and not env_str("PAAS_REGISTRY_ADDRESS"):
+    raise ImproperlyConfigured(
+        "PAAS_BUILD_QUEUE on Swarm needs PAAS_REGISTRY_ADDRESS: a build node's image reaches "
+        "the other nodes only through the registry."
+    )
+# How long a deployment may wait for a build node to take its build before the warden
+# gives it back to the queue (a busy build node is not a dead worker).
+PAAS_BUILD_WAIT_TIMEOUT = env_int("PAAS_BUILD_WAIT_TIMEOUT", 3600)
 for _node, _url in PAAS_SWARM_NODE_ENGINES.items():
     if not _url.startswith(("ssh://", "tcp://", "unix://")):
         raise ImproperlyConfigured(

@@ -52,9 +52,23 @@ class Trigger(models.TextChoices):
     SCALE = "scale"
 
 
+# A deployment whose build goes to a build node (workers/pipeline/__init__.py) moves through
+# these in step_data["handover"]. While QUEUED or BUILT it waits in a Celery queue and
+# nothing beats its heartbeat: the warden gives it PAAS_BUILD_WAIT_TIMEOUT, not the
+# heartbeat's timeout.
+HANDOVER = "handover"
+QUEUED, BUILDING_ON_NODE, BUILT, RESUMED = "queued", "building", "built", "resumed"
+WAITING_STAGES = (QUEUED, BUILT)
+
+
 class DeploymentQuerySet(models.QuerySet):
     def active(self):
         return self.filter(status__in=ACTIVE_STATUSES)
+
+    def pushed_images(self) -> set[str]:
+        """Their images built on a build node, named by digest in the registry: all a
+        manager knows of them (workers.pipeline.hand_back)."""
+        return {image for image in self.values_list("image_id", flat=True) if "@" in image}
 
     def visible_to(self, user):
         return self if user.is_staff else self.filter(app__owner=user)
@@ -187,6 +201,24 @@ class Deployment(models.Model):
         Deployment.objects.filter(pk=self.pk).update(heartbeat_at=self.heartbeat_at)
 
     # --- pipeline bookkeeping ------------------------------------------------------------
+
+    def hand_over(self, expected: str, to: str, attempt: int) -> bool:
+        """Move a build node's hand-over (step_data["handover"], PAAS_BUILD_QUEUE) from
+        `expected` to `to`, once and only for this attempt: a duplicate message, or one the
+        warden's retry overtook, finds it elsewhere and gets False."""
+        with transaction.atomic():
+            row = (
+                Deployment.objects.select_for_update()
+                .filter(pk=self.pk, status=Status.BUILDING, attempt=attempt)
+                .first()
+            )
+            if row is None or row.step_data.get(HANDOVER, "") != expected:
+                return False
+            row.step_data = {**row.step_data, HANDOVER: to}
+            row.heartbeat_at = timezone.now()
+            row.save(update_fields=["step_data", "heartbeat_at"])
+        self.refresh_from_db()
+        return True
 
     def record_step(self, step: str, **data) -> None:
         self.step = step

@@ -39,6 +39,8 @@ def cleanup_app(app_id: int, runtime: RuntimeBackend, router: Router) -> bool:
     runtime.remove_volumes_with_labels(labels)
     if not runtime.remove_network(app.network):
         raise RuntimeError(f"network {app.network} still has containers attached")
+    for pushed in app.deployments.pushed_images():
+        runtime.remove_image(pushed)  # from the registry
     leftover = runtime.remove_images_with_labels(labels)
     if leftover.in_use:
         raise RuntimeError(f"images of {app.name} still in use: {leftover.in_use}")
@@ -75,6 +77,7 @@ def cleanup_environment(environment_id: int, runtime: RuntimeBackend, router: Ro
     for addon in env.addons.all():
         delete_backup_files(addon)
     tags = set(env.deployments.exclude(image_tag="").values_list("image_tag", flat=True))
+    tags.update(env.deployments.pushed_images())
     env.delete()
     _remove_unshared_images(tags, runtime)
     logger.info("environment %s deleted", env)
@@ -82,9 +85,10 @@ def cleanup_environment(environment_id: int, runtime: RuntimeBackend, router: Ro
 
 
 def _remove_unshared_images(tags: set[str], runtime: RuntimeBackend) -> None:
-    """Of a deleted environment's image tags, untag those no deployment left refers to:
-    once its rows are gone, nothing would ever prune them."""
+    """Of a deleted environment's image tags (and pushed references), untag those no
+    deployment left refers to: once its rows are gone, nothing would ever prune them."""
     shared = set(Deployment.objects.filter(image_tag__in=tags).values_list("image_tag", flat=True))
+    shared.update(Deployment.objects.filter(image_id__in=tags).values_list("image_id", flat=True))
     for tag in tags - shared:
         if runtime.image_exists(tag):
             runtime.remove_image(tag)

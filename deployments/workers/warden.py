@@ -18,6 +18,7 @@ from deployments import jobs
 from deployments.adapters.router import Route, Router
 from deployments.adapters.runtime import ContainerExited, RuntimeBackend
 from deployments.models import Deployment, Status
+from deployments.models.deployment import HANDOVER, WAITING_STAGES
 from deployments.services import audit
 from deployments.services.notifications import NotificationEvent, notify
 from deployments.workers import routing
@@ -92,10 +93,18 @@ def revive_addons(runtime) -> int:
 
 
 def recover_stale_deployments(runtime, router) -> int:
-    cutoff = timezone.now() - timedelta(seconds=settings.PAAS_HEARTBEAT_TIMEOUT)
-    stale = Deployment.objects.filter(
-        status__in=[Status.BUILDING, Status.STARTING], heartbeat_at__lt=cutoff
-    ).select_related("app", "environment__app")
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.PAAS_HEARTBEAT_TIMEOUT)
+    # Waiting in a queue for a build node (or back for a manager): nothing beats then.
+    waiting = Q(step_data__has_key=HANDOVER) & Q(step_data__handover__in=WAITING_STAGES)
+    wait_cutoff = now - timedelta(seconds=settings.PAAS_BUILD_WAIT_TIMEOUT)
+    stale = (
+        Deployment.objects.filter(status__in=[Status.BUILDING, Status.STARTING])
+        .filter(
+            (Q(heartbeat_at__lt=cutoff) & ~waiting) | (Q(heartbeat_at__lt=wait_cutoff) & waiting)
+        )
+        .select_related("app", "environment__app")
+    )
     count = 0
     for deployment in stale:
         if recover(deployment, runtime, router):

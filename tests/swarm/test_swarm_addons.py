@@ -73,6 +73,8 @@ def test_an_addon_on_node_2_is_pinned_browsed_backed_up_and_restored_from_the_ma
     addon = on_node2
     assert addon.node == lab.worker_node_id  # recorded: the data is there
     assert swarm.node_of(addon.container_id) == lab.worker_node_id
+    placement = swarm.client.api.inspect_service(addon.container_id)["Spec"]["TaskTemplate"]
+    assert placement["Placement"]["Constraints"] == [f"node.id=={lab.worker_node_id}"]
     assert lab.worker.volumes.get(addon.volume).attrs["Labels"]["slipway.addon"] == "redis"
 
     # The manager reaches it over the overlay (through the gateway) and browses it.
@@ -105,6 +107,8 @@ def test_an_addon_on_node_2_is_pinned_browsed_backed_up_and_restored_from_the_ma
 def test_a_lost_addon_comes_back_on_its_node_with_its_data(on_node2, swarm, lab):
     addon = on_node2
     _redis(addon, swarm).set("kept", "still here")
+    # Its app's tasks go elsewhere now; the add-on stays with its data (AddOn.node).
+    App.objects.filter(pk=addon.app.pk).update(placement=f"node.hostname!={NODE2}")
     # Its service goes (as after an operator's `docker service rm`): the warden's round
     # finds it not running and queues its restart, which starts it on node 2 again.
     swarm.client.api.remove_service(addon.container_id)

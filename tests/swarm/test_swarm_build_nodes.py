@@ -15,6 +15,7 @@ from django.conf import settings
 
 from apps.models import Environment
 from deployments.adapters.router.traefik import TraefikRouter
+from deployments.adapters.runtime.docker import DockerRuntime
 from deployments.models import Deployment, Trigger
 from deployments.workers import pipeline
 from paas.celery import app as celery_app
@@ -99,12 +100,20 @@ def test_a_build_node_builds_and_pushes_and_the_manager_runs_it_on_both_nodes(
     Environment.objects.filter(pk=env.pk).update(replicas=2)
     d = app.new_deployment(env, trigger=Trigger.MANUAL, branch="main")
 
-    # The manager's worker claims it and hands the build over (sent for real: the router
-    # of paas/celery.py puts it on the build queue, which only node 2's worker consumes).
+    # The manager's worker claims it and hands the build over. This process's jobs are
+    # captured (the swarm fixture), so the test sends that message itself, by name and
+    # with no queue: the router of paas/celery.py puts it on the build queue, which only
+    # node 2's worker consumes.
     pipeline.run(d.pk, swarm, TraefikRouter(), return_queue=returns)
-    assert ("build_deployment", d.pk, returns) in swarm.queued
-    celery_app.signature("deployments.tasks.build_deployment", args=(d.pk, returns)).apply_async()
-    wait_for(lambda: broker.llen(returns) == 1, BUILD_TIMEOUT, every=1, message="the hand-back")
+    message = ("build_deployment", d.pk, returns, 0)
+    assert message in swarm.queued
+    celery_app.signature("deployments.tasks.build_deployment", args=message[1:]).apply_async()
+    wait_for(
+        lambda: broker.llen(returns) == 1 or Deployment.objects.get(pk=d.pk).status != "building",
+        BUILD_TIMEOUT,
+        every=1,
+        message="the hand-back",
+    )
 
     d = Deployment.objects.get(pk=d.pk)
     assert d.status == "building", log_text(d)
@@ -113,8 +122,12 @@ def test_a_build_node_builds_and_pushes_and_the_manager_runs_it_on_both_nodes(
     built = lab.worker.images.get("slipwaytest/built:1")  # on node 2's engine
     assert built.id not in {image.id for image in lab.manager.images.list()}
 
+    # A duplicate of either message, or one for another attempt, does nothing.
+    assert pipeline.build(d.pk, DockerRuntime(lab.worker), registry, returns, 0) == "gone"
+    assert pipeline.resume(d.pk, swarm, TraefikRouter(), attempt=1) == "gone"
+
     # The manager's part: release, start, health check, switch, on both nodes.
-    pipeline.resume(d.pk, swarm, TraefikRouter())
+    pipeline.resume(d.pk, swarm, TraefikRouter(), attempt=0)
     d = Deployment.objects.get(pk=d.pk)
     assert d.status == "succeeded", log_text(d)
     assert {swarm.node_of(service) for service in d.web_containers} == {

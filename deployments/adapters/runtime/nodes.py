@@ -50,16 +50,23 @@ class NodeEngines:
                 f"this runs on node {hostname}, whose engine Slipway cannot reach: add "
                 f"{hostname}=ssh://root@<its address> to PAAS_SWARM_NODE_ENGINES"
             )
-        if url not in self._engines:
-            self._engines[url] = DockerRuntime(_client(url))
-        return self._engines[url]
+        return self._engine_at(url)
 
     def every_engine(self) -> list[DockerRuntime]:
-        """The manager's and each listed node's (for what is on whichever node)."""
-        return [DockerRuntime(self.manager)] + [
-            self._engines.setdefault(url, DockerRuntime(_client(url)))
-            for url in sorted(set(self.urls.values()))
-        ]
+        """The manager's and each listed node's that answers (for what may be on whichever
+        node); one that does not is logged and left out: its node is down."""
+        engines = [DockerRuntime(self.manager)]
+        for url in sorted(set(self.urls.values())):
+            try:
+                engines.append(self._engine_at(url))
+            except NodeUnreachable as exc:
+                logger.warning("left out an engine: %s", exc.message)
+        return engines
+
+    def _engine_at(self, url: str) -> DockerRuntime:
+        if url not in self._engines:  # one client per engine: an ssh:// one is a process
+            self._engines[url] = DockerRuntime(_client(url))
+        return self._engines[url]
 
     def own_id(self) -> str:
         if self._own_id is None:

@@ -223,17 +223,37 @@ class SwarmRuntime(DockerRuntime):
     def _start_addon(self, spec: ContainerSpec) -> str:
         """An add-on as a one-task service: placed by the app's constraints the first time,
         then on the node it was put on (spec.constraints: node.id==, AddOn.node), where its
-        volume is. Returns once its task runs: add-on readiness probes it at once."""
+        volume is. Once placed, the service itself is pinned there, so a task Swarm
+        replaces (a crash, a restart) comes back to its data. Returns once its task runs:
+        add-on readiness probes it at once."""
+        constraints = self._constraints_for(spec)
+        if not any(c.startswith("node.id==") for c in constraints) and self._volume_here(spec):
+            # Made before add-ons were services: a container on the manager, data here.
+            constraints = [*constraints, f"node.id=={self.nodes.own_id()}"]
         kwargs = {
             **_service_kwargs(replace(spec, image=self._pullable(spec)), 1),
-            "constraints": self._constraints_for(spec),
+            "constraints": constraints,
             "update_config": ADDON_UPDATE_CONFIG,
             "rollback_config": None,
         }
         with _swarm_errors(f"start service {spec.name}"):
             service_id = self._create_service(spec, kwargs)
-        self._placed_task(self._service_attrs(service_id))
+        task = self._placed_task(self._service_attrs(service_id))
+        pin = f"node.id=={task.get('NodeID')}"
+        if task.get("NodeID") and pin not in constraints:
+            self._set_constraints(service_id, [*self.constraints, pin])
         return service_id
+
+    def _volume_here(self, spec: ContainerSpec) -> bool:
+        """Whether one of its volumes is on the manager's engine already."""
+        for volume in spec.volumes:
+            with _swarm_errors(f"inspect volume {volume}"):
+                try:
+                    self.client.api.inspect_volume(volume)
+                    return True
+                except NotFound:
+                    continue
+        return False
 
     def node_of(self, container_id: str) -> str:
         """The id of the node its task is placed on ("" when it is not placed)."""
@@ -582,9 +602,11 @@ class SwarmRuntime(DockerRuntime):
     # --- volumes: each node's own ----------------------------------------------------
 
     def ensure_volume(self, name: str, labels: dict[str, str]) -> str:
-        """Nothing yet: the node that runs the task makes the volume from the service's
-        mount (with these labels), wherever Swarm puts it."""
-        return name
+        """An add-on's: nothing yet, the node that runs its task makes the volume from the
+        service's mount (with these labels). An environment's: on the manager, as ever."""
+        if ADDON_LABEL in labels:
+            return name
+        return super().ensure_volume(name, labels)
 
     def remove_volume(self, name: str) -> bool:
         """From every engine Slipway reaches (the manager's and PAAS_SWARM_NODE_ENGINES');

@@ -27,6 +27,7 @@ from deployments.adapters.registry import Registry
 from deployments.adapters.router import Router
 from deployments.adapters.runtime import RuntimeBackend
 from deployments.models import Deployment, InvalidTransition, Status
+from deployments.models.deployment import BUILDING_ON_NODE, BUILT, FINAL_STATUSES, QUEUED, RESUMED
 from deployments.models.pipeline import IMAGE_REUSING_TRIGGERS, reuses_image
 from deployments.services.notifications import NotificationEvent, notify
 from deployments.workers import previews
@@ -54,8 +55,9 @@ def run(
     previews.report(deployment, previews.PENDING)
     ctx = Context(deployment, runtime, router)
     if settings.PAAS_BUILD_QUEUE and not ctx.reuses_image:
-        ctx.log(f"==> Waiting for a build node (queue {settings.PAAS_BUILD_QUEUE})")
-        jobs.build_deployment(deployment_id, return_queue)
+        if deployment.hand_over("", QUEUED, deployment.attempt):
+            ctx.log(f"==> Waiting for a build node (queue {settings.PAAS_BUILD_QUEUE})")
+            jobs.build_deployment(deployment_id, return_queue, deployment.attempt)
         return deployment.status
     with Heartbeat(deployment_id):
         execute(ctx)
@@ -63,12 +65,16 @@ def run(
 
 
 def build(
-    deployment_id: int, runtime: RuntimeBackend, registry: Registry | None, return_queue: str
+    deployment_id: int,
+    runtime: RuntimeBackend,
+    registry: Registry | None,
+    return_queue: str,
+    attempt: int,
 ) -> str:
     """On a build node: fetch, build, push the image where every node pulls it, and hand
     the deployment back to a manager's worker (resume)."""
-    deployment = _handed_over(deployment_id, built=False)
-    if deployment is None:
+    deployment = _load(deployment_id)
+    if deployment is None or not deployment.hand_over(QUEUED, BUILDING_ON_NODE, attempt):
         return GONE
     ctx = Context(deployment, runtime, None)
     ctx.log(f"==> Building on {socket.gethostname()}")
@@ -79,39 +85,40 @@ def build(
 
 def hand_back(ctx: Context, registry: Registry | None, queue: str) -> None:
     d = ctx.deployment
+    ensure_not_cancelled(d)  # cancelled during the build: the build's rollback runs
     if registry is not None:
         repository = registry.repository(settings.PAAS_INSTANCE, ctx.app.name)
         d.image_id = registry.publish(ctx.runtime.client, d.image_id, repository)
         d.save(update_fields=["image_id"])
         ctx.save("build", image_id=d.image_id)
         ctx.log(f"==> Pushed {d.image_id}")
-    jobs.resume_deployment(d.pk, queue)
+    if not d.hand_over(BUILDING_ON_NODE, BUILT, d.attempt):
+        raise Cancelled()  # cancelled (or recovered) meanwhile: the push is undone
+    jobs.resume_deployment(d.pk, queue, d.attempt)
 
 
-def resume(deployment_id: int, runtime: RuntimeBackend, router: Router) -> str:
+def resume(deployment_id: int, runtime: RuntimeBackend, router: Router, attempt: int) -> str:
     """After a build node's build: the rest of the steps, here."""
-    deployment = _handed_over(deployment_id, built=True)
+    deployment = _load(deployment_id)
     if deployment is None:
         return GONE
     ctx = Context(deployment, runtime, router)
     built = [step for step in BUILD_STEPS if not step.skip(ctx)]  # undone too on failure
+    if not deployment.hand_over(BUILT, RESUMED, attempt):
+        if deployment.status in FINAL_STATUSES and deployment.attempt == attempt:
+            rollback(ctx, built)  # cancelled while queued here: the pushed image goes
+        return GONE
     with Heartbeat(deployment_id):
         execute(ctx, RUN_STEPS, done=built)
     return deployment.status
 
 
-def _handed_over(deployment_id: int, built: bool) -> Deployment | None:
-    """The deployment, if it is still building and at that point (a duplicate message, or
-    one the warden's recovery overtook, finds it elsewhere and does nothing)."""
-    deployment = (
+def _load(deployment_id: int) -> Deployment | None:
+    return (
         Deployment.objects.select_related("app", "environment__app")
-        .filter(pk=deployment_id, status=Status.BUILDING)
+        .filter(pk=deployment_id)
         .first()
     )
-    if deployment is None or ("image_id" in deployment.step_data) != built:
-        return None
-    deployment.beat()
-    return deployment
 
 
 def claim(deployment_id: int) -> str:

@@ -73,8 +73,7 @@ def prune_images(app: App, runtime, keep: int | None = None) -> list[str]:
     kept = images_to_keep(app, settings.PAAS_KEEP_IMAGES if keep is None else keep)
     old = app.deployments.successful().exclude(image_id="").exclude(image_id__in=kept)
     names = set(old.exclude(image_tag="").values_list("image_tag", flat=True))
-    # A build node's image: its reference by digest in the registry is all a manager knows.
-    names.update(image for image in old.values_list("image_id", flat=True) if "@" in image)
+    names.update(old.pushed_images())
     removed = []
     for name in sorted(names):
         if runtime.image_exists(name) and runtime.remove_image(name):
