@@ -27,7 +27,7 @@ def validate_app_name(name: str) -> None:
         raise ValidationError("An app name is required.", code="required")
     if len(name) > 63:
         raise ValidationError("An app name has at most 63 characters.", code="too_long")
-    if not APP_NAME_RE.match(name):
+    if not APP_NAME_RE.fullmatch(name):
         raise ValidationError(
             "Use lowercase letters, digits and hyphens, not starting or ending with a hyphen.",
             code="invalid",
@@ -57,7 +57,7 @@ def could_be_environment_name(name) -> bool:
 def validate_environment_name(name: str) -> None:
     """A DNS label of 1–30 characters starting with a letter (a label of digits alone
     would read like a domain check's route, `<instance>-domaincheck-<id>`)."""
-    if not isinstance(name, str) or not ENVIRONMENT_NAME_RE.match(name) or "--" in name:
+    if not isinstance(name, str) or not ENVIRONMENT_NAME_RE.fullmatch(name) or "--" in name:
         raise ValidationError(
             "Use 1–30 lowercase letters, digits and single hyphens, starting with a letter and "
             "not ending with a hyphen.",
@@ -72,7 +72,7 @@ def validate_environment_name(name: str) -> None:
 
 
 def validate_env_key(key: str) -> None:
-    if not isinstance(key, str) or not ENV_KEY_RE.match(key):
+    if not isinstance(key, str) or not ENV_KEY_RE.fullmatch(key):
         raise ValidationError(
             "Keys start with a letter or underscore and hold only letters, digits and underscores.",
             code="invalid_key",
@@ -118,7 +118,7 @@ def validate_custom_domain(hostname: str, platform_domain: str) -> str:
         raise ValidationError(
             "Enter a full host name such as www.example.com.", code="invalid_domain"
         )
-    if not all(HOST_LABEL_RE.match(label) for label in labels) or labels[-1].isdigit():
+    if not all(HOST_LABEL_RE.fullmatch(label) for label in labels) or labels[-1].isdigit():
         raise ValidationError(
             "A host name is dot-separated labels of letters, digits and hyphens (no IP addresses, "
             "no wildcards).",
@@ -133,11 +133,11 @@ def validate_custom_domain(hostname: str, platform_domain: str) -> str:
 
 
 def validate_volume(name: str, mount_path: str) -> None:
-    if not VOLUME_NAME_RE.match(name or ""):
+    if not VOLUME_NAME_RE.fullmatch(name or ""):
         raise ValidationError(
             {"name": "Use 1–32 lowercase letters, digits and hyphens, not at either end."}
         )
-    if not MOUNT_PATH_RE.match(mount_path or "") or ".." in mount_path.split("/"):
+    if not MOUNT_PATH_RE.fullmatch(mount_path or "") or ".." in mount_path.split("/"):
         raise ValidationError(
             {"mount_path": "Use an absolute path such as /data (no .., no spaces)."}
         )

@@ -147,3 +147,18 @@ def test_an_archive_member_stays_inside_the_tree_or_is_refused(name):
         return
     if path is not None:
         assert not path.is_absolute() and ".." not in path.parts
+
+
+def test_a_trailing_newline_is_no_part_of_a_name():
+    """Found by the properties above: `$` in a pattern also matches before a final newline,
+    so re.match took "a\n" for an environment name (and "web\n" for an app name). A
+    domain is stripped of surrounding blanks on purpose, and so not here."""
+    for check, value in [
+        (validate_app_name, "web\n"),
+        (validate_environment_name, "a\n"),
+        (validate_env_key, "KEY\n"),
+        (lambda path: validate_volume("data", path), "/data\n"),
+        (lambda name: validate_volume(name, "/data"), "data\n"),
+    ]:
+        accepted, _ = _refused_or(check, value)
+        assert not accepted, repr(value)
