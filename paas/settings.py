@@ -349,7 +349,17 @@ PAAS_CONTAINER_CPUS = env_float("PAAS_CONTAINER_CPUS", 1.0)
 PAAS_DEFAULT_PORT = env_int("PAAS_DEFAULT_PORT", 5000)
 PAAS_HEALTH_TIMEOUT = env_int("PAAS_HEALTH_TIMEOUT", 60)
 PAAS_DRAIN_SECONDS = env_int("PAAS_DRAIN_SECONDS", 10)
-PAAS_HEARTBEAT_TIMEOUT = env_int("PAAS_HEARTBEAT_TIMEOUT", 120)
+# A running deployment or run writes heartbeat_at every PAAS_HEARTBEAT_SECONDS from a thread
+# of its own, so a slow build beats as often as a fast one; after PAAS_HEARTBEAT_TIMEOUT of
+# silence the warden (every PAAS_WARDEN_SECONDS) takes it back. 18 s: a SIGKILLed worker's
+# deployment resumes within 30 s (18 + a 5 s round + the retry), and PostgreSQL may be away
+# for 10 s without a false alarm (a beat before it, 10 s, a beat after it: about 14 s).
+PAAS_HEARTBEAT_TIMEOUT = env_int("PAAS_HEARTBEAT_TIMEOUT", 18)
+if PAAS_HEARTBEAT_TIMEOUT < 3 * PAAS_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        "PAAS_HEARTBEAT_TIMEOUT must be at least 3 × PAAS_HEARTBEAT_SECONDS: one late beat "
+        "would otherwise pass for a dead worker."
+    )
 # One-off runs: killed after this many seconds. Scheduled jobs: how often beat looks for
 # a due one (a job fires at most this long after its time).
 PAAS_RUN_TIMEOUT = env_int("PAAS_RUN_TIMEOUT", 3600)

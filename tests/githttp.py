@@ -5,15 +5,23 @@ header it sees, so tests can prove the token went in a header and nowhere else."
 import base64
 import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
 
 class PrivateGitServer:
-    def __init__(self, root: Path, token: str, user: str = "x-access-token"):
-        self.root, self.seen_auth = root, []
-        self.expected = "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode()
+    """token None: a public server. stall_first: the first upload-pack request (a clone's
+    fetch) hangs this many seconds first, so a test can catch a deployment mid-fetch."""
+
+    def __init__(
+        self, root: Path, token: str | None, user: str = "x-access-token", stall_first: float = 0
+    ):
+        self.root, self.seen_auth, self.stall_first = root, [], stall_first
+        self.expected = (
+            "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode() if token else None
+        )
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         threading.Thread(
@@ -44,13 +52,16 @@ class PrivateGitServer:
             def _serve(self):
                 auth = self.headers.get("Authorization", "")
                 server.seen_auth.append(auth)
-                if auth != server.expected:
+                if server.expected and auth != server.expected:
                     self.send_response(401)
                     self.send_header("WWW-Authenticate", 'Basic realm="private"')
                     self.end_headers()
                     return
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if self.command == "POST" and server.stall_first:
+                    stall, server.stall_first = server.stall_first, 0
+                    time.sleep(stall)
                 self._cgi(body)
 
             def _cgi(self, body: bytes):

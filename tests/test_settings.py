@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import pytest
 import redis
 from django.conf import settings
@@ -74,3 +78,12 @@ def test_env_map_refuses_a_malformed_pair_and_names_it(monkeypatch, raw):
 def test_tests_run_on_postgresql_and_redis():
     assert connection.vendor == "postgresql"
     assert redis.Redis.from_url(settings.CELERY_BROKER_URL).ping() is True
+
+
+def test_a_heartbeat_timeout_one_late_beat_could_pass_is_refused():
+    env = {**os.environ, "PAAS_HEARTBEAT_SECONDS": "2", "PAAS_HEARTBEAT_TIMEOUT": "5"}
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import paas.settings"], env=env, capture_output=True, text=True
+    )
+    assert loaded.returncode != 0
+    assert "PAAS_HEARTBEAT_TIMEOUT must be at least 3 × PAAS_HEARTBEAT_SECONDS" in loaded.stderr

@@ -36,7 +36,7 @@ from deployments.services.previews import CLOSE, OPEN, UPDATE, PullRequest
 
 MAX_BODY_BYTES = 1024 * 1024
 BRANCH_PREFIX = "refs/heads/"
-ZERO_SHA_RE = re.compile(r"^0+$")
+ZERO_SHA_RE = re.compile(r"\A0+\Z")
 MAX_BRANCH_LENGTH = 255
 
 

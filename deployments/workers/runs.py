@@ -7,6 +7,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from deployments import jobs
@@ -19,12 +20,13 @@ from deployments.adapters.runtime import (
 from deployments.models import InvalidTransition, Run, RunStatus, RuntimeLogLine
 from deployments.services.notifications import JOB_FAILED, notify
 from deployments.workers.networks import ensure_app_network
+from deployments.workers.outages import through_outages
 
 logger = logging.getLogger(__name__)
 
 RUN_KIND = {"slipway.kind": "run"}
 MAX_LOG_LINES = 20_000  # a run's log keeps this many lines, then says how many it dropped
-HEARTBEAT_EVERY = timedelta(seconds=2)
+HEARTBEAT_EVERY = timedelta(seconds=settings.PAAS_HEARTBEAT_SECONDS)
 # A pending run whose message was lost (Redis restarted, say) is sent again after this long.
 PENDING_REQUEUE_SECONDS = 30
 
@@ -88,15 +90,18 @@ class _Output:
         self.process = "cron" if run.scheduled_job_id else "run"
 
     def line(self, text: str) -> None:
+        # Each write on its own: one retried after an outage is not written twice.
         self.count += 1
         if self.count <= MAX_LOG_LINES:
-            self.run.log(text)
-            RuntimeLogLine.record(
-                self.run.environment,
-                self.process,
-                self.run.container_name,
-                text,
-                deployment=self.run.deployment.number,
+            through_outages(lambda: self.run.log(text))
+            through_outages(
+                lambda: RuntimeLogLine.record(
+                    self.run.environment,
+                    self.process,
+                    self.run.container_name,
+                    text,
+                    deployment=self.run.deployment.number,
+                )
             )
         elif self.count == MAX_LOG_LINES + 1:
             self.run.log(f"==> More than {MAX_LOG_LINES} lines: the rest is not kept.")
@@ -110,6 +115,16 @@ class _Watch:
         self.run, self.last_beat = run, timezone.now()
 
     def cancelled(self) -> bool:
+        try:
+            return self._read_and_beat()
+        except DatabaseError:
+            # PostgreSQL away for a moment: the command goes on, and the beats with it once
+            # the database is back (on a new connection), before the warden would miss them.
+            logger.warning("run %s could not reach the database; going on", self.run.pk)
+            connection.close()
+            return False
+
+    def _read_and_beat(self) -> bool:
         now = timezone.now()
         if now - self.last_beat >= HEARTBEAT_EVERY:
             self.run.beat()

@@ -170,7 +170,15 @@ def desired_routes(runtime: RuntimeBackend, router: Router) -> list[Route]:
         route = routing.route_for(env, routing.live_upstreams(env, runtime), health)
         if route is not None:
             routes.append(route)
-    return routes + routing.domain_check_routes()
+    return routes + _first_switches(switching, envs, router) + routing.domain_check_routes()
+
+
+def _first_switches(switching: set[int], live_envs, router: Router) -> list[Route]:
+    """An environment's first deployment has written its route before it is recorded live:
+    the route stays, or a round between the two would take the new app off the router."""
+    first = Environment.objects.filter(pk__in=switching).exclude(pk__in=live_envs.values("pk"))
+    current = (router.get(env.route_id) for env in first.select_related("app"))
+    return [route for route in current if route is not None]
 
 
 def sync_routes(router: Router, runtime: RuntimeBackend) -> int:

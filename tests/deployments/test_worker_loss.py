@@ -1,74 +1,17 @@
-"""A worker killed with SIGKILL mid-build leaves nothing stuck and nothing orphaned."""
+"""Deployments whose worker or message was lost: the warden takes them back, and leaves a
+live one alone. A worker SIGKILLed mid-step: tests/deployments/test_faults.py."""
 
-import uuid
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 
 from apps.models import App
 from deployments import jobs, services, wiring
-from deployments.models import Deployment, LogLine
+from deployments.models import Deployment
 from deployments.workers import warden
 from paas.celery import app as celery_app
-from tests.support import containers, log_text, make_repo, through_proxy, wait_final, wait_for
-
-
-def _slow_dockerfile(marker: str) -> str:
-    # The marker busts the layer cache, so every run really builds (and really sleeps).
-    return (
-        f"FROM {settings.PAAS_BASE_IMAGES['python']}\n"
-        f"RUN echo building-{marker} && sleep 6\n"
-        "WORKDIR /srv\nRUN echo ok > index.html\n"
-        'CMD ["sh", "-c", "exec python3 -m http.server $PORT"]\n'
-    )
-
-
-def _containers_of(app, marker):
-    labelled = containers(label=f"slipway.app={app.name}")
-    builders = [c for c in containers() if marker in " ".join(c.attrs["Config"]["Cmd"] or [])]
-    return labelled, builders
-
-
-def _silence_the_heartbeat(deployment) -> None:
-    """Leave the row as PAAS_HEARTBEAT_TIMEOUT of silence would, without waiting it out."""
-    stale = timezone.now() - timedelta(seconds=settings.PAAS_HEARTBEAT_TIMEOUT + 1)
-    Deployment.objects.filter(pk=deployment.pk).update(heartbeat_at=stale)
-
-
-def test_a_worker_killed_mid_build_is_recovered_without_orphans(platform, owner, tmp_path):
-    marker = uuid.uuid4().hex
-    repo = make_repo(tmp_path / "slow", {"Dockerfile": _slow_dockerfile(marker)})
-    app = App.objects.create(name="slowbuild", owner=owner, repository=str(repo))
-    deployment = services.queue_deployment(app, "production")
-
-    wait_for(
-        lambda: LogLine.objects.filter(
-            deployment=deployment, text__contains=f"building-{marker}"
-        ).exists(),
-        timeout=120,
-        message="the build to reach the slow step",
-    )
-    platform.kill()
-    assert Deployment.objects.get(pk=deployment.pk).status == "building"
-
-    platform.start()
-    _silence_the_heartbeat(deployment)
-    result = warden.reconcile(wiring.runtime(), wiring.router())
-    assert result["recovered"] == 1
-
-    final = wait_final(deployment)
-    assert final.status in ("succeeded", "failed"), final.status
-    assert "stopped answering" in log_text(final)
-    labelled, builders = _containers_of(app, marker)
-    if final.status == "succeeded":
-        assert final.attempt == 1
-        assert [c.name for c in labelled] == [f"{settings.PAAS_INSTANCE}-slowbuild-production-1"]
-        assert through_proxy(app.environment("production").hostname).status_code == 200
-    else:
-        assert final.error_code == "worker_lost" and labelled == []
-    assert builders == [], "an intermediate build container of the killed build was left behind"
+from tests.support import make_repo, wait_final
 
 
 def test_the_warden_requeues_a_pending_deployment_whose_message_was_lost(platform, owner, tmp_path):

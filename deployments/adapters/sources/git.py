@@ -35,7 +35,7 @@ MAX_MESSAGE_LENGTH = 500
 CLONE_TIMEOUT_SECONDS = 300
 REDACTED = "***"
 
-SHA_RE = re.compile(r"^[0-9a-fA-F]{7,64}$")
+SHA_RE = re.compile(r"\A[0-9a-fA-F]{7,64}\Z")  # \Z: "$" would pass a final newline
 USER_RE = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._-]*$")
 HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 HOSTNAME_RE = re.compile(rf"^{HOST_LABEL}(?:\.{HOST_LABEL})*\.?$")

@@ -18,7 +18,7 @@ import threading
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import close_old_connections, connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from apps.models import Environment
@@ -50,16 +50,19 @@ def run(
         jobs.run_deployment(deployment_id, countdown=1)
     if outcome != CLAIMED:
         return outcome
-    deployment = Deployment.objects.select_related("app", "environment__app").get(pk=deployment_id)
-    notify(deployment.app, NotificationEvent.DEPLOYMENT_STARTED, deployment)
-    previews.report(deployment, previews.PENDING)
-    ctx = Context(deployment, runtime, router)
-    if settings.PAAS_BUILD_QUEUE and not ctx.reuses_image:
-        if deployment.hand_over("", QUEUED, deployment.attempt):
-            ctx.log(f"==> Waiting for a build node (queue {settings.PAAS_BUILD_QUEUE})")
-            jobs.build_deployment(deployment_id, return_queue, deployment.attempt)
-        return deployment.status
+    # Beating from the claim on: a forge slow to take the preview's status is no dead worker.
     with Heartbeat(deployment_id):
+        deployment = Deployment.objects.select_related("app", "environment__app").get(
+            pk=deployment_id
+        )
+        notify(deployment.app, NotificationEvent.DEPLOYMENT_STARTED, deployment)
+        previews.report(deployment, previews.PENDING)
+        ctx = Context(deployment, runtime, router)
+        if settings.PAAS_BUILD_QUEUE and not ctx.reuses_image:
+            if deployment.hand_over("", QUEUED, deployment.attempt):
+                ctx.log(f"==> Waiting for a build node (queue {settings.PAAS_BUILD_QUEUE})")
+                jobs.build_deployment(deployment_id, return_queue, deployment.attempt)
+            return deployment.status
         execute(ctx)
     return deployment.status
 
@@ -226,12 +229,12 @@ def classify(exc: BaseException) -> StepFailed:
 
 
 class Heartbeat:
-    """Touch heartbeat_at every few seconds while the pipeline runs, so the warden can tell a
-    slow build from a dead worker."""
+    """Touch heartbeat_at every PAAS_HEARTBEAT_SECONDS while the pipeline runs, from a thread
+    of its own, so the warden can tell a slow build from a dead worker."""
 
     def __init__(self, deployment_id: int, every: float | None = None):
         self.deployment_id = deployment_id
-        self.every = every or max(1.0, settings.PAAS_HEARTBEAT_TIMEOUT / 6)
+        self.every = every or settings.PAAS_HEARTBEAT_SECONDS
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -246,7 +249,17 @@ class Heartbeat:
     def _loop(self):
         try:
             while not self.stopped.wait(self.every):
-                Deployment.objects.filter(pk=self.deployment_id).update(heartbeat_at=timezone.now())
+                self._beat()
         finally:
-            close_old_connections()
+            connection.close()
+
+    def _beat(self) -> None:
+        try:
+            Deployment.objects.filter(pk=self.deployment_id).update(heartbeat_at=timezone.now())
+        except DatabaseError:
+            # PostgreSQL restarted or away for a moment: beat again on a new connection at
+            # the next tick. A thread that died here would pass its live build off as lost.
+            logger.warning(
+                "heartbeat of deployment %s missed: database unavailable", self.deployment_id
+            )
             connection.close()

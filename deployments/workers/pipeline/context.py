@@ -9,6 +9,7 @@ from deployments.adapters.router import Router
 from deployments.adapters.runtime import RuntimeBackend
 from deployments.models import Deployment
 from deployments.models.pipeline import reuses_image
+from deployments.workers.outages import through_outages
 
 
 @dataclass
@@ -30,7 +31,7 @@ class Context:
         return self.deployment.step_data
 
     def log(self, text: str) -> None:
-        self.deployment.log(text)
+        through_outages(lambda: self.deployment.log(text))
 
     def save(self, step: str, **data) -> None:
         self.deployment.record_step(step, **data)
