@@ -91,3 +91,39 @@ load_env_file() {
         [ -n "${!key+set}" ] || export "$key=${line#*=}"
     done <"$1"
 }
+
+# The scripts/run of this checkout already running for this installation, if any: the pid
+# in PIDFILE, or (a run from before the pidfile) the parent of what listens on UPSTREAM
+# (host:port, the dashboard's gunicorn). Either must be a scripts/run working in this
+# checkout.
+running_run() {
+    local pidfile=$1 upstream=$2 pid listener
+    pid="$(cat "$pidfile" 2>/dev/null)" || pid=""
+    if ! is_run_here "$pid"; then
+        listener="$(ss -Hltnp "sport = :${upstream##*:}" 2>/dev/null |
+            sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -n 1)" || true
+        [ -n "$listener" ] || return 1
+        pid="$(sed -n 's/^PPid:[[:space:]]*//p' "/proc/$listener/status" 2>/dev/null)"
+        is_run_here "$pid" || return 1
+    fi
+    printf '%s' "$pid"
+}
+
+is_run_here() {
+    local pid=$1
+    [ -n "$pid" ] && [ "$pid" != "$$" ] && kill -0 "$pid" 2>/dev/null || return 1
+    [ "$(readlink -f "/proc/$pid/cwd")" = "$(readlink -f "$SLIPWAY_ROOT")" ] || return 1
+    tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE '(^|/)scripts/run$'
+}
+
+# stop_running_run PIDFILE UPSTREAM: TERM to the run found above (its trap stops its worker,
+# beat, log collector and gunicorn, and waits for them), then wait until it is gone.
+stop_running_run() {
+    local pid
+    pid="$(running_run "$1" "$2")" || return 0
+    say "run: stopping the Slipway already running here (pid $pid); this checkout's starts next"
+    kill -TERM "$pid"
+    # Gone, or a zombie its parent has not reaped yet: either way its children are stopped.
+    wait_for 120 sh -c "! kill -0 $pid 2>/dev/null || grep -q '^State:.*Z' /proc/$pid/status" ||
+        die "the running Slipway (pid $pid) did not stop within 120 s"
+}
