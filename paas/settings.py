@@ -354,6 +354,7 @@ PAAS_DRAIN_SECONDS = env_int("PAAS_DRAIN_SECONDS", 10)
 # silence the warden (every PAAS_WARDEN_SECONDS) takes it back. 18 s: a SIGKILLed worker's
 # deployment resumes within 30 s (18 + a 5 s round + the retry), and PostgreSQL may be away
 # for 10 s without a false alarm (a beat before it, 10 s, a beat after it: about 14 s).
+PAAS_HEARTBEAT_SECONDS = env_float("PAAS_HEARTBEAT_SECONDS", 2.0)
 PAAS_HEARTBEAT_TIMEOUT = env_int("PAAS_HEARTBEAT_TIMEOUT", 18)
 if PAAS_HEARTBEAT_TIMEOUT < 3 * PAAS_HEARTBEAT_SECONDS:
     raise ImproperlyConfigured(
