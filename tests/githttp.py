@@ -3,6 +3,7 @@ demands a token, like a private repository on a forge. It records every Authoriz
 header it sees, so tests can prove the token went in a header and nowhere else."""
 
 import base64
+import contextlib
 import subprocess
 import threading
 import time
@@ -62,7 +63,8 @@ class PrivateGitServer:
                 if self.command == "POST" and server.stall_first:
                     stall, server.stall_first = server.stall_first, 0
                     time.sleep(stall)
-                self._cgi(body)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self._cgi(body)  # a client killed meanwhile (a fault test) hung up
 
             def _cgi(self, body: bytes):
                 parts = urlsplit(self.path)

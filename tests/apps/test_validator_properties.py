@@ -9,6 +9,7 @@ import re
 import tarfile
 
 from croniter import croniter
+from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -30,6 +31,7 @@ from deployments.adapters.sources import SourceError
 from deployments.adapters.sources.archive import _member_path
 from deployments.adapters.sources.git import validate_branch, validate_repository_url
 from deployments.models.runs import validate_schedule
+from deployments.services.formation import _clean_counts
 
 # Text as users paste it: printable, control characters, shell metacharacters, non-ASCII.
 ANY_TEXT = st.text(max_size=80) | st.text(
@@ -162,3 +164,28 @@ def test_a_trailing_newline_is_no_part_of_a_name():
     ]:
         accepted, _ = _refused_or(check, value)
         assert not accepted, repr(value)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+KNOWN_PROCESSES = {"web", "worker", "clock"}
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(sorted(KNOWN_PROCESSES)) | ANY_TEXT, JSON | st.integers(), max_size=4
+    )
+    | JSON
+)
+def test_formation_counts_are_known_types_with_whole_counts_in_range_or_refused(counts):
+    # The check behind PUT …/formation and the dashboard's scale form (set_formation).
+    passed, cleaned = _refused_or(lambda c: _clean_counts(c, KNOWN_PROCESSES), counts)
+    if passed:
+        assert cleaned and set(cleaned) <= KNOWN_PROCESSES
+        for count in cleaned.values():
+            assert type(count) is int and 0 <= count <= django_settings.PAAS_MAX_REPLICAS

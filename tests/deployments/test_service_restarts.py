@@ -13,10 +13,13 @@ import pytest
 from django.conf import settings
 
 from apps.models import App
+from apps.models.addons import AddOn
 from deployments import services, wiring
 from deployments.models import ACTIVE_STATUSES, Deployment
+from deployments.services import addons as addon_services
 from deployments.workers import warden
 from tests import router_process
+from tests.apps.addon_helpers import addon_leftovers, wait_addon  # noqa: F401 (a fixture)
 from tests.support import (
     ROOT,
     containers,
@@ -67,8 +70,15 @@ def _labelled_containers(app):
     return containers(label=labels)
 
 
-def test_a_restarted_engine_brings_live_apps_back(platform, owner, tmp_path):
-    app = _deploy_static(owner, tmp_path, "survivor")
+@pytest.mark.usefixtures("addon_leftovers")
+def test_a_restarted_engine_brings_live_apps_workers_and_add_ons_back(platform, owner, tmp_path):
+    files = {**sample_files("static"), "Procfile": "worker: sleep infinity\n"}
+    repo = make_repo(tmp_path / "survivor", files)
+    app = App.objects.create(name="survivor", owner=owner, repository=str(repo))
+    addon = wait_addon(addon_services.attach(app, "production", "redis"))
+    deployment = wait_final(services.queue_deployment(app, "production"))
+    assert deployment.status == "succeeded", log_text(deployment)
+
     _stop_dockerd()
     _services_up()
     wait_for(
@@ -76,7 +86,21 @@ def test_a_restarted_engine_brings_live_apps_back(platform, owner, tmp_path):
     )
     app.refresh_from_db()
     assert app.status == "running"
-    assert len(_labelled_containers(app)) == 1
+    runtime = wiring.runtime()
+    wait_for(lambda: _running_processes(app) == ["web", "worker"], timeout=60, message="the worker")
+    wait_for(
+        lambda: runtime.is_running(AddOn.objects.get(pk=addon.pk).container_id),
+        timeout=120,
+        message="the add-on to run again",
+    )
+    assert wait_addon(addon).status == "running"
+
+
+def _running_processes(app) -> list[str]:
+    running = containers(label=f"slipway.app={app.name}", status="running")
+    return sorted(
+        c.labels.get("slipway.process", "") for c in running if "slipway.process" in c.labels
+    )
 
 
 def test_a_deployment_queued_while_the_engine_is_down_ends_final(platform, owner, tmp_path):
