@@ -293,7 +293,10 @@ def dashboard(django_db_setup, tmp_path_factory):
 @pytest.fixture
 def platform(worker, dashboard, transactional_db, settings):
     """A real worker, dashboard, Docker and router; afterwards nothing of this instance
-    remains."""
+    remains. A worker or collector an earlier test left dead is started again first, as
+    scripts/run would: one test's outage must not fail the next."""
+    worker.ensure_running()
+    worker.collector.ensure_running()
     yield worker
     _remove_instance_leftovers(settings.PAAS_INSTANCE)
 

@@ -134,6 +134,15 @@ class Worker:
             time.sleep(0.2)
         raise RuntimeError("celery worker did not become ready")
 
+    def ensure_running(self) -> bool:
+        """Start it again if it exited, as scripts/run's keep_running does (a Redis restart
+        ends Celery's worker once its task is done); True when it had to."""
+        if self.process is None or self.process.poll() is None:
+            return False
+        self.log_file.close()
+        self.start()
+        return True
+
     def kill(self) -> None:
         """SIGKILL the whole process group: the parent and its pool children die at once."""
         os.killpg(self.process.pid, signal.SIGKILL)

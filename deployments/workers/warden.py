@@ -15,7 +15,7 @@ from django.utils import timezone
 from apps.models import App, AppStatus, Environment
 from apps.models.addons import AddOn, AddOnStatus, InvalidAddOnTransition
 from deployments import jobs
-from deployments.adapters.router import Route, Router
+from deployments.adapters.router import ProxyError, Route, Router
 from deployments.adapters.runtime import ContainerExited, RuntimeBackend
 from deployments.models import Deployment, Status
 from deployments.models.deployment import HANDOVER, WAITING_STAGES
@@ -31,7 +31,7 @@ from deployments.workers.pipeline import (
 )
 from deployments.workers.pipeline.context import Context
 from deployments.workers.pipeline.errors import StepFailed
-from deployments.workers.pipeline.steps import STEPS, container_spec
+from deployments.workers.pipeline.steps import STEPS, SWITCH_TIMEOUT, container_spec
 from deployments.workers.runs import reconcile_runs
 
 logger = logging.getLogger(__name__)
@@ -434,18 +434,32 @@ def _start_fresh(env: Environment, live: Deployment, index: int, runtime) -> str
 def _route(env: Environment, live: Deployment, runtime, router) -> bool:
     """Point the route at the replicas, unless a deployment or a stop took over meanwhile:
     the environment's row lock orders this against a deployment's claim."""
+    route = None
     with transaction.atomic():
         locked = Environment.objects.select_for_update().get(pk=env.pk)
         busy = Deployment.objects.active().filter(environment_id=env.pk).exists()
         taken_over = locked.live_deployment_id != live.pk or busy
         if not taken_over and not locked.stopped:
             upstreams = routing.live_upstreams(env, runtime)
-            routing.apply(locked, router, upstreams, live.step_data.get("router_health"))
+            health = live.step_data.get("router_health")
+            route = routing.apply(locked, router, upstreams, health)
             live.patch_step_data(upstreams=upstreams, upstream=None)
     if locked.stopped and not taken_over:
         for container in live.web_containers:
             runtime.stop(container)  # stopped while it came back: honour the stop
+    if route is not None:
+        _wait_routed(router, route)
     return not taken_over and not locked.stopped
+
+
+def _wait_routed(router: Router, route: Route) -> None:
+    """Announce an app as back only once the router sends it requests (outside the lock:
+    Traefik takes a few hundred milliseconds); a router that lags is set right again by
+    the next round's sync."""
+    try:
+        router.wait_applied(route, timeout=SWITCH_TIMEOUT)
+    except ProxyError as exc:
+        logger.warning("the router has not applied %s yet: %s", route.route_id, exc)
 
 
 def _recovered(env: Environment, live: Deployment) -> None:

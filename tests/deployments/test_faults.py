@@ -23,6 +23,7 @@ from deployments import jobs, services, wiring
 from deployments.models import Deployment, LogLine, Run
 from deployments.services import runs
 from deployments.workers import pipeline, routing, warden
+from paas.celery import app as celery_app
 from tests.deployments.test_service_restarts import _services_up
 from tests.githttp import PrivateGitServer
 from tests.support import containers, git, log_text, make_repo, through_proxy, wait_final, wait_for
@@ -358,13 +359,18 @@ def test_a_redis_restart_mid_build_loses_nothing(platform, owner, tmp_path):
     subprocess.run(["redis-cli", "-h", "127.0.0.1", "shutdown", "nosave"], check=False)
     _services_up()
     final = _final_with_warden_rounds(deployment, every=2)
-    if platform.process.poll() is not None:
-        # Celery's worker exits when the broker goes while it holds an unacknowledged task
-        # (kombu 5.7: "Unrecoverable error" restoring it); scripts/run starts it again.
-        platform.start()
+    # Celery's worker ends when the broker goes while it holds an unacknowledged task (kombu
+    # 5.7: "Unrecoverable error" restoring it), once that task is done; scripts/run starts
+    # it again. Wait until it has either ended or answers, so the next test has a worker.
+    wait_for(lambda: _worker_ended_or_answers(platform), timeout=60, message="the worker")
+    platform.ensure_running()
     assert final.status == "succeeded", log_text(final)
     assert f"ok-{marker}" in through_proxy(app.environment("production").hostname).text
     assert {c.id for c in containers(label=f"slipway.app={app.name}")} == set(final.containers)
+
+
+def _worker_ended_or_answers(worker) -> bool:
+    return worker.process.poll() is not None or bool(celery_app.control.ping(timeout=1))
 
 
 # --- found by this suite: a warden round in the middle of an app's first switch -------------
