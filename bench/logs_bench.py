@@ -29,6 +29,7 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from apps.models import App  # noqa: E402
+from bench.summary import record  # noqa: E402
 from deployments import wiring  # noqa: E402
 from deployments.adapters.runtime import ContainerSpec  # noqa: E402
 from deployments.models import RuntimeLogLine  # noqa: E402
@@ -212,6 +213,8 @@ def print_table(rows, cost) -> None:
     for label, where, ours, theirs in rows:
         ratio = theirs / ours if ours else float("inf")
         print(f"| {label} | {where} | {ours:.1f} | {theirs:.1f} | {ratio:.1f}× faster |")
+        figure = f"Runtime-log page, {label} of output, cursor at the {where}"
+        record(figure, ours, "ms", "< 50 ms", ours < 50, theirs, "Docker's since/tail")
     print()
     print(
         f"Collector at 10,000 lines/s for 30 s: {cost['cpu_per_second'] * 100:.0f} % of one core,"

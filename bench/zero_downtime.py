@@ -54,6 +54,7 @@ from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 
 from apps.models import App  # noqa: E402
+from bench.summary import record  # noqa: E402
 from deployments import services, wiring  # noqa: E402
 from deployments.adapters.router import Route  # noqa: E402
 from deployments.models import Deployment, LogLine  # noqa: E402
@@ -601,6 +602,13 @@ def report(phases: list[Phase], switches) -> None:
 
     print()
     for p in phases:
+        record(
+            f"Failed requests, {p.name} (keep-alive and new-connection clients)",
+            len(p.failures),
+            f"of {p.requests:,}",
+            "0 of ≥ 50,000",
+            not p.failures and p.requests >= MIN_REQUESTS,
+        )
         if not p.failures:
             print(f"{p.name}: 0 failed of {p.requests:,}")
         else:

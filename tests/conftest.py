@@ -8,10 +8,12 @@ import contextlib
 import json
 import os
 import re
+from pathlib import Path
 
 import docker
 import docker.errors
 import pytest
+from celery.signals import before_task_publish
 from django.conf import settings
 from django.core.cache import cache
 from django.core.handlers.base import BaseHandler
@@ -76,28 +78,61 @@ def _secrets_of(instance) -> list[str]:
     return []
 
 
+# The session's Celery worker and log collector logs (the worker fixture adds them): the
+# sweep reads what they wrote during each test, where a task's arguments or result would show.
+BACKGROUND_LOGS: list[Path] = []
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item):
     """After every test, before its database and containers go: no secret it stored (env
     values, add-on passwords, webhook secrets) appears in a deployment log, a run log, an
-    app container's runtime log, the audit log or an error page Django rendered. A one-off
-    run's own output is the app's business: only the lines Slipway writes are checked."""
+    app container's runtime log, the audit log, an error page Django rendered, a Celery
+    message this process sent or the worker's and collector's logs. A one-off run's own
+    output is the app's business: only the lines Slipway writes are checked."""
     stored: list[str] = []
     error_pages: list[bytes] = []
+    messages: list[str] = []
+    log_starts = {path: path.stat().st_size for path in BACKGROUND_LOGS if path.exists()}
 
     def remember(sender, instance, **kwargs):
         stored.extend(_secrets_of(instance))
 
     for model in (EnvVar, AddOn, App):
         post_save.connect(remember, sender=model, weak=False, dispatch_uid=f"sweep-{model}")
-    with _keeping_error_pages(error_pages):
+    with _keeping_error_pages(error_pages), _keeping_messages(messages):
         outcome = yield
     for model in (EnvVar, AddOn, App):
         post_save.disconnect(sender=model, dispatch_uid=f"sweep-{model}")
     if stored and outcome.excinfo is None:
-        leaks = _leaked(stored, error_pages)
+        leaks = _leaked(stored, error_pages, messages, _written_since(log_starts))
         if leaks:
             outcome.force_exception(AssertionError(f"a secret reached {leaks}"))
+
+
+@contextlib.contextmanager
+def _keeping_messages(messages: list[str]):
+    """Every Celery message sent from this process, as the broker gets it: body and headers
+    (the worker sends only what the same deployments.jobs functions send)."""
+
+    def keep(sender=None, body=None, headers=None, **kwargs):
+        messages.append(json.dumps([body, headers], default=str))
+
+    uid = f"sweep-messages-{id(messages)}"  # one per list: the sweep's and a test's own
+    before_task_publish.connect(keep, weak=False, dispatch_uid=uid)
+    try:
+        yield
+    finally:
+        before_task_publish.disconnect(dispatch_uid=uid)
+
+
+def _written_since(starts: dict[Path, int]) -> str:
+    texts = []
+    for path, start in starts.items():
+        with open(path, "rb") as log:
+            log.seek(start)
+            texts.append(log.read().decode("utf-8", "replace"))
+    return "\n".join(texts)
 
 
 @contextlib.contextmanager
@@ -128,7 +163,9 @@ def _is_error_page(response) -> bool:
     return status >= 500 or status in (403, 404) or json
 
 
-def _leaked(secrets: list[str], error_pages: list[bytes] = ()) -> list[str]:
+def _leaked(
+    secrets: list[str], error_pages: list[bytes] = (), messages: list[str] = (), logs: str = ""
+) -> list[str]:
     found = []
     runtime_logs = _runtime_logs() if secrets else ""
     for secret in secrets:
@@ -144,6 +181,10 @@ def _leaked(secrets: list[str], error_pages: list[bytes] = ()) -> list[str]:
             found.append("a runtime log")
         if any(secret.encode() in page for page in error_pages):
             found.append("an error page")
+        if any(secret in message for message in messages):
+            found.append("a Celery message")
+        if secret in logs:
+            found.append("the worker's or collector's log")
     return found
 
 
@@ -276,6 +317,7 @@ def worker(django_db_setup, tmp_path_factory):
     process = Worker(logs / "worker.log").start()
     collector = Collector(logs / "collector.log").start()
     process.collector = collector
+    BACKGROUND_LOGS.extend([process.log_path, collector.log_path])
     yield process
     collector.stop()
     process.stop()

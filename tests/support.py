@@ -273,6 +273,13 @@ def make_live_deployment(app, image_id: str, environment: str = "production", **
     return deployment
 
 
+def services_command(*args: str) -> None:
+    """scripts/services as root runs it: no argument starts whatever of PostgreSQL, Redis and
+    dockerd is down (the fault tests' way back from an outage they made)."""
+    command = ["bash", str(ROOT / "scripts" / "services"), *args]
+    subprocess.run(command, check=True, capture_output=True)
+
+
 def wait_for(predicate, timeout: float = 180, every: float = 0.25, message: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

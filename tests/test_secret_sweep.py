@@ -8,9 +8,9 @@ import pytest
 from django.conf import settings
 
 from apps.models import AddOn, AuditEntry
-from deployments import services
+from deployments import jobs, services
 from deployments.models import Run
-from tests.conftest import _keeping_error_pages, _leaked, _secrets_of
+from tests.conftest import _keeping_error_pages, _keeping_messages, _leaked, _secrets_of
 
 pytestmark = pytest.mark.django_db
 
@@ -72,3 +72,16 @@ def test_add_on_passwords_and_webhook_secrets_are_swept_too(make_app):
     assert _secrets_of(app) == [SECRET]
     assert _secrets_of(AddOn(password=SECRET)) == [SECRET]
     assert _secrets_of(AddOn(password="short")) == []
+
+
+def test_the_sweep_finds_a_secret_in_a_celery_message_and_in_the_workers_log(
+    django_capture_on_commit_callbacks,
+):
+    messages: list[str] = []
+    # Sent to the real broker on commit; a worker that takes it finds no such volume.
+    with _keeping_messages(messages), django_capture_on_commit_callbacks(execute=True):
+        jobs.remove_volume(f"volume-{SECRET}")  # never a secret in a name, but if one were
+    assert len(messages) == 1
+    assert _leaked([SECRET], messages=messages) == ["a Celery message"]
+    assert _leaked([SECRET], messages=["[[7], {}]"]) == []
+    assert _leaked([SECRET], logs=f"Task received: {SECRET}") == ["the worker's or collector's log"]

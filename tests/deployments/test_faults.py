@@ -24,9 +24,17 @@ from deployments.models import Deployment, LogLine, Run
 from deployments.services import runs
 from deployments.workers import pipeline, routing, warden
 from paas.celery import app as celery_app
-from tests.deployments.test_service_restarts import _services_up
 from tests.githttp import PrivateGitServer
-from tests.support import containers, git, log_text, make_repo, through_proxy, wait_final, wait_for
+from tests.support import (
+    containers,
+    git,
+    log_text,
+    make_repo,
+    services_command,
+    through_proxy,
+    wait_final,
+    wait_for,
+)
 
 RESUME_WITHIN = 30  # seconds from the kill to the next attempt running (the target)
 PRODUCTION_HEARTBEAT_TIMEOUT = 18  # paas/settings.py's default (the suite runs with 8)
@@ -274,17 +282,10 @@ def test_a_release_past_its_time_limit_is_killed_and_switches_nothing(
 # --- PostgreSQL and Redis away mid-deployment, mid-run ----------------------------------------
 
 
-def _postgres(action: str) -> None:
-    subprocess.run(
-        ["pg_ctlcluster", "15", "main", action, *(["-m", "fast"] if action == "stop" else [])],
-        check=True,
-    )
-
-
 def _postgres_away_for(seconds: float) -> None:
-    _postgres("stop")
+    services_command("postgres-stop")
     time.sleep(seconds)
-    _postgres("start")
+    services_command()
     connection.close()  # this process's connection died with the server
     wait_for(_database_answers, timeout=30, message="PostgreSQL to answer")
 
@@ -357,7 +358,7 @@ def test_a_redis_restart_mid_build_loses_nothing(platform, owner, tmp_path):
     deployment = services.queue_deployment(app, "production")
     wait_for(lambda: _logged(deployment, f"building-{marker}"), timeout=120, every=0.1)
     subprocess.run(["redis-cli", "-h", "127.0.0.1", "shutdown", "nosave"], check=False)
-    _services_up()
+    services_command()
     final = _final_with_warden_rounds(deployment, every=2)
     # Celery's worker ends when the broker goes while it holds an unacknowledged task (kombu
     # 5.7: "Unrecoverable error" restoring it), once that task is done; scripts/run starts
@@ -370,7 +371,13 @@ def test_a_redis_restart_mid_build_loses_nothing(platform, owner, tmp_path):
 
 
 def _worker_ended_or_answers(worker) -> bool:
-    return worker.process.poll() is not None or bool(celery_app.control.ping(timeout=1))
+    if worker.process.poll() is not None:
+        return True
+    try:  # a connection of its own: the pool's were cut by the restart
+        with celery_app.connection_for_write() as broker:
+            return bool(celery_app.control.ping(timeout=1, connection=broker))
+    except Exception:  # noqa: BLE001 - Redis still coming back
+        return False
 
 
 # --- found by this suite: a warden round in the middle of an app's first switch -------------

@@ -21,21 +21,17 @@ from deployments.workers import warden
 from tests import router_process
 from tests.apps.addon_helpers import addon_leftovers, wait_addon  # noqa: F401 (a fixture)
 from tests.support import (
-    ROOT,
     containers,
     log_text,
     make_repo,
     sample_files,
+    services_command,
     through_proxy,
     wait_final,
     wait_for,
 )
 
 pytestmark = pytest.mark.restarts_services
-
-
-def _services_up() -> None:
-    subprocess.run(["bash", str(ROOT / "scripts" / "services")], check=True, capture_output=True)
 
 
 def _dockerd_running() -> bool:
@@ -80,7 +76,7 @@ def test_a_restarted_engine_brings_live_apps_workers_and_add_ons_back(platform, 
     assert deployment.status == "succeeded", log_text(deployment)
 
     _stop_dockerd()
-    _services_up()
+    services_command()
     wait_for(
         lambda: _serving(app, "static says hello"), timeout=120, message="the app to serve again"
     )
@@ -117,7 +113,7 @@ def test_a_deployment_queued_while_the_engine_is_down_ends_final(platform, owner
             message="the engine error to be seen and retried",
         )
     finally:
-        _services_up()
+        services_command()
     final = wait_final(deployment, timeout=180)
     assert final.status in ("succeeded", "failed")
     if final.status == "failed":
@@ -137,7 +133,7 @@ def test_a_redis_restart_loses_no_deployment(platform, owner, tmp_path):
     platform.kill()  # the message waits in Redis...
     deployment = services.queue_deployment(app, "production")
     subprocess.run(["redis-cli", "-h", "127.0.0.1", "shutdown", "nosave"], check=False)
-    _services_up()  # ...and a Redis restarted without saving has lost it
+    services_command()  # ...and a Redis restarted without saving has lost it
     platform.start()
     time.sleep(1)
     Deployment.objects.filter(pk=deployment.pk).update(
