@@ -3,23 +3,31 @@
 Tasks build what a worker needs here and hand it in; a worker never looks an adapter up
 itself, so tests can pass others. Request-side use cases that read engine state (stats,
 volume sizes, logs) take theirs from here too. seelf's infra/mod.go is the model.
+
+The runtimes and the registry are imported when first built, not with this module: every
+web process imports the use cases (and so this module) but builds neither unless a page
+asks the engine, and the Docker SDK (with the runtimes), requests and bcrypt (with the
+registry) would otherwise sit in each gunicorn worker's memory (bench/run --memory).
 """
+
+from __future__ import annotations
 
 from ipaddress import IPv4Network
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
 from deployments.adapters.egress import parse_allow
 from deployments.adapters.firewall import Firewall, host_nameservers
-from deployments.adapters.registry import Registry
 from deployments.adapters.router import Router
 from deployments.adapters.router.traefik import TraefikRouter
 from deployments.adapters.router.traefik_metrics import TraefikMetrics
 from deployments.adapters.runtime import RuntimeBackend
-from deployments.adapters.runtime.docker import DockerRuntime
-from deployments.adapters.runtime.swarm import SwarmRuntime
 from deployments.adapters.syslog import SyslogClient
+
+if TYPE_CHECKING:
+    from deployments.adapters.registry import Registry
 
 
 def runtime() -> RuntimeBackend:
@@ -27,13 +35,19 @@ def runtime() -> RuntimeBackend:
     client each time: a cached one would hold pooled connections to an engine that may
     have restarted since."""
     if settings.PAAS_RUNTIME == "swarm":
+        from deployments.adapters.runtime.swarm import SwarmRuntime  # local import: Docker SDK
+
         return SwarmRuntime(registry=registry())
+    from deployments.adapters.runtime.docker import DockerRuntime  # local import: Docker SDK
+
     return DockerRuntime()
 
 
 def build_runtime() -> RuntimeBackend:
     """Where a build node builds: the engine on its own host (PAAS_DOCKER_HOST), whatever
     runs the apps."""
+    from deployments.adapters.runtime.docker import DockerRuntime  # local import: Docker SDK
+
     return DockerRuntime()
 
 
@@ -41,6 +55,8 @@ def registry() -> Registry | None:
     """Slipway's image registry for the swarm's nodes (PAAS_REGISTRY_ADDRESS), or none."""
     if not settings.PAAS_REGISTRY_ADDRESS:
         return None
+    from deployments.adapters.registry import Registry  # local import: requests, bcrypt
+
     return Registry(settings.PAAS_REGISTRY_ADDRESS.strip(), Path(settings.PAAS_REGISTRY_DIR))
 
 

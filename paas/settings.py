@@ -218,10 +218,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT 
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
+# Beat sends each entry by name, without the task modules (paas.celery:beat_app, to keep it
+# small): a task's own `expires` does not reach beat's messages, so an entry that needs one
+# carries it in its options, as the task declares it.
 CELERY_BEAT_SCHEDULE = {
     "warden": {
         "task": "deployments.tasks.run_warden",
         "schedule": env_int("PAAS_WARDEN_SECONDS", 5),
+        "options": {"expires": 30},
     },
 }
 
@@ -526,6 +530,7 @@ PAAS_BACKUP_TIMEOUT = env_int("PAAS_BACKUP_TIMEOUT", 3600)
 CELERY_BEAT_SCHEDULE["addon-backups"] = {
     "task": "deployments.tasks.scheduled_backups",
     "schedule": env_int("PAAS_BACKUP_EVERY_SECONDS", 24 * 3600),
+    "options": {"expires": 3600},
 }
 # Runtime logs (deployments/workers/log_collector.py, run by `manage.py paas_collect_logs`):
 # how often the collector looks for new containers, and how long and how much of each

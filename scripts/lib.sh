@@ -127,3 +127,40 @@ stop_running_run() {
     wait_for 120 sh -c "! kill -0 $pid 2>/dev/null || grep -q '^State:.*Z' /proc/$pid/status" ||
         die "the running Slipway (pid $pid) did not stop within 120 s"
 }
+
+# The platform's long-running processes, each exec'd in SLIPWAY_ROOT with the venv's
+# programs. scripts/run starts them (under keep_running) and bench/memory_bench.py measures
+# them, so the benchmark always runs the very command lines the platform runs.
+
+# exec_web HOST:PORT: the dashboard. Threads: two slow requests (a provider's API, a build
+# preview) must not stall the rest. --preload: the master imports the app once and forks
+# the workers from it, so they share its pages copy-on-write instead of each importing
+# Django, the models and the use cases again (idle: 164 MiB PSS before, 143 with it;
+# bench/run --memory). Nothing at import opens a database connection, a socket or a
+# thread that the fork would share. A HUP would not reload the code then, which nothing
+# does: scripts/run starts everything anew.
+exec_web() {
+    cd "$SLIPWAY_ROOT"
+    exec .venv/bin/gunicorn paas.wsgi --bind "$1" --workers 2 --threads 4 --preload \
+        --access-logfile -
+}
+
+# exec_worker: the Celery worker (builds, starts, the warden's rounds, every other task).
+exec_worker() {
+    cd "$SLIPWAY_ROOT"
+    exec .venv/bin/celery -A paas worker -l info
+}
+
+# exec_beat SCHEDULE_FILE: Celery beat, which sends the periodic tasks (CELERY_BEAT_SCHEDULE).
+# Its app, paas.celery:beat_app, has the settings but not Django's apps nor the task modules,
+# which beat never uses: it idles in 42 MiB instead of 105 (paas/celery.py).
+exec_beat() {
+    cd "$SLIPWAY_ROOT"
+    exec .venv/bin/celery -A paas.celery:beat_app beat -l info --schedule "$1"
+}
+
+# exec_collector: the log collector, which stores what every app container prints.
+exec_collector() {
+    cd "$SLIPWAY_ROOT"
+    exec .venv/bin/python manage.py paas_collect_logs
+}

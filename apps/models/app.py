@@ -77,9 +77,12 @@ class AppQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Staff see every app (the platform's operators, as in the admin); everyone else
         those of the teams they reach (a token: its one team)."""
+        # With its team: app_for (apps/access.py) asks the user's role on it next, on every
+        # request for an app; a second query for the team each time otherwise.
+        apps = self.select_related("team")
         if user.is_staff:
-            return self
-        return self.filter(team__in=Team.reached_by(user))
+            return apps
+        return apps.filter(team__in=Team.reached_by(user))
 
 
 class App(models.Model):

@@ -78,8 +78,11 @@ class Team(models.Model):
     def role_of(self, user) -> str | None:
         if user is None or not user.is_authenticated:
             return None
-        membership = self.memberships.filter(user=user).only("role").first()
-        return membership.role if membership else None
+        # The role alone, unordered: one indexed row (team and user are unique together),
+        # and no model, whose deferred team_id the related manager would load in a second
+        # query. Every request for an app asks this at least once (apps/access.py).
+        roles = self.memberships.filter(user=user).order_by().values_list("role", flat=True)
+        return next(iter(roles[:1]), None)
 
 
 class Membership(models.Model):

@@ -146,6 +146,7 @@ def _home_context(request) -> dict:
     for app in apps:
         app.latest = deployments.get(app.latest_id)
         if app.latest:
+            app.latest.app = app  # decorate reads it: else one query per app
             decorate(app.latest, now)
         app.production = next((e for e in app.environments.all() if e.name == "production"), None)
     return {"apps": apps, "chosen_team": team}
@@ -173,24 +174,44 @@ def _environments(app: App) -> list[Environment]:
     return sorted(envs, key=lambda e: (e.position, e.pk))
 
 
-def _status_context(app: App) -> dict:
+def _status_context(app: App, envs=None, latest=None) -> dict:
     """The status strip, and a fingerprint of everything the other panels show: when it
-    changes, the strip's poll tells them to refresh (an HX-Trigger event)."""
-    latest = app.deployments.order_by("-number").first()
-    envs = _environments(app)
-    parts = [app.status, str(latest.number if latest else 0), latest.status if latest else ""]
-    parts += [f"{e.name}:{e.live_deployment_id}:{e.stopped}" for e in envs]
-    fingerprint = hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+    changes, the strip's poll tells them to refresh (an HX-Trigger event). The caller may
+    pass the environments (_environments) and latest (number, status) it already has."""
+    envs = _environments(app) if envs is None else envs
+    latest = _latest_state(app) if latest is None else latest
+    states = [(e.name, e.live_deployment_id, e.stopped) for e in envs]
     return {
         "app": app,
         "envs": envs,
-        "seen": latest.number if latest else 0,
-        "fingerprint": fingerprint,
+        "seen": latest[0],
+        "fingerprint": _fingerprint(app, latest, states),
     }
 
 
-def _history_context(app: App) -> dict:
-    envs = _environments(app)
+def _latest_state(app: App) -> tuple[int, str]:
+    """The newest deployment's (number, status); (0, "") before the first."""
+    return app.deployments.order_by("-number").values_list("number", "status").first() or (0, "")
+
+
+def _poll_state(app: App) -> tuple[tuple[int, str], str]:
+    """(latest, fingerprint) as _status_context has them, from two narrow queries: the poll
+    answers 204 on them alone nearly every time, so it loads no model for it."""
+    latest = _latest_state(app)
+    envs = app.environments.order_by("position", "pk")
+    states = list(envs.values_list("name", "live_deployment_id", "stopped"))
+    return latest, _fingerprint(app, latest, states)
+
+
+def _fingerprint(app: App, latest: tuple[int, str], env_states) -> str:
+    """env_states: (name, live_deployment_id, stopped) of each environment, in page order."""
+    parts = [app.status, str(latest[0]), latest[1]]
+    parts += [f"{name}:{live_id}:{stopped}" for name, live_id, stopped in env_states]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def _history_context(app: App, envs=None) -> dict:
+    envs = _environments(app) if envs is None else envs
     live_ids = {e.live_deployment_id for e in envs if e.live_deployment_id}
     now = timezone.now()
     deployments = list(
@@ -226,7 +247,10 @@ def _log_done(d: Deployment, lines) -> bool:
 @login_required
 def app_detail(request, name):
     app = app_for(request.user, name)
-    context = {**_status_context(app), **_history_context(app), **_current_context(app)}
+    envs = _environments(app)  # the strip, the environments and the history: read once
+    current = _current_context(app)
+    latest = (current["d"].number, current["d"].status) if current["d"] else (0, "")
+    context = {**_status_context(app, envs, latest), **_history_context(app, envs), **current}
     context["is_owner"] = may(request.user, app, OWN)
     context["can_change"] = may(request.user, app, CHANGE)
     context.update(pipeline_context(app))
@@ -245,15 +269,16 @@ def app_status(request, name):
     """The status strip's poll. Nothing changed: 204, so htmx leaves the strip (an aria-live
     region) alone. Else the new strip, and HX-Trigger events that refresh the other panels."""
     app = app_for(request.user, name)
-    context = _status_context(app)
+    latest, fingerprint = _poll_state(app)
+    seen = latest[0]
     events = []
-    if request.GET.get("seen", str(context["seen"])) != str(context["seen"]):
+    if request.GET.get("seen", str(seen)) != str(seen):
         events.append("new-deployment")
-    if request.GET.get("fp", context["fingerprint"]) != context["fingerprint"]:
+    if request.GET.get("fp", fingerprint) != fingerprint:
         events.append("app-changed")
     if request.htmx and "fp" in request.GET and not events:
         return HttpResponse(status=204)
-    response = render(request, "apps/_app_status.html", context)
+    response = render(request, "apps/_app_status.html", _status_context(app, latest=latest))
     if events:
         response["HX-Trigger"] = ", ".join(events)
     return response
@@ -346,14 +371,7 @@ def runtime_log(request, name, environment):
     except ValueError:
         return HttpResponseBadRequest("since/before: expected nanoseconds since the epoch.")
     process = request.GET.get("process", "")[:64]
-    context = {
-        "app": app,
-        "env": env,
-        "envs": _environments(app),
-        "live": bool(env.live_deployment_id),
-        "process": process,
-        "processes": _logged_processes(env),
-    }
+    context = {"app": app, "env": env, "live": bool(env.live_deployment_id), "process": process}
     filters = LogFilter(process=process)
     if before is not None:
         return _runtime_older(request, env, before, filters, context)
@@ -362,6 +380,8 @@ def runtime_log(request, name, environment):
     lines = _runtime_lines(
         services.runtime_logs(env, since_ns=0, limit=RUNTIME_PAGE, filters=filters)
     )
+    # The tabs are the whole section's; the tail, polled every 2 s, renders none.
+    context.update(envs=_environments(app), processes=_logged_processes(env))
     context.update(
         lines=lines,
         since=lines[-1]["ns"] if lines else 0,

@@ -1,6 +1,8 @@
 """The pipeline on the app page: its stages as boxes, and on each step between two a
 promote button with the step's gates in words."""
 
+from django.db.models import prefetch_related_objects
+
 from deployments.models.promotion import PromotionPolicy
 from deployments.services.promotion import pipeline_overview
 
@@ -20,6 +22,8 @@ def gate_labels(policy: PromotionPolicy) -> list[str]:
 def pipeline_context(app) -> dict:
     """Each stage with the step that leaves it (None for the last stage)."""
     overview = pipeline_overview(app)
+    # Each stage shows its live deployment: one query for them all, not one a stage.
+    prefetch_related_objects(overview["stages"], "live_deployment")
     leaving = {step["source"]: step for step in overview["steps"]}
     for step in overview["steps"]:
         step["gate_labels"] = gate_labels(step["gates"])

@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass
 
 import psycopg
-import pymysql
 import redis
 from django.conf import settings
 from psycopg import sql
@@ -95,6 +94,10 @@ def connect(addon: AddOn, endpoint: Endpoint, timeout: float = CONNECT_TIMEOUT):
             application_name="slipway",
         )
     if addon.kind == AddOnKind.MARIADB:
+        # Imported here: the dashboard's URLs import this module, and each web process would
+        # otherwise hold PyMySQL (about 2 MiB) whether or not any MariaDB add-on exists.
+        import pymysql
+
         return pymysql.connect(
             host=endpoint.host,
             port=endpoint.port,

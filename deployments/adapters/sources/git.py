@@ -21,13 +21,20 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-import git
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from deployments.adapters.sources.size_watch import SizeWatch
+
+if TYPE_CHECKING:
+    import git
+
+# GitPython (`import git`, which also runs `git version` once) is imported by the functions
+# that fetch, which run in the worker only: the web processes validate URLs and branches
+# with this module, and would otherwise each hold GitPython for nothing (bench/run --memory).
 
 MAX_URL_LENGTH = 500
 MAX_BRANCH_LENGTH = 255
@@ -280,6 +287,8 @@ def fetch(
     log(f"Cloning {shown_url} ({f'branch {branch}' if branch else 'default branch'})…")
     existed = dest.exists()
     watch = SizeWatch(dest, max_bytes)
+    import git
+
     try:
         repo = git.Repo.init(dest)
         with watch, repo.git.custom_environment(**auth.environment()):
@@ -337,6 +346,8 @@ def _check_ref(ref: str) -> None:
 
 
 def _fetch_into(repo, url, branch, commit_sha, deadline, log, ref="") -> FetchedSource:
+    import git
+
     origin = repo.create_remote("origin", url)
     if not ref:
         branch = _resolve_branch(repo, branch, deadline)
@@ -384,6 +395,8 @@ def _resolve_branch(repo: git.Repo, branch: str, deadline: float) -> str:
 
 def _fetch_commit(repo: git.Repo, commit_sha: str, deadline: float) -> git.Commit:
     # Servers accept a want by full id only; an abbreviated id must already be local.
+    import git
+
     try:
         repo.remotes.origin.fetch(
             commit_sha, depth=1, no_tags=True, kill_after_timeout=_remaining(deadline)
