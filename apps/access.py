@@ -86,10 +86,24 @@ def app_for(user, name: str, to: str = READ, owner_only: bool = False) -> App:
     """The app called `name`, if `user` may do `to` to it; else Http404.
     `owner_only=True` is the older spelling of `to=OWN`."""
     to = OWN if owner_only else to
-    app = get_object_or_404(App.objects.visible_to(user), name=name.lower())
+    app = get_object_or_404(App.objects.with_role_of(user), name=name.lower())
+    app.team.remember_role(user, app.viewer_role)
     if not may(user, app, to):
         raise Http404("no such app")
     return app
+
+
+def readable_app_state(user, name: str) -> tuple[int, str]:
+    """(pk, status) of the app called `name` if `user` may READ it, else Http404, from one
+    narrow query that loads no model: what the status strip's poll needs on nearly every
+    answer (bench/run --dashboard). visible_to is READ's whole check: every member of the
+    app's team (viewer and up) and staff may READ, and it is exactly they whom it lets see."""
+    assert RULES[READ] == (Role.VIEWER, "is_staff"), "READ changed: ask may() here too"
+    row = App.objects.visible_to(user).filter(name=name.lower()).values_list("pk", "status")
+    found = row.first()
+    if found is None:
+        raise Http404("no such app")
+    return found
 
 
 def addon_for(user, name: str, addon_id: int) -> AddOn:

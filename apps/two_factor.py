@@ -46,7 +46,7 @@ def requires_mfa(user) -> bool:
         return True
     if user.is_staff and settings.PAAS_REQUIRE_MFA_FOR_STAFF:
         return True
-    return teams_requiring_mfa(user).exists()
+    return Team.one_requires_mfa_of(user)
 
 
 def teams_requiring_mfa(user):

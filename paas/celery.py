@@ -1,7 +1,8 @@
 import gc
 import os
 
-from celery import Celery
+import click
+from celery import Celery, bootsteps
 from celery.signals import worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "paas.settings")
@@ -49,24 +50,37 @@ def route_builds(name, args, kwargs, options, task=None, **extra):
 app.conf.task_routes = (route_builds,)
 
 
-def _beat_app() -> Celery:
-    """The app `celery beat` runs (scripts/lib.sh's exec_beat: -A paas.celery:beat_app).
+class BeatThread(bootsteps.StartStopStep):
+    """`celery worker --beat-thread SCHEDULE_FILE` (scripts/lib.sh's exec_worker): beat, which
+    sends CELERY_BEAT_SCHEDULE's tasks, as a thread of the worker's main process.
 
-    Beat only sends CELERY_BEAT_SCHEDULE's tasks, by name: it needs the settings, not
-    Django's apps and models nor the task modules, which the Django fix-up and autodiscovery
-    would load into it as into the worker. Without them beat idles in 42 MiB (PSS) instead
-    of 105 (bench/run --memory). Not the current app, so that nothing else picks it up by
-    accident; the same configuration and routes as `app`. A task's own options (`expires`)
-    do not reach beat's messages: CELERY_BEAT_SCHEDULE's entries carry theirs."""
-    beat = Celery("paas", fixups=(), set_as_current=False)
-    beat.config_from_object("django.conf:settings", namespace="CELERY")
-    beat.conf.task_routes = (route_builds,)
-    return beat
+    A process of its own idled in 42 MiB (PSS), the thread costs the worker a few
+    (bench/run --memory). A thread, not Celery's `-B`: that forks beat as a process, which a
+    SIGKILL of the worker leaves running, so the worker started again in its place would
+    run a second beat. A thread ends with its process, and comes back with it. After the
+    pool, so that the pool's first children are forked before the thread exists."""
+
+    label = "BeatThread"
+    conditional = True
+    requires = ("celery.worker.components:Pool",)
+
+    def __init__(self, worker, beat_thread=None, **options):
+        self.enabled = bool(beat_thread)
+        self.schedule_file = beat_thread
+        super().__init__(worker, **options)
+
+    def create(self, worker):
+        from celery.beat import EmbeddedService
+
+        return EmbeddedService(worker.app, thread=True, schedule_filename=self.schedule_file)
 
 
-def __getattr__(name: str):
-    # Made when asked for: the web processes and the worker never build it.
-    if name == "beat_app":
-        globals()["beat_app"] = _beat_app()
-        return globals()["beat_app"]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+app.user_options["worker"].add(
+    click.Option(
+        ["--beat-thread"],
+        metavar="SCHEDULE_FILE",
+        default=None,
+        help="Also run beat, in a thread of this worker, keeping its schedule in this file.",
+    )
+)
+app.steps["worker"].add(BeatThread)

@@ -178,6 +178,8 @@ ALLAUTH_TRUSTED_PROXY_COUNT = 1
 
 # Security headers that cost nothing behind a TLS-terminating proxy.
 SESSION_COOKIE_HTTPONLY = True
+# The session table with the cache (Redis) in front: one query fewer per signed-in request.
+SESSION_ENGINE = "paas.sessions"
 SESSION_COOKIE_SECURE = env_bool("PAAS_SECURE_COOKIES", not DEBUG and PAAS_DOMAIN != "localhost")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -238,7 +240,7 @@ PAAS_INSTANCE = env_str("PAAS_INSTANCE", "slipway")
 # so it is Redis too, under this installation's prefix (the tests' sits beside a platform's).
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "paas.cache.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": f"{PAAS_INSTANCE}-cache",
     }

@@ -145,18 +145,19 @@ exec_web() {
         --access-logfile -
 }
 
-# exec_worker: the Celery worker (builds, starts, the warden's rounds, every other task).
+# exec_worker [SCHEDULE_FILE]: the Celery worker (builds, starts, the warden's rounds, every
+# other task). With a schedule file it also runs beat, which sends the periodic tasks
+# (CELERY_BEAT_SCHEDULE), in a thread of its main process (paas/celery.py's BeatThread):
+# one process fewer, and a killed worker leaves no beat behind. One installation runs
+# exactly one worker with it (scripts/run): two beats would send every task twice.
+# No system checks: scripts/run's migrate has run them, and Celery's would import the whole
+# URL conf (the API's schemas, the admin) into a process that serves no request: the
+# worker with its pool idled in 176 MiB (PSS) with them, 153 without (bench/run --memory).
 exec_worker() {
     cd "$SLIPWAY_ROOT"
-    exec .venv/bin/celery -A paas worker -l info
-}
-
-# exec_beat SCHEDULE_FILE: Celery beat, which sends the periodic tasks (CELERY_BEAT_SCHEDULE).
-# Its app, paas.celery:beat_app, has the settings but not Django's apps nor the task modules,
-# which beat never uses: it idles in 42 MiB instead of 105 (paas/celery.py).
-exec_beat() {
-    cd "$SLIPWAY_ROOT"
-    exec .venv/bin/celery -A paas.celery:beat_app beat -l info --schedule "$1"
+    local beat=()
+    [ -n "${1:-}" ] && beat=(--beat-thread "$1")
+    CELERY_SKIP_CHECKS=1 exec .venv/bin/celery -A paas worker -l info "${beat[@]}"
 }
 
 # exec_collector: the log collector, which stores what every app container prints.

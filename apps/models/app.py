@@ -4,10 +4,11 @@ import secrets
 
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
+from django.db.models import F, OuterRef, Subquery
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from apps.models.teams import Team
+from apps.models.teams import Membership, Team
 from apps.validators import (
     validate_app_name,
     validate_env_key,
@@ -82,7 +83,21 @@ class AppQuerySet(models.QuerySet):
         apps = self.select_related("team")
         if user.is_staff:
             return apps
-        return apps.filter(team__in=Team.reached_by(user))
+        # A join, not `team IN (the teams they reach)`: one row per app all the same (a user
+        # is a member of a team once), and with_role_of reads the role from the same join.
+        apps = apps.filter(team__memberships__user=user)
+        token_team_id = getattr(user, "token_team_id", None)
+        return apps if token_team_id is None else apps.filter(team_id=token_team_id)
+
+    def with_role_of(self, user):
+        """visible_to(user), each app with viewer_role: the user's role on its team (None for
+        staff outside it). app_for asks that role on every request for an app: read in the
+        same query, it is not a second one (Team.remember_role)."""
+        apps = self.visible_to(user)
+        if not user.is_staff:
+            return apps.annotate(viewer_role=F("team__memberships__role"))
+        role = Membership.objects.filter(team=OuterRef("team"), user=user).order_by()
+        return apps.annotate(viewer_role=Subquery(role.values("role")[:1]))
 
 
 class App(models.Model):

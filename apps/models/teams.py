@@ -5,14 +5,26 @@ are the owner; existing apps moved into their owner's personal team (migration 0
 Who may do what, by role, is apps/access.py's alone.
 """
 
+import logging
+
 from django.conf import settings
-from django.db import models
+from django.core.cache import cache
+from django.db import models, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
-from django.db.models.signals import post_save
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from paas import transitions
+
+logger = logging.getLogger(__name__)
+
+# Whether a user is in a team that requires two-factor sign-in is asked on every signed-in
+# request (apps.two_factor's middleware): the cache keeps the answer, so a request makes
+# one query fewer. It is forgotten at once when a membership or a team's switch changes
+# (the receivers at the end, Team.forget_mfa_rule); the expiry bounds a change the cache
+# missed (Redis away at that moment).
+MFA_RULE_SECONDS = 60
 
 
 class Role(models.TextChoices):
@@ -75,9 +87,31 @@ class Team(models.Model):
             Membership.objects.get_or_create(team=team, user=user, defaults={"role": Role.OWNER})
         return team
 
+    @classmethod
+    def one_requires_mfa_of(cls, user) -> bool:
+        """Whether a team of the user's requires two-factor sign-in (cached, see above)."""
+        key = _mfa_rule_key(user.pk)
+        known = _cache_call(cache.get, key)
+        if known is None:
+            known = cls.objects.filter(memberships__user=user, require_mfa=True).exists()
+            _cache_call(cache.set, key, known, MFA_RULE_SECONDS)
+        return known
+
+    def forget_mfa_rule(self) -> None:
+        """Its members' cached answers, after its switch changed."""
+        _forget_mfa_rule(list(self.memberships.values_list("user_id", flat=True)))
+
+    def remember_role(self, user, role: str | None) -> None:
+        """The user's role as a query already read it (AppQuerySet.with_role_of): role_of
+        answers from it for the rest of this object's life, without a query."""
+        self.__dict__.setdefault("_known_roles", {})[user.pk] = role
+
     def role_of(self, user) -> str | None:
         if user is None or not user.is_authenticated:
             return None
+        known = self.__dict__.get("_known_roles", {})
+        if user.pk in known:
+            return known[user.pk]
         # The role alone, unordered: one indexed row (team and user are unique together),
         # and no model, whose deferred team_id the related manager would load in a second
         # query. Every request for an app asks this at least once (apps/access.py).
@@ -111,6 +145,42 @@ def personal_team_for_a_new_user(sender, instance, created, raw=False, **kwargs)
     """However a user is made (sign-up, an invitation, the admin, createsuperuser)."""
     if created and not raw:
         Team.personal_for(instance)
+
+
+def _mfa_rule_key(user_id) -> str:
+    return f"team-mfa-rule:{user_id}"
+
+
+def _cache_call(method, *args):
+    """A cache call that never fails the request: with Redis away, the database answers."""
+    try:
+        return method(*args)
+    except Exception:  # the cache backend's own errors (redis-py's), whichever they are
+        logger.warning("the cache did not answer; asking the database", exc_info=True)
+        return None
+
+
+def _forget_mfa_rule(user_ids: list[int]) -> None:
+    keys = [_mfa_rule_key(user_id) for user_id in user_ids]
+    if not keys:
+        return
+    # At once, and again once the change is committed: a request between the two would
+    # have cached what the database still said.
+    _cache_call(cache.delete_many, keys)
+    transaction.on_commit(lambda: _cache_call(cache.delete_many, keys))
+
+
+@receiver(post_save, sender=Membership)
+@receiver(post_delete, sender=Membership)
+def _membership_changed(sender, instance, raw=False, **kwargs):
+    if not raw:
+        _forget_mfa_rule([instance.user_id])
+
+
+@receiver(post_save, sender=Team)
+def _team_saved(sender, instance, created, raw=False, **kwargs):
+    if not created and not raw:
+        instance.forget_mfa_rule()
 
 
 class InvitationStatus(models.TextChoices):

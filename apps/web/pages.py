@@ -20,7 +20,15 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 from django_htmx.http import HttpResponseClientRedirect
 
-from apps.access import CHANGE, OWN, app_for, deployment_for, environment_for, may
+from apps.access import (
+    CHANGE,
+    OWN,
+    app_for,
+    deployment_for,
+    environment_for,
+    may,
+    readable_app_state,
+)
 from apps.models import App, Environment
 from apps.web.pipeline_panel import pipeline_context
 from apps.web.switcher import chosen_team
@@ -179,33 +187,34 @@ def _status_context(app: App, envs=None, latest=None) -> dict:
     changes, the strip's poll tells them to refresh (an HX-Trigger event). The caller may
     pass the environments (_environments) and latest (number, status) it already has."""
     envs = _environments(app) if envs is None else envs
-    latest = _latest_state(app) if latest is None else latest
+    latest = _latest_state(app.pk) if latest is None else latest
     states = [(e.name, e.live_deployment_id, e.stopped) for e in envs]
     return {
         "app": app,
         "envs": envs,
         "seen": latest[0],
-        "fingerprint": _fingerprint(app, latest, states),
+        "fingerprint": _fingerprint(app.status, latest, states),
     }
 
 
-def _latest_state(app: App) -> tuple[int, str]:
+def _latest_state(app_id: int) -> tuple[int, str]:
     """The newest deployment's (number, status); (0, "") before the first."""
-    return app.deployments.order_by("-number").values_list("number", "status").first() or (0, "")
+    newest = Deployment.objects.filter(app_id=app_id).order_by("-number")
+    return newest.values_list("number", "status").first() or (0, "")
 
 
-def _poll_state(app: App) -> tuple[tuple[int, str], str]:
-    """(latest, fingerprint) as _status_context has them, from two narrow queries: the poll
-    answers 204 on them alone nearly every time, so it loads no model for it."""
-    latest = _latest_state(app)
-    envs = app.environments.order_by("position", "pk")
+def _poll_state(app_id: int, app_status: str) -> tuple[tuple[int, str], str]:
+    """(latest, fingerprint) as _status_context has them, from two narrow queries that load
+    no model: the poll answers 204 on them alone nearly every time."""
+    latest = _latest_state(app_id)
+    envs = Environment.objects.filter(app_id=app_id).order_by("position", "pk")
     states = list(envs.values_list("name", "live_deployment_id", "stopped"))
-    return latest, _fingerprint(app, latest, states)
+    return latest, _fingerprint(app_status, latest, states)
 
 
-def _fingerprint(app: App, latest: tuple[int, str], env_states) -> str:
+def _fingerprint(app_status: str, latest: tuple[int, str], env_states) -> str:
     """env_states: (name, live_deployment_id, stopped) of each environment, in page order."""
-    parts = [app.status, str(latest[0]), latest[1]]
+    parts = [app_status, str(latest[0]), latest[1]]
     parts += [f"{name}:{live_id}:{stopped}" for name, live_id, stopped in env_states]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
@@ -268,8 +277,8 @@ def app_pipeline(request, name):
 def app_status(request, name):
     """The status strip's poll. Nothing changed: 204, so htmx leaves the strip (an aria-live
     region) alone. Else the new strip, and HX-Trigger events that refresh the other panels."""
-    app = app_for(request.user, name)
-    latest, fingerprint = _poll_state(app)
+    app_id, app_status = readable_app_state(request.user, name)
+    latest, fingerprint = _poll_state(app_id, app_status)
     seen = latest[0]
     events = []
     if request.GET.get("seen", str(seen)) != str(seen):
@@ -278,6 +287,7 @@ def app_status(request, name):
         events.append("app-changed")
     if request.htmx and "fp" in request.GET and not events:
         return HttpResponse(status=204)
+    app = app_for(request.user, name)
     response = render(request, "apps/_app_status.html", _status_context(app, latest=latest))
     if events:
         response["HX-Trigger"] = ", ".join(events)

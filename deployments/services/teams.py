@@ -75,6 +75,7 @@ def set_require_mfa(team: Team, actor, required: bool) -> Team:
         )
     Team.objects.filter(pk=team.pk).update(require_mfa=required)
     team.require_mfa = required
+    team.forget_mfa_rule()
     _audit("team.require_mfa", team, required=required)
     return team
 

@@ -4,7 +4,8 @@ in, and the page with the webhook secret is never cached."""
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.test import Client
 from django.urls import reverse
 
@@ -22,7 +23,8 @@ def _signed_in(client) -> bool:
 
 
 def test_the_cache_is_the_shared_redis():
-    assert settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert isinstance(caches["default"], RedisCache)  # paas.cache's: Django's, its client kept
+    assert cache._cache.get_client() is cache._cache.get_client()
 
 
 def test_failures_from_two_processes_add_up_and_then_even_the_right_password_is_refused(owner):

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.messages import get_messages
 from django.test import Client
 
-from apps.models import ApiToken, AuditEntry, Role, Team
+from apps.models import ApiToken, AuditEntry, Membership, Role, Team
 from apps.two_factor import requires_mfa
 from deployments.services import teams
 from tests.apps.test_teams import person  # noqa: F401
@@ -37,6 +37,7 @@ def signed_in(user) -> Client:
 
 def require(team) -> None:
     Team.objects.filter(pk=team.pk).update(require_mfa=True)
+    team.forget_mfa_rule()  # as set_require_mfa does after its update
 
 
 def _shown(response) -> list[str]:
@@ -209,3 +210,54 @@ def test_turning_it_off_frees_the_members_again(acme, owner, person, make_app): 
     assert signed_in(dev).get("/").status_code == 302
     teams.set_require_mfa(acme, owner, False)
     assert signed_in(dev).get("/").status_code == 200
+
+
+# --- the rule's cached answer (apps.models.teams.MFA_RULE_SECONDS) -------------------------------
+
+
+def test_joining_a_team_that_requires_it_applies_at_once_though_the_answer_was_cached(
+    acme,
+    person,  # noqa: F811
+):
+    require(acme)
+    dev = person("dev")
+    client = signed_in(dev)
+    assert client.get("/").status_code == 200  # "no team of theirs requires it", cached
+    Membership.objects.create(team=acme, user=dev, role=Role.VIEWER)
+    assert client.get("/").status_code == 302
+
+
+def test_switching_it_on_applies_at_once_to_members_whose_answer_was_cached(
+    acme,
+    owner,
+    person,  # noqa: F811
+):
+    dev = person("dev", acme, Role.DEVELOPER)
+    client = signed_in(dev)
+    assert client.get("/").status_code == 200
+    with_totp(owner)
+    teams.set_require_mfa(acme, owner, True)
+    assert client.get("/").status_code == 302
+    # The admin saves the model: the same.
+    teams.set_require_mfa(acme, owner, False)
+    assert client.get("/").status_code == 200
+    acme.require_mfa = True
+    acme.save()
+    assert client.get("/").status_code == 302
+
+
+def test_with_the_cache_away_the_database_answers_and_the_rule_holds(
+    acme,
+    person,  # noqa: F811
+    settings,
+):
+    require(acme)
+    dev = person("dev", acme, Role.DEVELOPER)
+    client = signed_in(dev)
+    # Nothing listens on port 1: every cache call fails at once.
+    settings.CACHES = {
+        "default": {"BACKEND": "paas.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    }
+    assert requires_mfa(dev)
+    home = client.get("/")
+    assert home.status_code == 302 and home["Location"] == "/accounts/2fa/"

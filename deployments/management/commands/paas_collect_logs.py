@@ -16,6 +16,10 @@ from deployments.workers.log_collector import LogCollector
 
 class Command(BaseCommand):
     help = "Follow every Slipway container and store its output (the runtime log)."
+    # scripts/run's migrate has run the checks; here they would import the whole URL conf
+    # (the API's schemas, the admin) into a daemon that serves no request: 34 MiB of its 96
+    # (bench/run --memory).
+    requires_system_checks: list[str] = []
 
     def handle(self, *args, **options):
         collector = LogCollector(wiring.runtime())
