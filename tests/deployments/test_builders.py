@@ -336,6 +336,33 @@ def test_it_builds_the_repository_dockerfile(settings, engine, images, tmp_path)
     assert "built-from-the-repo-dockerfile" in lines
 
 
+LABELS = {TEST_LABEL: "1", "slipway.app": "blog", "slipway.deployment": "7"}
+
+
+def test_the_labels_are_one_step_at_the_end_of_the_build(engine, images, tmp_path):
+    repo = _tree(tmp_path, {"requirements.txt": "", "app.py": HELLO_PY})
+    tag = images("labels")
+    lines: list[str] = []
+    build_image(engine, repo, detect(repo), tag, LABELS, lines.append)
+    steps = [line for line in lines if line.startswith("Step ")]
+    assert [step for step in steps if " : LABEL " in step] == steps[-1:]
+    assert engine.images.get(tag).labels.items() >= LABELS.items()
+    assert "Dockerfile.resolved" in (repo / ".dockerignore").read_text()  # not in COPY . .
+
+
+def test_a_dockerfile_whose_last_line_continues_gets_the_labels_from_the_engine(
+    settings, engine, images, tmp_path
+):
+    base = settings.PAAS_BASE_IMAGES["python"]
+    dockerfile = f"FROM {base}\nRUN echo continued \\\n"  # a LABEL after it would be its words
+    repo = _tree(tmp_path, {"Dockerfile": dockerfile})
+    tag = images("continued")
+    lines: list[str] = []
+    build_image(engine, repo, detect(repo), tag, LABELS, lines.append)
+    assert "continued" in lines
+    assert engine.images.get(tag).labels.items() >= LABELS.items()
+
+
 def test_a_failing_step_is_a_build_failure_with_its_output(settings, engine, images, tmp_path):
     base = settings.PAAS_BASE_IMAGES["python"]
     repo = _tree(tmp_path, {"Dockerfile": f"FROM {base}\nRUN echo about-to-fail && exit 3\n"})

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from deployments.adapters.builders import BuildError, build_image, detect
-from deployments.adapters.builders.image_aliases import alias_for, resolve
+from deployments.adapters.builders.image_aliases import alias_for, ends_open, resolve
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SAMPLES = ROOT / "tests" / "samples"
@@ -26,6 +26,25 @@ ALIASES = [
 
 
 # --- the rewrite ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, is_open",
+    [
+        ("", False),
+        ("FROM x\nCMD run\n", False),
+        ("FROM x\nCMD run", False),
+        ("FROM x\n# a comment \\\n\n", False),
+        ("FROM x\nRUN a \\\n", True),
+        ("FROM x\nRUN a \\  \n", True),
+        ("FROM x\nRUN a \\\n# inside the RUN\n", True),
+        ("FROM x\nRUN a \\\n\n", True),
+        ("# escape=`\nFROM x\nRUN a `\n", True),
+        ("# escape=`\nFROM x\nRUN a \\\n", False),
+    ],
+)
+def test_ends_open_finds_a_last_instruction_continued_into_the_end(text, is_open):
+    assert ends_open(text) is is_open
 
 
 def test_from_is_rewritten_with_its_platform_and_stage_name():

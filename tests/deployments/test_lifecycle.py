@@ -171,6 +171,13 @@ def test_old_images_are_pruned_and_a_rollback_to_one_is_refused_clearly(live_app
         assert wait_final(services.queue_deployment(live_app, "production")).status == "succeeded"
     first, second, third = Deployment.objects.filter(app=live_app).order_by("number")
     runtime = wiring.runtime()
+    # A deploy can be quicker than the drain: the first's container, retired a drain after
+    # the second went live, would still hold its image (kept then, pruned by the retire).
+    wait_for(
+        lambda: [c.id for c in _containers(live_app)] == third.containers,
+        timeout=30,
+        message="the old containers to be retired after the drain",
+    )
 
     assert prune_images(live_app, runtime, keep=2) == [first.image_tag]
     assert not runtime.image_exists(first.image_tag)

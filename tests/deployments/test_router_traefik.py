@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import socket
+import ssl
 import statistics
 import subprocess
 import threading
@@ -25,16 +26,21 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 import yaml
+from cryptography import x509
 from django.conf import settings
 from django.core.management import call_command
 from requests.adapters import HTTPAdapter
 
 from deployments.adapters.router import ProxyError, Route, managed_prefix
+from deployments.adapters.router.default_certificate import NAME as DEFAULT_NAME
 from deployments.adapters.router.traefik import (
+    DEFAULT_CERTIFICATE,
+    STAGING_DIR,
     TraefikRouter,
     render_static,
     route_of_file,
     static_config,
+    write_atomically,
     write_static_config,
 )
 from tests import router_process
@@ -311,6 +317,35 @@ def test_apply_writes_one_whole_file_and_no_temp_file(router, tag, upstreams):
     assert route_of_file(text) == route == router.get(route.route_id)
 
 
+def test_a_temp_file_is_written_outside_the_watched_directory(tmp_path):
+    # Its creation there would be an event: a reload of the old configuration, which the
+    # throttle then made the real change wait behind.
+    staging = tmp_path / STAGING_DIR
+    staging.mkdir()
+    path = tmp_path / "route.yml"
+
+    write_atomically(path, "new", staging=staging)
+
+    assert path.read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [STAGING_DIR, "route.yml"]
+    assert list(staging.iterdir()) == []
+
+
+def test_the_default_tls_store_gets_a_certificate_made_once(router, tag, upstreams):
+    (up,) = upstreams("one")
+    applied(router, route_for(tag, "web", [up]))
+    path = router.dynamic_dir / DEFAULT_CERTIFICATE
+    first = path.read_text()
+    applied(router, route_for(tag, "other", [up]))
+
+    assert path.read_text() == first
+    pair = yaml.safe_load(first)["tls"]["stores"]["default"]["defaultCertificate"]
+    certificate = x509.load_pem_x509_certificate(pair["certFile"].encode())
+    assert certificate.subject.rfc4514_string() == f"CN={DEFAULT_NAME}"
+    assert "PRIVATE KEY" in pair["keyFile"]
+    assert router.route_ids() == [f"{tag}-other", f"{tag}-web"]  # no route of its own
+
+
 def test_traefik_does_not_load_a_temp_file(router, tag, upstreams):
     (up,) = upstreams("one")
     half_written = route_for(tag, "temp", [up])
@@ -456,6 +491,24 @@ def test_switching_upstreams_under_keepalive_clients_fails_no_request(
     assert all(r["connections"] == 1 for r in results), [r["connections"] for r in results]
     assert a.served > 0 and b.served > 0
     assert all(first_after)
+
+
+def test_a_switch_is_served_within_a_few_milliseconds_of_its_write(router, tag, upstreams):
+    """70 to 250 ms here while each write's temp file was an event of its own (the throttle
+    then held the change back) and Traefik made a new default key at every change."""
+    a, b = upstreams("A", "B")
+    route_a = applied(router, route_for(tag, "web", [a]))
+    route_b = replace(route_a, upstreams=(b.address,))
+    current, latencies = route_a, []
+    for _ in range(10):
+        time.sleep(0.2)  # the previous change's throttle (50 ms) is over: each is a first
+        current = route_b if current is route_a else route_a
+        written = time.monotonic()
+        router.apply(current)
+        router.wait_applied(current, timeout=5)
+        latencies.append(time.monotonic() - written)
+
+    assert statistics.median(latencies) < 0.04, latencies
 
 
 # --- pages, basic auth, body limit ------------------------------------------------------------
@@ -669,7 +722,9 @@ def test_static_config_without_tls_has_neither(settings, tmp_path):
     assert "accessLog" not in config
 
 
-def test_a_tls_traefik_redirects_http_but_still_answers_acme_challenges(settings, tmp_path):
+@contextlib.contextmanager
+def tls_traefik(settings, tmp_path):
+    """A Traefik of its own with PAAS_TLS, on free loopback ports: (web, websecure)."""
     web, websecure, api = free_port(), free_port(), free_port()
     settings.VAR_DIR = tmp_path / "var"
     settings.PAAS_ROUTER_DYNAMIC_DIR = tmp_path / "dynamic"
@@ -690,6 +745,14 @@ def test_a_tls_traefik_redirects_http_but_still_answers_acme_challenges(settings
     )
     try:
         eventually(lambda: TraefikRouter(api_url=settings.PAAS_ROUTER_API_URL).ping())
+        yield web, websecure
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def test_a_tls_traefik_redirects_http_but_still_answers_acme_challenges(settings, tmp_path):
+    with tls_traefik(settings, tmp_path) as (web, websecure):
         base = f"http://127.0.0.1:{web}"
         headers = {"Host": "app.example.com"}
 
@@ -704,12 +767,30 @@ def test_a_tls_traefik_redirects_http_but_still_answers_acme_challenges(settings
         status = eventually(challenge_status)
         page = get("/x?y=1")
 
-        assert status == 404  # no such token: answered by the ACME handler, not redirected
-        assert page.status_code in (301, 308)
-        assert page.headers["Location"].startswith(f"https://app.example.com:{websecure}/x")
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+    assert status == 404  # no such token: answered by the ACME handler, not redirected
+    assert page.status_code in (301, 308)
+    assert page.headers["Location"].startswith(f"https://app.example.com:{websecure}/x")
+
+
+def test_a_host_without_a_certificate_gets_the_default_one_of_ours(settings, tmp_path):
+    with tls_traefik(settings, tmp_path) as (_, websecure):
+        router = TraefikRouter()
+        # Not verified yet, so no certificate is asked for: the default store's answers.
+        host = "unverified.example.com"
+        route = Route(f"{settings.PAAS_INSTANCE}-check", (host,), page="", tls=True, acme=False)
+        applied(router, route)
+
+        def served_name() -> str:
+            context = ssl.create_default_context()
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+            with (
+                socket.create_connection(("127.0.0.1", websecure), timeout=5) as raw,
+                context.wrap_socket(raw, server_hostname=host) as tls,
+            ):
+                der = tls.getpeercert(binary_form=True)
+            return x509.load_der_x509_certificate(der).subject.rfc4514_string()
+
+        assert eventually(lambda: served_name() == f"CN={DEFAULT_NAME}")
 
 
 # --- Traefik restarts -------------------------------------------------------------------------

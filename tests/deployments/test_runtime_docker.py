@@ -16,7 +16,13 @@ from deployments.adapters.runtime import (
     EngineError,
     HealthCheckFailed,
 )
-from deployments.adapters.runtime.docker import DockerRuntime
+from deployments.adapters.runtime.docker import (
+    HEALTH_FAST_SECONDS,
+    HEALTH_POLL_FAST,
+    POLL_INTERVAL,
+    DockerRuntime,
+    health_pause,
+)
 from tests.support import wait_for
 
 BASE_IMAGE = "slipway/python:bookworm"
@@ -98,6 +104,13 @@ def test_it_starts_a_web_server_and_health_checks_it_quickly(runtime, labels, bu
     assert 0 <= seconds < 5
     assert "answered HTTP 200" in lines[-1]
     assert runtime.is_running(container_id)
+
+
+def test_the_health_check_polls_fast_while_most_apps_start():
+    # Every probe later than the app's first answer delays the switch by the pause.
+    assert health_pause(0) == health_pause(HEALTH_FAST_SECONDS - 0.01) == HEALTH_POLL_FAST
+    assert HEALTH_POLL_FAST <= 0.03
+    assert health_pause(HEALTH_FAST_SECONDS) == POLL_INTERVAL  # then as every other poll
 
 
 def test_env_reaches_the_app_in_a_locked_down_container(runtime, labels, built_image, engine):

@@ -135,6 +135,18 @@ def _escape_char(text: str) -> str:
     return "\\"
 
 
+def ends_open(text: str) -> bool:
+    """The last instruction is continued into the end of the file: a line appended to the
+    text would join it."""
+    groups = _instructions(text, _escape_char(text))
+    if not groups:
+        return False
+    group, last = groups[-1], groups[-1][-1].strip()
+    if len(group) == 1 and (not last or last.startswith("#")):
+        return False  # a comment or blank line on its own
+    return not last or last.startswith("#") or last.endswith(_escape_char(text))
+
+
 def _instructions(text: str, escape: str) -> list[list[str]]:
     """Physical lines grouped into instructions (a continued line joins the next)."""
     groups: list[list[str]] = []

@@ -47,8 +47,8 @@ class Route:
     tls: bool = False  # HTTPS with an ACME certificate (websecure, certResolver acme)
     # Set: only requests for exactly this path match (a domain's ownership check).
     path: str | None = None
-    # False: HTTPS with Traefik's default certificate, none requested (a host not yet
-    # verified must not make Slipway ask a CA for one).
+    # False: HTTPS with the default store's certificate (traefik.py gives it one), none
+    # requested (a host not yet verified must not make Slipway ask a CA for one).
     acme: bool = True
 
 

@@ -11,6 +11,15 @@ whole under a temporary name that Traefik does not load (its file provider reads
 os.replace, so Traefik never reads half a file. Traefik's API (on loopback) tells when it
 serves what a file says: wait_applied().
 
+Two things keep a switch quick (about 10 ms from the write to the new upstreams served,
+instead of 70 to 250 ms). The temporary file is written in a subdirectory (STAGING_DIR):
+Traefik watches the directory itself, not its subdirectories, so only the move is an
+event; a temp file's own creation in the watched directory was an event too, a reload
+of the same configuration, and the throttle then held the real change back for
+PAAS_ROUTER_THROTTLE. And the default TLS store has a certificate of ours
+(DEFAULT_CERTIFICATE, see default_certificate.py), so Traefik makes no new key for one
+at each change.
+
 Traefik renders every file as a Go template before it parses the YAML, so nothing written
 here may contain "{{": hosts, upstreams, paths and hashes are checked against strict
 patterns, and the one free text (a page's) is JSON in a comment with "{" escaped.
@@ -40,6 +49,8 @@ from deployments.adapters.router import ProxyError, Route, managed_prefix
 
 SUFFIX = ".yml"  # a name Traefik loads
 TEMP_SUFFIX = ".tmp"  # a name it does not: "<id>.yml.<random>.tmp"
+STAGING_DIR = ".writing"  # where temp files are written: not watched (see above)
+DEFAULT_CERTIFICATE = "_default-certificate.yml"  # no route id holds an underscore
 STALE_TEMP_SECONDS = 60  # a temp file this old was left by a writer that died
 API_TIMEOUT = (1, 5)  # connect, read; Traefik's API is on loopback
 POLL_SECONDS = 0.01
@@ -167,17 +178,33 @@ class TraefikRouter:
                 return  # unchanged: no write, so Traefik has nothing to apply
         except FileNotFoundError:
             pass
-        self.dynamic_dir.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, content)
+        staging = self._staging_dir()
+        self._ensure_default_certificate(staging)
+        write_atomically(path, content, staging=staging)
+
+    def _staging_dir(self) -> Path:
+        staging = self.dynamic_dir / STAGING_DIR
+        staging.mkdir(parents=True, exist_ok=True)
+        return staging
+
+    def _ensure_default_certificate(self, staging: Path) -> None:
+        """Made once, before the first route: from then on Traefik reads it at each change
+        instead of making a key (default_certificate.py)."""
+        path = self.dynamic_dir / DEFAULT_CERTIFICATE
+        if not path.exists():
+            write_atomically(path, default_certificate_file(), staging=staging)
 
     def _remove_stale_temp_files(self, prefix: str) -> None:
         cutoff = time.time() - STALE_TEMP_SECONDS
-        for temp in self.dynamic_dir.glob(f"{prefix}*{SUFFIX}.*{TEMP_SUFFIX}"):
-            try:
-                if temp.stat().st_mtime < cutoff:
-                    temp.unlink()
-            except FileNotFoundError:
-                pass
+        pattern = f"{prefix}*{SUFFIX}.*{TEMP_SUFFIX}"
+        # In the directory itself: left there by a writer before STAGING_DIR.
+        for folder in (self.dynamic_dir, self.dynamic_dir / STAGING_DIR):
+            for temp in folder.glob(pattern):
+                try:
+                    if temp.stat().st_mtime < cutoff:
+                        temp.unlink()
+                except FileNotFoundError:
+                    pass
 
     # --- Traefik's API ----------------------------------------------------------------------
 
@@ -383,6 +410,19 @@ def _wanted_api_view(route: Route, pages_upstream: str) -> tuple[dict, list[str]
     return view, sorted(server["url"] for server in servers)
 
 
+def default_certificate_file() -> str:
+    """The dynamic configuration that gives the default TLS store its certificate, inline
+    (Traefik takes PEM text where it takes a path): one file, written atomically."""
+    # Only the first route write of an installation needs it, and every web process
+    # imports this module: x509 stays out of their memory.
+    from deployments.adapters.router.default_certificate import self_signed  # local import: x509
+
+    certificate, key = self_signed()
+    pair = {"certFile": certificate, "keyFile": key}
+    config = {"tls": {"stores": {"default": {"defaultCertificate": pair}}}}
+    return HEADER + yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
+
+
 def _router_view(router: dict) -> dict:
     return {key: router.get(key) for key in ("rule", "entryPoints", "middlewares", "service")}
 
@@ -392,10 +432,13 @@ def _servers_of(service: dict) -> list[str]:
     return sorted(server.get("url", "") for server in servers)
 
 
-def write_atomically(path: Path, content: str, mode: int = 0o600) -> None:
+def write_atomically(
+    path: Path, content: str, mode: int = 0o600, staging: Path | None = None
+) -> None:
     """Write `content` to `path` so that a reader sees the old file or the new, never part:
-    a temp file of a unique name in the same directory, fsync, os.replace, fsync the dir."""
-    temp = path.with_name(f"{path.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
+    a temp file of a unique name in `staging` (a directory on the same filesystem; by
+    default path's own), fsync, os.replace, fsync the dir."""
+    temp = (staging or path.parent) / f"{path.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}"
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
