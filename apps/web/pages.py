@@ -124,8 +124,7 @@ def decorate(d: Deployment, now=None) -> Deployment:
     d.ui_steps = pipeline_steps(d)
     d.ui_short_sha = d.commit_sha[:7]
     d.ui_number = str(d.number)  # for element ids built in templates
-    age = now - d.created_at
-    d.ui_ago = "just now" if age < timedelta(minutes=1) else f"{timesince(d.created_at, now)} ago"
+    d.ui_ago = ago_text(d.created_at, now)
     current = next((s for s in d.ui_steps if s["state"] in ("current", "failed")), None)
     d.ui_phase = {
         Status.PENDING: "Queued, waiting for a worker",
@@ -136,6 +135,10 @@ def decorate(d: Deployment, now=None) -> Deployment:
     if d.status == Status.FAILED:
         d.ui_phase = f"Failed at: {current['label']}" if current else "Failed"
     return d
+
+
+def ago_text(moment, now) -> str:
+    return "just now" if now - moment < timedelta(minutes=1) else f"{timesince(moment, now)} ago"
 
 
 # --- home -----------------------------------------------------------------------------------
@@ -149,13 +152,15 @@ def _home_context(request) -> dict:
     if team is not None:
         visible = visible.filter(team=team)
     apps = list(visible.annotate(latest_id=Subquery(latest)).prefetch_related("environments"))
-    deployments = Deployment.objects.in_bulk([a.latest_id for a in apps if a.latest_id])
+    # What the list shows of each app's newest deployment, no more: its number, status and
+    # age (a whole row and decorate()'s steps were a fifth of the page's time).
+    shown = Deployment.objects.only("app_id", "number", "status", "created_at")
+    deployments = shown.in_bulk([a.latest_id for a in apps if a.latest_id])
     now = timezone.now()
     for app in apps:
         app.latest = deployments.get(app.latest_id)
         if app.latest:
-            app.latest.app = app  # decorate reads it: else one query per app
-            decorate(app.latest, now)
+            app.latest.ui_ago = ago_text(app.latest.created_at, now)
         app.production = next((e for e in app.environments.all() if e.name == "production"), None)
     return {"apps": apps, "chosen_team": team}
 
