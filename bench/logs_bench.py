@@ -201,6 +201,9 @@ def main() -> None:
         print(f"# {label}: done", file=sys.stderr, flush=True)
     RuntimeLogLine.objects.filter(environment=env).delete()
     cost = collector_cost(app)
+    # The printer's network goes with the app, as Slipway's own cleanup removes an app's
+    # (bench/hundred_apps.py checks that none is left behind).
+    wiring.runtime().remove_network(app.network)
     app.delete()
     print_table(rows, cost)
 
