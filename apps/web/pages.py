@@ -13,6 +13,7 @@ from functools import wraps
 from django.conf import settings
 from django.contrib.auth.decorators import login_required as django_login_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
 from django.db.models import OuterRef, Subquery
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
@@ -46,6 +47,7 @@ LOG_FIRST_PAGE = 2000  # log lines rendered with the page
 LOG_GRACE = timedelta(seconds=3)
 RUNTIME_PAGE = 100
 HISTORY_LENGTH = 50
+APPS_PER_PAGE = 25  # the apps list
 
 
 # --- access ---------------------------------------------------------------------------------
@@ -145,13 +147,19 @@ def ago_text(moment, now) -> str:
 
 
 def _home_context(request) -> dict:
-    """The apps the user sees, only the header's chosen team's when one is chosen."""
+    """The apps the user sees, only the header's chosen team's when one is chosen, by name,
+    APPS_PER_PAGE to a page (?page=N; Django's Paginator.get_page: a number out of range
+    shows the last page, what is no number the first). One page of every app rendered 100
+    apps each time the list polled: 16 requests/s with 100 apps, 86 with pages of 25
+    (bench/run --hundred-apps)."""
     latest = Deployment.objects.filter(app=OuterRef("pk")).order_by("-number").values("pk")[:1]
     team = chosen_team(request)
     visible = App.objects.visible_to(request.user)
     if team is not None:
         visible = visible.filter(team=team)
-    apps = list(visible.annotate(latest_id=Subquery(latest)).prefetch_related("environments"))
+    listed = visible.annotate(latest_id=Subquery(latest)).prefetch_related("environments")
+    page = Paginator(listed.order_by("name"), APPS_PER_PAGE).get_page(request.GET.get("page"))
+    apps = list(page.object_list)
     # What the list shows of each app's newest deployment, no more: its number, status and
     # age (a whole row and decorate()'s steps were a fifth of the page's time).
     shown = Deployment.objects.only("app_id", "number", "status", "created_at")
@@ -162,7 +170,7 @@ def _home_context(request) -> dict:
         if app.latest:
             app.latest.ui_ago = ago_text(app.latest.created_at, now)
         app.production = next((e for e in app.environments.all() if e.name == "production"), None)
-    return {"apps": apps, "chosen_team": team}
+    return {"apps": apps, "page": page, "chosen_team": team}
 
 
 @login_required

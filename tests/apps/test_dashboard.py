@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from apps.models import ApiToken, App, EnvVar
 from apps.models.providers import ProviderCredential
+from apps.web import pages as dashboard_pages
 from deployments import services
 from deployments.models import Deployment, RuntimeLogLine
 from deployments.models.promotion import PromotionPolicy
@@ -1008,3 +1009,40 @@ def test_the_app_page_links_add_ons_and_loads_resources(owner, make_app):
     client.force_login(owner)
     page = client.get("/apps/linked/").content.decode()
     assert "/apps/linked/addons/" in page and "/apps/linked/notifications/resources/" in page
+
+
+def test_the_apps_list_shows_a_page_of_apps_by_name_and_its_poll_keeps_the_page(
+    web, make_app, monkeypatch
+):
+    monkeypatch.setattr(dashboard_pages, "APPS_PER_PAGE", 3)
+    for name in ("echo", "alpha", "delta", "bravo", "charlie"):
+        make_app(name)
+    first = _text(web.get("/"))
+    names = ("alpha", "bravo", "charlie", "delta", "echo")
+    assert [n for n in names if f'id="app-link-{n}"' in first] == ["alpha", "bravo", "charlie"]
+    assert "Page 1 of 2 (5 apps)" in first and 'href="?page=2"' in first
+    assert 'id="apps-previous"' not in first
+    second = _text(web.get("/?page=2"))
+    assert 'id="app-link-delta"' in second and 'id="app-link-echo"' in second
+    assert 'id="app-link-alpha"' not in second and 'href="?page=1"' in second
+    # The list's own poll asks for the page it shows.
+    assert f'hx-get="{reverse("home-apps")}?page=2"' in second
+    polled = _text(web.get(reverse("home-apps") + "?page=2", headers=HX))
+    assert 'id="app-link-echo"' in polled and 'id="app-link-alpha"' not in polled
+
+
+@pytest.mark.parametrize("page, shown", [("abc", "alpha"), ("0", "delta"), ("99", "delta")])
+def test_a_page_number_out_of_range_shows_the_last_page_and_no_number_the_first(
+    web, make_app, monkeypatch, page, shown
+):
+    monkeypatch.setattr(dashboard_pages, "APPS_PER_PAGE", 3)
+    for name in ("alpha", "bravo", "charlie", "delta"):
+        make_app(name)
+    response = web.get(f"/?page={page}")
+    assert response.status_code == 200 and f'id="app-link-{shown}"' in _text(response)
+
+
+def test_one_page_of_apps_has_no_page_links(web, make_app):
+    make_app("shop")
+    body = _text(web.get("/"))
+    assert "Pages of apps" not in body and "?page=" not in body
