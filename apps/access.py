@@ -42,6 +42,7 @@ from apps.models import (
     Membership,
     Role,
     Team,
+    app_poll_state,
     rank,
 )
 from apps.validators import could_be_environment_name, validate_env_key
@@ -93,17 +94,16 @@ def app_for(user, name: str, to: str = READ, owner_only: bool = False) -> App:
     return app
 
 
-def readable_app_state(user, name: str) -> tuple[int, str]:
-    """(pk, status) of the app called `name` if `user` may READ it, else Http404, from one
-    narrow query that loads no model: what the status strip's poll needs on nearly every
-    answer (bench/run --dashboard). visible_to is READ's whole check: every member of the
-    app's team (viewer and up) and staff may READ, and it is exactly they whom it lets see."""
+def readable_app_poll_state(user, name: str) -> tuple:
+    """app_poll_state of the app called `name` if `user` may READ it, else Http404: what the
+    status strip's poll needs on nearly every answer, in one statement that loads no model
+    (bench/run --dashboard). visible_to is READ's whole check: every member of the app's
+    team (viewer and up) and staff may READ, and it is exactly they whom it lets see."""
     assert RULES[READ] == (Role.VIEWER, "is_staff"), "READ changed: ask may() here too"
-    row = App.objects.visible_to(user).filter(name=name.lower()).values_list("pk", "status")
-    found = row.first()
-    if found is None:
+    state = app_poll_state(user, name.lower())
+    if state is None:
         raise Http404("no such app")
-    return found
+    return state
 
 
 def addon_for(user, name: str, addon_id: int) -> AddOn:

@@ -1,11 +1,13 @@
 """The dashboard as production serves it: gunicorn started as scripts/run starts it (2
-workers of 4 threads, DEBUG off, an access log), a signed-in user who owns a handful of
-apps with a few deployments each, and:
+workers of 4 threads, no keep-alive, DEBUG off, an access log), a signed-in user who owns
+a handful of apps with a few deployments each, and:
 
 1. wrk (2 threads, 20 connections, 15 s each) on the status strip's poll (the 204 answer
    an open app page gets every 3 s while nothing changed), the apps list and an app page,
    beside /bench-ok, a view that returns "ok" from the same gunicorn and middleware (same
-   session cookie, so the baseline pays the same sign-in lookups and no view work);
+   session cookie, so the baseline pays the same sign-in lookups and no view work); the
+   poll as fast as it goes and again at 500 requests/s (its target: p95 < 50 ms at that
+   rate), each the median of three runs; a short unmeasured wrk before each;
 2. 100 browsers with an app page open for 60 s, each with its own session, polling what
    the page polls (the status strip every 3 s, the runtime log's tail every 2 s), beside
    the same 100 clients polling /bench-ok on the same schedule.
@@ -59,8 +61,9 @@ LOG_LINES = 80  # a short build's deployment log
 RUNTIME_LINES = 150
 
 PORT = 8098
-WRK_THREADS, WRK_CONNECTIONS, WRK_SECONDS = 2, 20, 15
+WRK_THREADS, WRK_CONNECTIONS, WRK_SECONDS, WARM_UP_SECONDS = 2, 20, 15, 2
 BROWSERS, BROWSE_SECONDS = 100, 60
+POLL_RUNS = 3  # the status poll's two figures: the median of so many wrk runs
 # What an open app page polls (templates/apps/app_detail.html and _runtime_poller.html).
 STATUS_EVERY, RUNTIME_EVERY = 3.0, 2.0
 
@@ -78,6 +81,34 @@ done = function(summary, latency, requests)
     .. ' "errors": %d, "non_2xx_3xx": %d}\\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(95),
     latency:percentile(99), e.connect + e.read + e.write + e.timeout, e.status))
+end
+"""
+
+# At a rate, not as fast as it goes: each wrk thread gives its requests send times
+# 1000 * WRK_THREADS / rate ms apart (its first at a random point of one gap, so the two
+# threads do not send in step). A request whose time has passed goes at once, never more
+# than a second's worth of them, so the achieved rate says whether the server kept up, and
+# the latencies are those of requests arriving at that rate (wrk times each from its send).
+WRK_AT_A_RATE = """
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_usec; } bench_timeval;
+int gettimeofday(bench_timeval *tv, void *tz);
+]]
+local tv = ffi.new("bench_timeval")
+local function now_ms()
+  ffi.C.gettimeofday(tv, nil)
+  return tonumber(tv.tv_sec) * 1000 + tonumber(tv.tv_usec) / 1000
+end
+local gap, next_at
+init = function(args) gap = tonumber(args[1]) end
+delay = function()
+  local now = now_ms()
+  if next_at == nil then next_at = now + math.random() * gap end
+  next_at = math.max(next_at, now - 1000)
+  local wait = next_at - now
+  next_at = next_at + gap
+  return math.max(0, math.floor(wait + 0.5))
 end
 """
 
@@ -250,16 +281,20 @@ def _runtime_output(app: App, env: Environment, d: Deployment) -> None:
 # --- wrk ------------------------------------------------------------------------------------
 
 
-def wrk(url: str, headers: dict[str, str], seconds: int) -> dict:
-    """requests/s, p50/p95/p99 in ms and failures of WRK_CONNECTIONS connections."""
+def wrk(url: str, headers: dict[str, str], seconds: int, rate: int | None = None) -> dict:
+    """requests/s, p50/p95/p99 in ms and failures of WRK_CONNECTIONS connections, as fast
+    as they go or, given a rate, at that many requests/s between them (WRK_AT_A_RATE)."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
-        script.write(WRK_REPORT)
+        script.write(WRK_REPORT + (WRK_AT_A_RATE if rate else ""))
         script.flush()
         argv = ["wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s"]
         argv += ["--timeout", "5s", "-s", script.name]
         for name, value in headers.items():
             argv += ["-H", f"{name}: {value}"]
-        out = subprocess.run(argv + [url], capture_output=True, text=True, check=True).stdout
+        argv.append(url)
+        if rate:
+            argv += ["--", f"{1000 * WRK_THREADS / rate:.3f}"]
+        out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     line = next(x for x in out.splitlines() if x.startswith("BENCH "))
     raw = json.loads(line.removeprefix("BENCH "))
     return {
@@ -321,8 +356,9 @@ def _pages(server_url: str, app: App, cookies: dict[str, str]) -> list[tuple[str
 
 def measure(user, server: Dashboard | None = None, seconds: int = WRK_SECONDS) -> list[dict]:
     """wrk on the status poll, the apps list and the first of `user`'s apps' page, with
-    the user's apps as they are: [{"page", "path", "requests_per_s", "p95_ms", …}]. Starts
-    its own gunicorn unless given one (see dashboard())."""
+    the user's apps as they are, then on the poll at STATUS_RPS_TARGET requests/s:
+    [{"page", "path", "requests_per_s", "p95_ms", …}]. Starts its own gunicorn unless given
+    one (see dashboard())."""
     if server is None:
         with dashboard() as started:
             return measure(user, started, seconds)
@@ -330,20 +366,55 @@ def measure(user, server: Dashboard | None = None, seconds: int = WRK_SECONDS) -
     cookies = session_cookie(user)
     try:
         pages = _pages(server.url, app, cookies)
-        return [
-            {"page": name, "path": path, **wrk(server.url + path, headers, seconds)}
-            for name, path, headers in pages
-        ]
+        rows = []
+        for index, (name, path, headers) in enumerate(pages):
+            warm_up(server.url + path, headers)
+            runs = POLL_RUNS if index == 0 else 1
+            measured = median_of(runs, "requests_per_s", server.url + path, headers, seconds)
+            rows.append({"page": name, "path": path, **measured})
+        name, path, headers = pages[0]
+        warm_up(server.url + path, headers)  # and the app page's last requests done
+        at_rate = median_of(
+            POLL_RUNS, "p95_ms", server.url + path, headers, seconds, rate=STATUS_RPS_TARGET
+        )
+        at_rate["offered_per_s"] = STATUS_RPS_TARGET
+        rows.append({"page": f"{name} at {STATUS_RPS_TARGET} req/s", "path": path, **at_rate})
+        return rows
     finally:
         end_sessions([cookies])
 
 
+def median_of(runs: int, by: str, url: str, headers: dict[str, str], seconds: int, rate=None):
+    """wrk `runs` times in a row, and the run that is the median by `by`, with every run's
+    req/s and p95 beside it ("runs"): this VM's CPU comes and goes (a kernel worker took
+    half a core for seconds at a time while the poll was measured), and one 15 s run of
+    the poll gave anything from 395 to 720 req/s on the same code."""
+    measured = sorted((wrk(url, headers, seconds, rate) for _ in range(runs)), key=lambda r: r[by])
+    middle = dict(measured[len(measured) // 2])
+    middle["runs"] = [(r["requests_per_s"], r["p95_ms"]) for r in measured]
+    return middle
+
+
+def warm_up(url: str, headers: dict[str, str]) -> None:
+    """A short wrk first, unmeasured: a fresh gunicorn's threads open their database and
+    Redis connections and import what the page needs on their first requests, which put
+    seconds-long stalls in the p99 of whatever was measured first."""
+    wrk(url, headers, WARM_UP_SECONDS)
+
+
 def measure_baseline(user, server: Dashboard, seconds: int = WRK_SECONDS) -> dict:
-    """wrk on /bench-ok with the same signed-in cookie: the floor every page stands on."""
+    """wrk on /bench-ok with the same signed-in cookie: the floor every page stands on, as
+    fast as it goes and ("at_rate") at STATUS_RPS_TARGET requests/s, as the poll is run."""
     cookies = session_cookie(user)
     try:
-        headers = {"Cookie": _cookie_header(cookies)}
-        return {"page": "Baseline /bench-ok", **wrk(server.url + "/bench-ok", headers, seconds)}
+        url, headers = server.url + "/bench-ok", {"Cookie": _cookie_header(cookies)}
+        warm_up(url, headers)
+        ok = {"page": "Baseline /bench-ok", **wrk(url, headers, seconds)}
+        ok["at_rate"] = {
+            "page": f"Baseline /bench-ok at {STATUS_RPS_TARGET} req/s",
+            **wrk(url, headers, seconds, rate=STATUS_RPS_TARGET),
+        }
+        return ok
     finally:
         end_sessions([cookies])
 
@@ -454,7 +525,8 @@ def _baseline_polls() -> list[Poll]:
 
 def _browser(server_url, app, cookies, baseline, seconds, tally, barrier) -> None:
     """One open tab: once every tab is open, each poll on its own interval from a random
-    phase (tabs were not opened at the same instant), on one keep-alive connection."""
+    phase (tabs were not opened at the same instant), through one requests.Session (a new
+    connection for each poll: scripts/run's gunicorn keeps none alive, see exec_web)."""
     session = requests.Session()
     session.cookies.update(cookies)
     try:
@@ -489,9 +561,9 @@ def _poll_once(session: requests.Session, server_url: str, poll: Poll, tally: Ta
 
 
 def _send(session: requests.Session, url: str, headers, tally: Tally) -> requests.Response:
-    """A GET, sent once more when the kept-alive connection it went out on was closed under
-    it, as a browser does: gunicorn closes one idle for 2 s (its keep-alive), the runtime
-    tail's interval. Counted apart; a second failure is an error."""
+    """A GET, sent once more when the connection it went out on was closed under it, as a
+    browser does (a gunicorn that keeps connections alive closes one idle for 2 s, the
+    runtime tail's interval). Counted apart; a second failure is an error."""
     try:
         return session.get(url, headers=headers, timeout=10)
     except requests.ConnectionError:
@@ -553,11 +625,17 @@ def _row(figure, value, unit, baseline, target, met) -> dict:
     }
 
 
+def kept_the_rate(row: dict) -> bool:
+    """A run at STATUS_RPS_TARGET got (nearly) all its requests answered, all of them well:
+    its p95 is the latency at that rate, not at a lower one the server fell back to."""
+    return row["requests_per_s"] >= 0.98 * STATUS_RPS_TARGET and not row["failed"]
+
+
 def headline_rows(pages: list[dict], ok: dict, tabs: dict, tabs_ok: dict) -> list[dict]:
-    status, listing, app_page = pages
+    status, listing, app_page, at_rate = pages
     return [
         _row(
-            "Status strip poll, req/s",
+            "Status strip poll, req/s (as fast as it goes)",
             status["requests_per_s"],
             "req/s",
             ok["requests_per_s"],
@@ -565,12 +643,20 @@ def headline_rows(pages: list[dict], ok: dict, tabs: dict, tabs_ok: dict) -> lis
             status["requests_per_s"] >= STATUS_RPS_TARGET,
         ),
         _row(
-            "Status strip poll, p95",
+            "Status strip poll as fast as it goes, p95",
             status["p95_ms"],
             "ms",
             ok["p95_ms"],
-            f"< {STATUS_P95_TARGET} ms",
-            status["p95_ms"] < STATUS_P95_TARGET,
+            NO_TARGET,
+            True,
+        ),
+        _row(
+            f"Status strip poll at {STATUS_RPS_TARGET} req/s, p95",
+            at_rate["p95_ms"],
+            "ms",
+            ok["at_rate"]["p95_ms"],
+            f"< {STATUS_P95_TARGET} ms at {STATUS_RPS_TARGET} req/s",
+            kept_the_rate(at_rate) and at_rate["p95_ms"] < STATUS_P95_TARGET,
         ),
         _row(
             "Apps list page, req/s",
@@ -610,18 +696,23 @@ def headline_rows(pages: list[dict], ok: dict, tabs: dict, tabs_ok: dict) -> lis
 def print_report(pages: list[dict], ok: dict, tabs: dict, tabs_ok: dict, rows: list[dict]):
     print(f"Machine: {summary.machine()}")
     print(
-        f"gunicorn paas.wsgi --workers 2 --threads 4 (gthread), DEBUG=false; wrk -t{WRK_THREADS}"
+        f"gunicorn paas.wsgi --workers 2 --threads 4 (gthread) --keep-alive 0, DEBUG=false;"
+        f" wrk -t{WRK_THREADS}"
         f" -c{WRK_CONNECTIONS}; {APPS} apps × 2 environments × {DEPLOYMENTS_PER_ENVIRONMENT}"
         " deployments"
     )
     print()
     print("| Request | req/s | p50 (ms) | p95 (ms) | p99 (ms) | Requests | Failed |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    for r in [*pages, ok]:
+    for r in [*pages, ok, ok["at_rate"]]:
         print(
             f"| {r['page']} | {r['requests_per_s']:.0f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f}"
             f" | {r['p99_ms']:.1f} | {r['requests']:,} | {r['failed']} |"
         )
+    for r in pages:
+        if len(r.get("runs", ())) > 1:
+            each = ", ".join(f"{rate:.0f} req/s p95 {p95:.1f} ms" for rate, p95 in r["runs"])
+            print(f"\n{r['page']}, each of {len(r['runs'])} runs: {each}")
     print()
     print(f"| {BROWSERS} browsers | Polls | p50 (ms) | p95 (ms) | p99 (ms) | Errors | Resent |")
     print("|---|---:|---:|---:|---:|---:|---:|")

@@ -447,14 +447,19 @@ def record_figures(r: dict) -> None:
 
 
 def record_dashboard_row(row: dict, count: int) -> None:
+    """The status poll's two targets: as fast as it goes, at least so many req/s; at that
+    many req/s (dashboard_bench's offered_per_s row), a p95 under so many ms."""
     page, rate, p95 = row["page"], row["requests_per_s"], row["p95_ms"]
     least, under = STATUS_TARGET
-    if "status" in page.lower():
-        target, met = f"≥ {least} req/s, p95 < {under} ms", rate >= least and p95 < under
-    else:
-        target, met = "report", True
-    record(f"Dashboard with {count} apps: {page}", round(rate), "req/s", target, met)
-    record(f"Dashboard with {count} apps: {page}, p95", round(p95, 1), "ms", target, met)
+    rate_target = p95_target = "report"
+    rate_met = p95_met = True
+    if row.get("offered_per_s"):
+        p95_target = f"< {under} ms at {row['offered_per_s']} req/s"
+        p95_met = rate >= 0.98 * row["offered_per_s"] and not row["failed"] and p95 < under
+    elif "status" in page.lower():
+        rate_target, rate_met = f"≥ {least} req/s", rate >= least
+    record(f"Dashboard with {count} apps: {page}", round(rate), "req/s", rate_target, rate_met)
+    record(f"Dashboard with {count} apps: {page}, p95", round(p95, 1), "ms", p95_target, p95_met)
 
 
 if __name__ == "__main__":

@@ -139,10 +139,17 @@ stop_running_run() {
 # bench/run --memory). Nothing at import opens a database connection, a socket or a
 # thread that the fork would share. A HUP would not reload the code then, which nothing
 # does: scripts/run starts everything anew.
+# --keep-alive 0: a connection per request, so the next one goes to whichever worker is free
+# to accept it. A kept-alive connection stays with the worker that accepted it, and the two
+# race for accepts: after a slow page one worker often held all 20 of wrk's connections and
+# the other idled, and the status poll at 500 requests/s got 400-485 of them at p95 55-63 ms;
+# with a connection per request, 500 at p95 15-33 ms (bench/run --dashboard). Traefik, the
+# one way in, would keep its connections to gunicorn the same way. What it costs: about 5%
+# of the poll's top rate (700-750 requests/s as fast as they go, 664-695 without).
 exec_web() {
     cd "$SLIPWAY_ROOT"
     exec .venv/bin/gunicorn paas.wsgi --bind "$1" --workers 2 --threads 4 --preload \
-        --access-logfile -
+        --keep-alive 0 --access-logfile -
 }
 
 # exec_worker [SCHEDULE_FILE]: the Celery worker (builds, starts, the warden's rounds, every

@@ -19,6 +19,7 @@ from apps.models.addons import (  # noqa: F401
 from apps.models.app import (  # noqa: F401
     STARTING_ENVIRONMENTS,
     App,
+    app_poll_state,
     AppCleanupRequested,
     AppQuerySet,
     AppStatus,

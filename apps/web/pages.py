@@ -28,7 +28,7 @@ from apps.access import (
     deployment_for,
     environment_for,
     may,
-    readable_app_state,
+    readable_app_poll_state,
 )
 from apps.models import App, Environment
 from apps.web.pipeline_panel import pipeline_context
@@ -216,15 +216,6 @@ def _latest_state(app_id: int) -> tuple[int, str]:
     return newest.values_list("number", "status").first() or (0, "")
 
 
-def _poll_state(app_id: int, app_status: str) -> tuple[tuple[int, str], str]:
-    """(latest, fingerprint) as _status_context has them, from two narrow queries that load
-    no model: the poll answers 204 on them alone nearly every time."""
-    latest = _latest_state(app_id)
-    envs = Environment.objects.filter(app_id=app_id).order_by("position", "pk")
-    states = list(envs.values_list("name", "live_deployment_id", "stopped"))
-    return latest, _fingerprint(app_status, latest, states)
-
-
 def _fingerprint(app_status: str, latest: tuple[int, str], env_states) -> str:
     """env_states: (name, live_deployment_id, stopped) of each environment, in page order."""
     parts = [app_status, str(latest[0]), latest[1]]
@@ -290,8 +281,8 @@ def app_pipeline(request, name):
 def app_status(request, name):
     """The status strip's poll. Nothing changed: 204, so htmx leaves the strip (an aria-live
     region) alone. Else the new strip, and HX-Trigger events that refresh the other panels."""
-    app_id, app_status = readable_app_state(request.user, name)
-    latest, fingerprint = _poll_state(app_id, app_status)
+    _, app_status, latest, env_states = readable_app_poll_state(request.user, name)
+    fingerprint = _fingerprint(app_status, latest, env_states)
     seen = latest[0]
     events = []
     if request.GET.get("seen", str(seen)) != str(seen):
