@@ -209,6 +209,8 @@ class Dashboard:
                 "2",
                 "--threads",
                 "4",
+                "--keep-alive",  # as scripts/lib.sh's exec_web: a connection per request
+                "0",
                 "paas.wsgi:application",
             ],
             cwd=ROOT,
