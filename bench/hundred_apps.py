@@ -52,6 +52,7 @@ CLEANUP_TIMEOUT = 240
 IDLE_SECONDS = 10  # after the last request, before their memory is read
 CGROUP_MEMORY = Path("/sys/fs/cgroup/memory/docker")
 STATUS_TARGET = (500, 50)  # the status partial: req/s at least, p95 ms under
+LIST_TARGET = 156  # the apps list: req/s at least (the issue's figure with 5 apps)
 WRK_SECONDS, QUICK_WRK_SECONDS = 15, 3  # per page, as bench/dashboard_bench.py runs wrk
 
 
@@ -448,7 +449,8 @@ def record_figures(r: dict) -> None:
 
 def record_dashboard_row(row: dict, count: int) -> None:
     """The status poll's two targets: as fast as it goes, at least so many req/s; at that
-    many req/s (dashboard_bench's offered_per_s row), a p95 under so many ms."""
+    many req/s (dashboard_bench's offered_per_s row), a p95 under so many ms. The apps
+    list's: as many req/s as with 5 apps before."""
     page, rate, p95 = row["page"], row["requests_per_s"], row["p95_ms"]
     least, under = STATUS_TARGET
     rate_target = p95_target = "report"
@@ -458,6 +460,8 @@ def record_dashboard_row(row: dict, count: int) -> None:
         p95_met = rate >= 0.98 * row["offered_per_s"] and not row["failed"] and p95 < under
     elif "status" in page.lower():
         rate_target, rate_met = f"≥ {least} req/s", rate >= least
+    elif "apps list" in page.lower():
+        rate_target, rate_met = f"≥ {LIST_TARGET} req/s", rate >= LIST_TARGET
     record(f"Dashboard with {count} apps: {page}", round(rate), "req/s", rate_target, rate_met)
     record(f"Dashboard with {count} apps: {page}, p95", round(p95, 1), "ms", p95_target, p95_met)
 
