@@ -8,15 +8,19 @@ import contextlib
 import json
 import os
 import re
+import time
 from pathlib import Path
 
 import docker
 import docker.errors
+import psycopg.errors
 import pytest
 from celery.signals import before_task_publish
 from django.conf import settings
 from django.core.cache import cache
 from django.core.handlers.base import BaseHandler
+from django.core.management.base import CommandError
+from django.core.management.commands import flush
 from django.db.models.signals import post_save
 from django.test import Client
 from hypothesis import settings as hypothesis_settings
@@ -321,6 +325,42 @@ def worker(django_db_setup, tmp_path_factory):
     yield process
     collector.stop()
     process.stop()
+
+
+FLUSH_ATTEMPTS = 3
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_again_after_a_deadlock():
+    """After each transactional test Django empties every table with one TRUNCATE, which
+    takes the tables' locks one after another. The worker (with beat) and the collector
+    keep running between tests; one of their transactions can hold a lock the TRUNCATE
+    waits for while waiting for one it took, and PostgreSQL ends one side as a deadlock.
+    When it ends the TRUNCATE, the next test starts on the last one's rows (seen once in
+    CI: `Database test_slipway couldn't be flushed`, then a duplicate user). The flush is
+    all rolled back then, and the worker's transaction has gone: flush again."""
+    original = flush.Command.handle
+
+    def handle(self, *args, **options):
+        for attempt in range(1, FLUSH_ATTEMPTS + 1):
+            try:
+                return original(self, *args, **options)
+            except CommandError as exc:
+                if attempt == FLUSH_ATTEMPTS or not _is_deadlock(exc):
+                    raise
+                time.sleep(0.2 * attempt)
+
+    flush.Command.handle = handle
+    yield
+    flush.Command.handle = original
+
+
+def _is_deadlock(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if isinstance(exc, psycopg.errors.DeadlockDetected):
+            return True
+        exc = exc.__cause__
+    return False
 
 
 @pytest.fixture(scope="session")
