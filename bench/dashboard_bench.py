@@ -378,6 +378,7 @@ def measure(user, server: Dashboard | None = None, seconds: int = WRK_SECONDS) -
             POLL_RUNS, "p95_ms", server.url + path, headers, seconds, rate=STATUS_RPS_TARGET
         )
         at_rate["offered_per_s"] = STATUS_RPS_TARGET
+        at_rate["met"] = kept_the_rate(at_rate) and at_rate["p95_ms"] < STATUS_P95_TARGET
         rows.append({"page": f"{name} at {STATUS_RPS_TARGET} req/s", "path": path, **at_rate})
         return rows
     finally:
@@ -656,7 +657,7 @@ def headline_rows(pages: list[dict], ok: dict, tabs: dict, tabs_ok: dict) -> lis
             "ms",
             ok["at_rate"]["p95_ms"],
             f"< {STATUS_P95_TARGET} ms at {STATUS_RPS_TARGET} req/s",
-            kept_the_rate(at_rate) and at_rate["p95_ms"] < STATUS_P95_TARGET,
+            at_rate["met"],
         ),
         _row(
             "Apps list page, req/s",
