@@ -336,18 +336,53 @@ def test_it_builds_the_repository_dockerfile(settings, engine, images, tmp_path)
     assert "built-from-the-repo-dockerfile" in lines
 
 
-LABELS = {TEST_LABEL: "1", "slipway.app": "blog", "slipway.deployment": "7"}
+LABELS = {TEST_LABEL: "1", "slipway.app": "blog", "slipway.instance": "labels"}
 
 
-def test_the_labels_are_one_step_at_the_end_of_the_build(engine, images, tmp_path):
-    repo = _tree(tmp_path, {"requirements.txt": "", "app.py": HELLO_PY})
-    tag = images("labels")
+def _label_build(engine, repo: Path, tag: str) -> list[str]:
+    """The build's steps, the image checked for every label."""
     lines: list[str] = []
     build_image(engine, repo, detect(repo), tag, LABELS, lines.append)
-    steps = [line for line in lines if line.startswith("Step ")]
-    assert [step for step in steps if " : LABEL " in step] == steps[-1:]
     assert engine.images.get(tag).labels.items() >= LABELS.items()
+    return lines
+
+
+def _steps(lines: list[str]) -> list[str]:
+    return [line.split(" : ", 1)[1] for line in lines if line.startswith("Step ")]
+
+
+def test_the_labels_are_one_step_from_the_cache_right_before_the_code_is_copied(
+    engine, images, tmp_path
+):
+    repo = _tree(tmp_path, {"requirements.txt": "", "app.py": HELLO_PY})
+    _label_build(engine, repo, images("labels"))
+    (repo / "app.py").write_text(HELLO_PY + "# a code-only change\n")
+    lines = _label_build(engine, repo, images("labels-again"))
+    steps = _steps(lines)
+    [label] = [step for step in steps if step.startswith("LABEL ")]
+    assert steps[steps.index(label) + 1] == "COPY . ."
+    after = lines[lines.index(next(line for line in lines if " : LABEL " in line)) + 1]
+    assert after.strip() == "---> Using cache"  # not a container created and committed
     assert "Dockerfile.resolved" in (repo / ".dockerignore").read_text()  # not in COPY . .
+
+
+def test_a_dockerfile_that_sets_a_label_of_ours_gets_ours_at_the_end(
+    settings, engine, images, tmp_path
+):
+    base = settings.PAAS_BASE_IMAGES["python"]
+    dockerfile = f'FROM {base}\nCOPY . /srv\nLABEL slipway.app="someone-else"\nCMD ["true"]\n'
+    repo = _tree(tmp_path, {"Dockerfile": dockerfile})
+    steps = _steps(_label_build(engine, repo, images("relabelled")))
+    assert steps[-1].startswith("LABEL ") and '"slipway.app"="blog"' in steps[-1]
+
+
+def test_a_dockerfile_that_never_copies_the_whole_context_gets_the_labels_at_the_end(
+    settings, engine, images, tmp_path
+):
+    base = settings.PAAS_BASE_IMAGES["python"]
+    repo = _tree(tmp_path, {"Dockerfile": f"FROM {base}\nCOPY app.py /srv/\n", "app.py": ""})
+    steps = _steps(_label_build(engine, repo, images("no-context-copy")))
+    assert steps[-1].startswith("LABEL ") and steps[-2] == "COPY app.py /srv/"
 
 
 def test_a_dockerfile_whose_last_line_continues_gets_the_labels_from_the_engine(

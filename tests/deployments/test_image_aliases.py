@@ -12,7 +12,12 @@ import pytest
 import requests
 
 from deployments.adapters.builders import BuildError, build_image, detect
-from deployments.adapters.builders.image_aliases import alias_for, ends_open, resolve
+from deployments.adapters.builders.image_aliases import (
+    alias_for,
+    ends_open,
+    resolve,
+    split_before_context_copy,
+)
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SAMPLES = ROOT / "tests" / "samples"
@@ -45,6 +50,28 @@ ALIASES = [
 )
 def test_ends_open_finds_a_last_instruction_continued_into_the_end(text, is_open):
     assert ends_open(text) is is_open
+
+
+@pytest.mark.parametrize(
+    "text, cut",
+    [
+        ("FROM x\nRUN a\nCOPY . .\nCMD b\n", ("FROM x\nRUN a\n", "COPY . .\nCMD b\n")),
+        ("FROM x\nCOPY --chown=1:1 ./ /srv\n", ("FROM x\n", "COPY --chown=1:1 ./ /srv\n")),
+        ("FROM x\nADD . /srv\n", ("FROM x\n", "ADD . /srv\n")),
+        # the last stage's copy, not the builder stage's
+        (
+            "FROM x AS build\nCOPY . .\nFROM y\nCOPY --from=build /a /a\nCOPY . .\n",
+            ("FROM x AS build\nCOPY . .\nFROM y\nCOPY --from=build /a /a\n", "COPY . .\n"),
+        ),
+        ("FROM x AS build\nCOPY . .\nFROM y\nCOPY --from=build . .\n", None),
+        ("FROM x\nCOPY app.py .\n", None),
+        ('FROM x\nCOPY [".", "."]\n', None),  # the JSON form: at the end instead
+        ("COPY . .\n", None),  # no FROM: the engine says what is wrong
+        ("FROM x\nRUN a \\\n  && b\nCOPY . .\n", ("FROM x\nRUN a \\\n  && b\n", "COPY . .\n")),
+    ],
+)
+def test_the_cut_before_the_last_stage_copies_the_whole_context(text, cut):
+    assert split_before_context_copy(text) == cut
 
 
 def test_from_is_rewritten_with_its_platform_and_stage_name():

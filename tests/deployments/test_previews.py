@@ -556,7 +556,9 @@ def test_a_pull_request_is_previewed_seeded_redeployed_and_removed_without_a_tra
     # Closed: nothing of it is left.
     labels = ["slipway.app=shop", "slipway.environment=pr-7"]
     engine = docker.from_env()
-    assert engine.images.list(filters={"label": labels})  # built for it, so removed with it
+    tags = set(env.deployments.exclude(image_tag="").values_list("image_tag", flat=True))
+    runtime = wiring.runtime()
+    assert tags and all(runtime.image_exists(tag) for tag in tags)  # built for it: removed with it
     closed = send_pr("github", app, pr_payload("github", action="close", sha=second))
     assert closed.status_code == 202 and closed.json()["status"] == "deleting"
     wait_for(lambda: not Environment.objects.filter(pk=env.pk).exists(), 120, message="gone")
@@ -564,7 +566,7 @@ def test_a_pull_request_is_previewed_seeded_redeployed_and_removed_without_a_tra
     assert not containers(label=labels)
     assert not engine.volumes.list(filters={"label": labels})
     assert not engine.networks.list(filters={"label": labels})
-    assert not engine.images.list(filters={"label": labels})  # its own builds too
+    assert not any(runtime.image_exists(tag) for tag in tags)  # its own builds too
     assert not volume_exists(preview_db.volume)
     assert env.route_id not in wiring.router().route_ids()
     wait_for(lambda: through_proxy(host).status_code == 404, 15, message="the route to go")

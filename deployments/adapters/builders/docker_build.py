@@ -133,14 +133,18 @@ def _resolve_base_images(
 
 
 def _labelled(context: Path, dockerfile: str, labels: dict[str, str]) -> tuple[str, dict[str, str]]:
-    """The Dockerfile to build with the image's labels in one LABEL instruction at its
-    end, and the labels still to ask the engine for (none, or all when the file cannot
-    take them as written).
+    """The Dockerfile to build with the image's labels in one LABEL instruction, and the
+    labels still to ask the engine for (none, or all when the file cannot take them as
+    written).
 
     The classic builder turns each label of the request into a step of its own, each a
-    container created and committed (about 65 ms apiece on the benchmark's host, four
-    labels a build); one instruction is one step. At the end it labels the last stage,
-    the image built, as the request's labels do."""
+    container created and committed (about 65 ms apiece on the benchmark's host); one
+    instruction is one step. Right before the step that copies the whole context (`COPY
+    . .`, where a code-only change begins), that step is the same at every build of the
+    app (the labels name the app, not the deployment), so the builder takes it from its
+    cache, and the dependency layers before it stay shared between apps. At the end when
+    the file has no such step, or a LABEL of it could set a key of ours (the last word on
+    a label wins): the image is labelled as Slipway says."""
     if not labels or not is_file(context, dockerfile):
         return dockerfile, labels
     text = read(context, dockerfile)
@@ -148,10 +152,27 @@ def _labelled(context: Path, dockerfile: str, labels: dict[str, str]) -> tuple[s
     if not plain or image_aliases.ends_open(text):
         return dockerfile, labels  # a continued last line would swallow the LABEL
     pairs = " ".join(f'"{key}"="{value}"' for key, value in sorted(labels.items()))
+    split = image_aliases.split_before_context_copy(text)
+    if split and not _may_relabel(text, labels):
+        written = f"{split[0]}LABEL {pairs}\n{split[1]}"
+    else:
+        written = f"{text.rstrip()}\n\nLABEL {pairs}\n"
     make_generated_dir(context)
-    write(context, RESOLVED_DOCKERFILE, f"{text.rstrip()}\n\nLABEL {pairs}\n")
+    write(context, RESOLVED_DOCKERFILE, written)
     ignore_in_context(context, RESOLVED_DOCKERFILE)
     return RESOLVED_DOCKERFILE, {}
+
+
+def _may_relabel(text: str, labels: dict[str, str]) -> bool:
+    """A LABEL of the Dockerfile names one of our keys, or may (a variable, an escape).
+    Any stage's, not only the last one's: the check is simpler and errs on the safe side."""
+    return any(
+        "$" in instruction
+        or "\\" in instruction
+        or "`" in instruction
+        or any(key in instruction for key in labels)
+        for instruction in image_aliases.label_instructions(text)
+    )
 
 
 def _on_engine(client: docker.DockerClient, image: str) -> bool:

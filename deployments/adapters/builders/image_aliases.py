@@ -147,6 +147,53 @@ def ends_open(text: str) -> bool:
     return not last or last.startswith("#") or last.endswith(_escape_char(text))
 
 
+def split_before_context_copy(text: str) -> tuple[str, str] | None:
+    """`text` cut right before the first instruction of its last stage that copies the
+    whole build context (`COPY . .`, `ADD ./ /srv`): (everything before it, the rest);
+    None when the last stage has none, or the file cannot be cut there."""
+    escape = _escape_char(text)
+    groups = _instructions(text, escape)
+    froms = [i for i, group in enumerate(groups) if _first_word(group, escape) == "FROM"]
+    if not froms:
+        return None
+    cut = next(
+        (
+            i
+            for i in range(froms[-1] + 1, len(groups))
+            if _copies_the_context(_words(groups[i], escape))
+        ),
+        None,
+    )
+    if cut is None:
+        return None
+    head = "".join(line for group in groups[:cut] for line in group)
+    if ends_open(head) or not head.endswith("\n"):
+        return None
+    return head, "".join(line for group in groups[cut:] for line in group)
+
+
+def _copies_the_context(words: list[str]) -> bool:
+    """A shell-form COPY or ADD of `.` from the context (no `--from=`)."""
+    if not words or words[0].upper() not in ("COPY", "ADD"):
+        return False
+    flags = [w for w in words[1:] if w.startswith("--")]
+    sources = [w for w in words[1:] if not w.startswith("--")][:-1]
+    from_elsewhere = any(flag.lower().startswith("--from=") for flag in flags)
+    return not from_elsewhere and any(source in (".", "./") for source in sources)
+
+
+def label_instructions(text: str) -> list[str]:
+    """Each LABEL instruction of `text`, its words joined by one space."""
+    escape = _escape_char(text)
+    groups = _instructions(text, escape)
+    return [" ".join(_words(g, escape)) for g in groups if _first_word(g, escape) == "LABEL"]
+
+
+def _first_word(group: list[str], escape: str) -> str:
+    words = _words(group, escape)
+    return words[0].upper() if words else ""
+
+
 def _instructions(text: str, escape: str) -> list[list[str]]:
     """Physical lines grouped into instructions (a continued line joins the next)."""
     groups: list[list[str]] = []

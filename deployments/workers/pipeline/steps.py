@@ -131,8 +131,11 @@ class BuildImage(Step):
         tag = image_tag(ctx)
         ctx.save(self.name, image_tag=tag)
         network = ensure_build_network(ctx.runtime)  # RUN steps under the egress firewall
+        # The app's labels only: the same at every build, the image's LABEL step comes from
+        # the cache (the tag names the deployment; its containers carry the rest).
+        labels = ctx.app.resource_labels
         image_id = build_image(
-            ctx.runtime.client, ctx.build_dir, plan, tag, ctx.labels, ctx.log, network
+            ctx.runtime.client, ctx.build_dir, plan, tag, labels, ctx.log, network
         )
         d = ctx.deployment
         d.image_id, d.image_tag = image_id, tag
