@@ -1031,6 +1031,23 @@ def test_the_apps_list_shows_a_page_of_apps_by_name_and_its_poll_keeps_the_page(
     assert 'id="app-link-echo"' in polled and 'id="app-link-alpha"' not in polled
 
 
+def test_each_row_links_its_app_its_newest_deployment_and_its_live_address(web, make_app):
+    # A name holding the digits the row links are made with, a number the same length.
+    app = make_app("app-1234567890")
+    production = app.environment("production")
+    Deployment.objects.create(app=app, environment=production, number=7, status="failed")
+    live = Deployment.objects.create(app=app, environment=production, number=12, status="succeeded")
+    production.live_deployment = live
+    production.save(update_fields=["live_deployment"])
+    quiet = make_app("quiet")
+    row = _text(web.get(reverse("home-apps"), headers=HX))
+    assert f'href="{reverse("app-detail", args=[app.name])}"' in row
+    assert f'href="{reverse("deployment-detail", args=[app.name, 12])}">#12</a>' in row
+    assert f'<a href="{production.url}">{production.url}</a>' in row
+    assert f'<span class="muted">{quiet.environment("production").url}</span>' in row
+    assert f'href="{reverse("app-detail", args=[quiet.name])}"' in row
+
+
 @pytest.mark.parametrize("page, shown", [("abc", "alpha"), ("0", "delta"), ("99", "delta")])
 def test_a_page_number_out_of_range_shows_the_last_page_and_no_number_the_first(
     web, make_app, monkeypatch, page, shown
