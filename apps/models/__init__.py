@@ -19,7 +19,6 @@ from apps.models.addons import (  # noqa: F401
 from apps.models.app import (  # noqa: F401
     STARTING_ENVIRONMENTS,
     App,
-    app_poll_state,
     AppCleanupRequested,
     AppQuerySet,
     AppStatus,
@@ -33,7 +32,9 @@ from apps.models.app import (  # noqa: F401
     PreviewDatabase,
     Visibility,
     Volume,
+    app_poll_state,
 )
+from apps.models.app_list import app_list_count, app_list_rows  # noqa: F401
 from apps.models.audit import AuditEntry  # noqa: F401
 from apps.models.notifications import (  # noqa: F401
     DeliveryStatus,

@@ -2,6 +2,7 @@
 
 import functools
 import secrets
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
@@ -101,19 +102,35 @@ def _poll_state_sql(user, name: str) -> tuple[str, list]:
     """app_poll_state's statement and parameters: one row per environment (one with
     NULLs when there is none), each with the app's and its newest deployment's columns.
     Plain SQL that PostgreSQL and SQLite both run; names from the models' _meta."""
-    sql = _poll_state_select()
-    params: list = []
-    if not user.is_staff:
+    visible = VisibleSql.of(user)
+    where = " AND ".join(["a.name = %s", *visible.conditions])
+    sql = f"{_poll_state_select()}{visible.join} WHERE {where} ORDER BY e.position, e.id"
+    return sql, [*visible.join_params, name, *visible.condition_params]
+
+
+@dataclass(frozen=True)
+class VisibleSql:
+    """AppQuerySet.visible_to's rule in SQL, for the apps table aliased `a`: a join and
+    conditions for the WHERE, each with its parameters. Staff see every app; anyone else
+    the apps of their teams, through a join on their own membership; a token user only
+    the token's team's. tests/apps/test_poll_state.py and test_app_list_rows.py hold each
+    statement that uses it equal to visible_to."""
+
+    join: str = ""
+    join_params: tuple = ()
+    conditions: tuple[str, ...] = ()
+    condition_params: tuple = ()
+
+    @classmethod
+    def of(cls, user) -> "VisibleSql":
+        if user.is_staff:
+            return cls()
         membership = Membership._meta.db_table
-        sql += f" JOIN {membership} m ON m.team_id = a.team_id AND m.user_id = %s"
-        params.append(user.pk)
-    sql += " WHERE a.name = %s"
-    params.append(name)
-    token_team_id = None if user.is_staff else getattr(user, "token_team_id", None)
-    if token_team_id is not None:
-        sql += " AND a.team_id = %s"
-        params.append(token_team_id)
-    return sql + " ORDER BY e.position, e.id", params
+        join = f" JOIN {membership} m ON m.team_id = a.team_id AND m.user_id = %s"
+        token_team_id = getattr(user, "token_team_id", None)
+        if token_team_id is None:
+            return cls(join, (user.pk,))
+        return cls(join, (user.pk,), ("a.team_id = %s",), (token_team_id,))
 
 
 @functools.cache

@@ -14,7 +14,6 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required as django_login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.db.models import OuterRef, Prefetch, Subquery
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.urls import reverse
@@ -31,7 +30,7 @@ from apps.access import (
     may,
     readable_app_poll_state,
 )
-from apps.models import App, Environment, EnvironmentName
+from apps.models import App, Environment, EnvironmentName, app_list_count, app_list_rows
 from apps.web.pipeline_panel import pipeline_context
 from apps.web.switcher import chosen_team
 from deployments import services
@@ -153,45 +152,49 @@ def _home_context(request) -> dict:
     shows the last page, what is no number the first). One page of every app rendered 100
     apps each time the list polled: 16 requests/s with 100 apps, 86 with pages of 25
     (bench/run --hundred-apps)."""
-    latest = Deployment.objects.filter(app=OuterRef("pk")).order_by("-number").values("pk")[:1]
     team = chosen_team(request)
-    visible = App.objects.visible_to(request.user)
-    if team is not None:
-        visible = visible.filter(team=team)
-    # Only the fields a row shows (not visible_to's team either): every field of the app
-    # and its team was a sixth of the page's time.
-    listed = visible.select_related(None).only(*_ROW_FIELDS).annotate(latest_id=Subquery(latest))
-    listed = listed.prefetch_related(_PRODUCTION)
-    page = Paginator(listed.order_by("name"), APPS_PER_PAGE).get_page(request.GET.get("page"))
-    apps = list(page.object_list)
-    # What the list shows of each app's newest deployment, no more: its number, status and
-    # age (a whole row and decorate()'s steps were a fifth of the page's time).
-    shown = Deployment.objects.only("app_id", "number", "status", "created_at")
-    deployments = shown.in_bulk([a.latest_id for a in apps if a.latest_id])
+    listed = _ListedApps(request.user, team.pk if team else None)
+    page = Paginator(listed, APPS_PER_PAGE).get_page(request.GET.get("page"))
     now = timezone.now()
     links = _RowLinks()
+    apps = list(page.object_list)
     for app in apps:
-        app.latest = deployments.get(app.latest_id)
-        if app.latest:
-            app.latest.ui_ago = ago_text(app.latest.created_at, now)
-            app.latest.ui_href = links.deployment(app.name, app.latest.number)
-        app.production = next(iter(app.production_only), None)
-        app.ui_url = app.production.url if app.production else ""
-        app.ui_live = bool(app.production and app.production.live_deployment_id)
-        app.ui_href = links.app(app.name)
+        name, production_host = app["name"], app["production_host"]
+        app["ui_href"] = links.app(name)
+        app["ui_live"] = app["production_live_id"] is not None
+        # Environment's own rule for its address, from the host label the row read.
+        production = Environment(name=EnvironmentName.PRODUCTION, host_label=production_host)
+        app["ui_url"] = production.url if production_host is not None else ""
+        app["latest"] = _latest(app, links, now)
     return {"apps": apps, "page": page, "chosen_team": team}
 
 
-_ROW_FIELDS = ("name", "status", "repository")
-# The list shows each app's production environment and no other, and of it only its address
-# and whether it is live: every field of every environment was a quarter of the page's time.
-_PRODUCTION = Prefetch(
-    "environments",
-    queryset=Environment.objects.filter(name=EnvironmentName.PRODUCTION).only(
-        "app_id", "name", "host_label", "live_deployment_id"
-    ),
-    to_attr="production_only",
-)
+class _ListedApps:
+    """What Paginator pages: the count and one page of rows, one statement each
+    (apps/models/app_list.py)."""
+
+    def __init__(self, user, team_id: int | None):
+        self.user, self.team_id = user, team_id
+
+    def count(self) -> int:
+        return app_list_count(self.user, self.team_id)
+
+    def __getitem__(self, page: slice) -> list[dict]:
+        return app_list_rows(self.user, self.team_id, page.start, page.stop - page.start)
+
+
+def _latest(app: dict, links, now) -> dict | None:
+    """What the row shows of the app's newest deployment: number, status, age, link."""
+    if app["latest_number"] is None:
+        return None
+    number, created_at = app["latest_number"], app["latest_created_at"]
+    return {
+        "number": number,
+        "status": app["latest_status"],
+        "created_at": created_at,
+        "ui_ago": ago_text(created_at, now),
+        "ui_href": links.deployment(app["name"], number),
+    }
 
 
 class _RowLinks:

@@ -23,11 +23,9 @@ import bcrypt
 import requests
 import yaml
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from deployments.adapters.runtime import RuntimeBackendError
+from deployments.adapters.self_signed import self_signed
 
 USER = "slipway"
 CERT_DAYS = 3650
@@ -120,32 +118,15 @@ class Registry:
         }
 
     def _write_certificate(self) -> None:
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"slipway registry {self.host}")])
         try:
-            alt = x509.IPAddress(ipaddress.ip_address(self.host))
+            alternative = x509.IPAddress(ipaddress.ip_address(self.host))
         except ValueError:
-            alt = x509.DNSName(self.host)
-        now = datetime.datetime.now(datetime.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=CERT_DAYS))
-            .add_extension(x509.SubjectAlternativeName([alt]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256())
-        )
-        key_pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        _write_private(self.directory / "key.pem", key_pem.decode())
-        self.certificate.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+            alternative = x509.DNSName(self.host)
+        valid_for = datetime.timedelta(days=CERT_DAYS)
+        name = f"slipway registry {self.host}"
+        certificate, key = self_signed(name, alternative, valid_for, ca=True)
+        _write_private(self.directory / "key.pem", key)
+        self.certificate.write_text(certificate)
 
     # --- images ----------------------------------------------------------------------
 
