@@ -1,6 +1,5 @@
 from django.http import JsonResponse
 from django.urls import path
-
 from notes.models import Note
 
 
