@@ -162,8 +162,11 @@ def _home_context(request) -> dict:
         name, production_host = app["name"], app["production_host"]
         app["ui_href"] = links.app(name)
         app["ui_live"] = app["production_live_id"] is not None
-        # Environment's own rule for its address, from the host label the row read.
-        production = Environment(name=EnvironmentName.PRODUCTION, host_label=production_host)
+        # Environment's own rule for its address, from the host label the row read (and the
+        # app's name, which that rule falls back to for an environment with no label).
+        production = Environment(
+            app=App(name=name), name=EnvironmentName.PRODUCTION, host_label=production_host
+        )
         app["ui_url"] = production.url if production_host is not None else ""
         app["latest"] = _latest(app, links, now)
     return {"apps": apps, "page": page, "chosen_team": team}

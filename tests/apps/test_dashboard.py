@@ -17,7 +17,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.models import ApiToken, App, EnvVar
+from apps.models import ApiToken, App, Environment, EnvVar
 from apps.models.providers import ProviderCredential
 from apps.web import pages as dashboard_pages
 from deployments import services
@@ -1046,6 +1046,20 @@ def test_each_row_links_its_app_its_newest_deployment_and_its_live_address(web, 
     assert f'<a href="{production.url}">{production.url}</a>' in row
     assert f'<span class="muted">{quiet.environment("production").url}</span>' in row
     assert f'href="{reverse("app-detail", args=[quiet.name])}"' in row
+
+
+def test_a_row_whose_production_has_no_host_label_shows_the_address_from_the_app_name(
+    web, make_app
+):
+    """Environment.hostname's fallback for an empty label (none is empty today: the column is
+    set at creation): the row's unsaved Environment knows its app's name too."""
+    app = make_app("unlabelled")
+    production = app.environment("production")
+    Environment.objects.filter(pk=production.pk).update(host_label="")
+    expected = Environment.objects.select_related("app").get(pk=production.pk).url
+    assert "unlabelled." in expected
+    row = _text(web.get(reverse("home-apps"), headers=HX))
+    assert f'<span class="muted">{expected}</span>' in row
 
 
 @pytest.mark.parametrize("page, shown", [("abc", "alpha"), ("0", "delta"), ("99", "delta")])

@@ -11,19 +11,17 @@ import socket
 import ssl
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from django.db import connection, connections, transaction
 from django.test import Client
 
 from apps.models import App
 from deployments import wiring
+from deployments.adapters.self_signed import self_signed
 from deployments.adapters.syslog import SyslogClient, SyslogLine, frame
 from deployments.models import LogDrain, RuntimeLogLine
 from deployments.services import log_drains
@@ -140,32 +138,11 @@ class SyslogReceiver:
 
 def _self_signed(directory) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """A certificate for 127.0.0.1: the receiver's context, and a client's that trusts it."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
+    address = x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
+    cert, key = self_signed("127.0.0.1", address, timedelta(days=1))
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    cert_path.write_text(cert)
+    key_path.write_text(key)
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server.load_cert_chain(cert_path, key_path)
     return server, ssl.create_default_context(cafile=str(cert_path))
